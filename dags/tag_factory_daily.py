@@ -1,0 +1,67 @@
+"""Daily tag factory DAG: validate + compile the definitions, then build the profile snapshots.
+
+Wiring only; the logic lives in the ``tagfactory`` package and ``jobs/``.
+
+A run with logical date L builds the snapshot of the day that ended, D = L - 1 day (override
+with the run parameter ``snapshot_date``). ``catchup=True`` makes the scheduler (or
+``airflow backfill create``) fill missing days; each run replaces exactly its own ``dt``.
+
+Environment read at parse time (all optional):
+    TAGFACTORY_CONFIG          settings YAML handed to the jobs (warehouse, sources root, Spark conf)
+    TAGFACTORY_TARGET          where the compiled plan goes (default: <repo>/target)
+    TAGFACTORY_PYSPARK_PYTHON  Python for the Spark driver/executors (default: this interpreter)
+    TAGFACTORY_START_DATE      first logical date for catchup (default: 2026-11-01)
+The Spark master comes from the Airflow connection ``spark_default``
+(e.g. AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]", "extra": {"deploy-mode": "client"}}',
+or host ``yarn`` / ``k8s://https://...`` on a cluster).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, Param
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = Path(os.environ.get("TAGFACTORY_TARGET", REPO / "target"))
+PYTHON = os.environ.get("TAGFACTORY_PYSPARK_PYTHON", sys.executable)
+CONFIG = os.environ.get("TAGFACTORY_CONFIG", "")
+START = dt.datetime.fromisoformat(os.environ.get("TAGFACTORY_START_DATE", "2026-11-01")).replace(tzinfo=dt.UTC)
+SNAPSHOT_DATE = "{{ params.snapshot_date or macros.ds_add(ds, -1) }}"
+CONFIG_ARGS = ["--config", CONFIG] if CONFIG else []
+
+with DAG(
+    dag_id="tag_factory_daily",
+    description="Compile tag definitions and publish the daily profile snapshots to Delta",
+    schedule="0 3 * * *",
+    start_date=START,
+    catchup=True,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "owner": "data-platform"},
+    params={"snapshot_date": Param(None, type=["null", "string"], format="date",
+                                   description="build this date instead of the day before the logical date")},
+    tags=["tagfactory"],
+    doc_md=__doc__,
+) as dag:
+    compile_plan = BashOperator(
+        task_id="validate_and_compile",
+        bash_command=shlex.join([PYTHON, "-m", "tagfactory.cli", "compile", "--definitions",
+                                 str(REPO / "tag_definitions"), "--target", str(TARGET), *CONFIG_ARGS]),
+        cwd=str(REPO),
+        retries=0,  # invalid definitions do not fix themselves
+    )
+    build_profiles = SparkSubmitOperator(
+        task_id="build_profiles",
+        application=str(REPO / "jobs" / "build_profile.py"),
+        application_args=["--plan", str(TARGET / "plan.json"), "--date", SNAPSHOT_DATE, *CONFIG_ARGS],
+        conn_id="spark_default",
+        name="tagfactory-build-profiles",
+        conf={"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON},
+    )
+    compile_plan >> build_profiles

@@ -1,0 +1,32 @@
+"""spark-submit entry point: build and publish one day's profile snapshots from a compiled plan.
+
+    spark-submit jobs/build_profile.py --plan target/plan.json --date 2026-11-24 [--config conf.yaml]
+
+The master comes from spark-submit (``--master local[*] | yarn | k8s://...``) or the settings.
+On a cluster, ship the package with ``--py-files`` (a wheel or zip of tagfactory) or install
+it on the nodes' Python. All logic lives in ``tagfactory.pipeline.job``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run the build."""
+    parser = argparse.ArgumentParser(prog="build_profile.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", required=True, help="compiled plan (target/plan.json)")
+    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
+    parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
+    parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
+    args = parser.parse_args(argv)
+
+    from tagfactory.pipeline.job import run_build
+
+    return run_build(args.date, plan_path=args.plan, config=args.config, entities=args.entity)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The ``tagfactory`` command line.
+
+Commands that only read definitions (``validate``, ``compile``) import no Spark: they run in
+seconds on a laptop or in a pull-request check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tagfactory import __version__
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render --help in the docs)."""
+    parser = argparse.ArgumentParser(
+        prog="tagfactory",
+        description="Lakehouse Tag Factory: tag definitions as YAML -> fused Spark SQL -> daily Delta snapshots.",
+    )
+    parser.add_argument("--version", action="version", version=f"tagfactory {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check definitions (no Spark); exit 0 valid, 1 invalid, 2 usage error")
+    p.add_argument("path", nargs="?", default="tag_definitions", help="definitions folder or file (default: tag_definitions)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
+    p = sub.add_parser("compile", help="validate and write the plan (target/plan.json, target/compiled/*.sql)")
+    p.add_argument("--definitions", help="definitions folder (default: settings.definitions = tag_definitions)")
+    p.add_argument("--target", help="output folder (default: settings.target = target)")
+    p.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
+
+    p = sub.add_parser("demo-data", help="generate the deterministic demo e-commerce sources")
+    p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
+    p.add_argument("--users", type=int, default=50_000, help="number of users (default: 50000)")
+    p.add_argument("--end-date", type=_date, default=dt.date(2026, 11, 24), help="last day of data (default: 2026-11-24)")
+    p.add_argument("--days", type=int, default=400, help="days of history (default: 400)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
+
+    p = sub.add_parser("build", help="build and publish the profile snapshot of a date with local Spark (in-process)")
+    p.add_argument("--date", type=_date, required=True, help="snapshot date D (YYYY-MM-DD)")
+    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
+    p.add_argument("--entity", action="append", help="only this entity (repeatable; default: all)")
+
+    p = sub.add_parser("show", help="print a published snapshot: location, version, row count, sample rows")
+    p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
+    p.add_argument("--entity", default="user", help="entity (default: user)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--limit", type=int, default=5, help="sample rows to print (default: 5)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tagfactory`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        handler = {
+            "validate": _validate, "compile": _compile, "demo-data": _demo_data,
+            "build": _build, "show": _show,
+        }[args.command]
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"tagfactory {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from tagfactory.compiler.project import check_project
+
+    if not Path(args.path).exists():
+        print(f"tagfactory validate: error: no such file or folder: {args.path}", file=sys.stderr)
+        return EXIT_USAGE
+    started = time.perf_counter()
+    project, diagnostics = check_project(args.path)
+    elapsed = time.perf_counter() - started
+    errors = [d for d in diagnostics if d.severity.value == "error"]
+    if args.format == "json":
+        print(json.dumps({
+            "valid": project is not None,
+            "errors": len(errors),
+            "warnings": len(diagnostics) - len(errors),
+            "tags": len(project.tags) if project else None,
+            "seconds": round(elapsed, 3),
+            "diagnostics": [d.to_dict() for d in diagnostics],
+        }, indent=2, ensure_ascii=False))
+    else:
+        for diag in diagnostics:
+            print(diag.format())
+        if project is not None:
+            print(f"ok: {len(project.tags)} tags, {len(project.sources)} sources, {len(project.entities)} "
+                  f"entities valid ({len(diagnostics)} warnings) in {elapsed:.2f}s")
+        else:
+            print(f"invalid: {len(errors)} errors, {len(diagnostics) - len(errors)} warnings", file=sys.stderr)
+    return EXIT_OK if project is not None else EXIT_INVALID
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from tagfactory.compiler.diagnostics import DefinitionError
+    from tagfactory.compiler.plan import build_plan, write_plan
+    from tagfactory.compiler.project import load_project
+    from tagfactory.settings import load_settings
+
+    settings = load_settings(args.config, {"definitions": args.definitions, "target": args.target})
+    started = time.perf_counter()
+    try:
+        project, warnings = load_project(settings.definitions)
+    except DefinitionError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    for warning in warnings:
+        print(warning.format(), file=sys.stderr)
+    plan = build_plan(project, settings.definitions)
+    path = write_plan(plan, settings.target)
+    for entity in plan["entities"]:
+        print(f"compiled entity {entity['name']}: {len(entity['tags'])} tags from {len(entity['sources'])} sources "
+              f"-> {Path(settings.target) / entity['sql_file']}")
+    print(f"plan written to {path} in {time.perf_counter() - started:.2f}s")
+    return EXIT_OK
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from tagfactory.demo.generate import generate_demo_data
+
+    counts = generate_demo_data(args.out, n_users=args.users, end_date=args.end_date, days=args.days, seed=args.seed)
+    print("demo data in " + str(Path(args.out).resolve()) + ": "
+          + ", ".join(f"{name} {rows:,}" for name, rows in counts.items()))
+    return EXIT_OK
+
+
+def _build(args: argparse.Namespace) -> int:
+    from tagfactory.pipeline.job import run_build
+
+    return run_build(snapshot_date=args.date, plan_path=args.plan, config=args.config,
+                     master=args.master, entities=args.entity)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from tagfactory.pipeline.show import show_snapshot
+    from tagfactory.settings import load_settings
+
+    settings = load_settings(args.config)
+    print(show_snapshot(settings, args.entity, args.date, args.limit))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

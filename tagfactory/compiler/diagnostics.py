@@ -1,0 +1,134 @@
+"""Diagnostics: every user-facing problem is a located message, collected and raised once.
+
+Modelled on sqlglot's error handling: errors carry file, line and column; all of them are
+collected, then raised together ("... and N more").
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """How bad a diagnostic is: errors block the build, warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem in the definitions, located in a file.
+
+    Attributes:
+        file: Path of the YAML file, as given to the loader.
+        line: 1-based line (0 when unknown).
+        col: 1-based column (0 when unknown).
+        code: Stable short code, e.g. ``E201``; see ``CODES``.
+        message: What is wrong.
+        hint: How to fix it (may be empty).
+        severity: Error or warning.
+    """
+
+    file: str
+    line: int
+    col: int
+    code: str
+    message: str
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+
+    def format(self) -> str:
+        """Render as ``path:line:col: error[CODE]: message`` plus an indented hint line."""
+        text = f"{self.file}:{self.line}:{self.col}: {self.severity.value}[{self.code}]: {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping of this diagnostic."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+# Codes are stable: tests, CI annotations and docs refer to them.
+CODES: dict[str, str] = {
+    "E001": "file cannot be read or is not UTF-8 text",
+    "E002": "YAML syntax error",
+    "E003": "document has the wrong shape",
+    "E004": "duplicate key in a YAML mapping",
+    "E101": "unknown field",
+    "E102": "missing required field",
+    "E103": "field has the wrong type or value",
+    "E201": "duplicate name",
+    "E202": "unknown tag",
+    "E203": "unknown source",
+    "E204": "unknown column",
+    "E205": "unknown entity",
+    "E206": "invalid category",
+    "E301": "type mismatch",
+    "E302": "value outside the enum's allowed values",
+    "E303": "invalid window",
+    "E304": "aggregate not valid for this source or column",
+    "E401": "SQL or expression does not parse",
+    "E402": "SQL is not a single read-only SELECT",
+    "E403": "SQL reads a table that is not a declared source",
+    "E404": "function not allowed",
+    "E405": "SQL result has the wrong shape",
+    "E501": "dependency cycle",
+    "E502": "depends on a tag that is not built",
+    "W501": "depends on a deprecated tag",
+}
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics while a pass runs."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, file: str, line: int, col: int, code: str, message: str, hint: str = "") -> None:
+        """Record an error."""
+        self.items.append(Diagnostic(file, line, col, code, message, hint, Severity.ERROR))
+
+    def warning(self, file: str, line: int, col: int, code: str, message: str, hint: str = "") -> None:
+        """Record a warning."""
+        self.items.append(Diagnostic(file, line, col, code, message, hint, Severity.WARNING))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """Only the errors."""
+        return [d for d in self.items if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        """Only the warnings."""
+        return [d for d in self.items if d.severity is Severity.WARNING]
+
+
+class DefinitionError(Exception):
+    """Raised when definitions are invalid; carries every error found, sorted by location."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], max_shown: int = 20) -> None:
+        self.diagnostics = sorted(diagnostics)
+        shown = [d.format() for d in self.diagnostics[:max_shown]]
+        rest = len(self.diagnostics) - max_shown
+        if rest > 0:
+            shown.append(f"... and {rest} more")
+        super().__init__("\n".join(shown) if shown else "invalid definitions")
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a hint like "did you mean `orders_30d`?" or an empty string."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{matches[0]}`?" if matches else ""

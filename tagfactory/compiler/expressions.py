@@ -1,0 +1,132 @@
+"""Parse the SQL snippets written in definitions, mapped back to YAML lines.
+
+Expressions (``expr``, ``filter``, ``when``) and ``sql`` tags are Spark SQL. They are parsed with
+sqlglot; a parse error is reported at the line of the YAML file where the snippet sits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from tagfactory.compiler.diagnostics import DiagnosticSink
+from tagfactory.compiler.yamlload import Loc
+
+DIALECT = "spark"
+SNAPSHOT_DATE = "snapshot_date"
+
+# Functions that reach outside the query: JVM reflection, file metadata, session state.
+FORBIDDEN_FUNCTIONS = frozenset({
+    "reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
+    "input_file_block_length", "read_files", "current_user", "session_user", "user",
+    "uuid", "rand", "randn", "random", "shuffle", "monotonically_increasing_id", "spark_partition_id",
+    "now", "current_timestamp", "current_date", "localtimestamp", "unix_timestamp",
+})
+FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Create, exp.Drop, exp.Alter,
+    exp.Command, exp.Use, exp.Set, exp.Transaction, exp.Commit, exp.Rollback,
+    exp.LoadData, exp.Cache, exp.Uncache, exp.Refresh, exp.Describe, exp.Pragma,
+)
+
+
+def snippet_position(loc: Loc, line: int, col: int) -> tuple[int, int]:
+    """Map a (line, col) inside a YAML scalar to a position in the YAML file."""
+    if loc.style in ("|", ">"):
+        # block scalar: the text starts on the line after the indicator
+        return loc.line + line, col + loc.indent
+    if line <= 1:
+        return loc.line, loc.col + col - 1 + (1 if loc.style in ('"', "'") else 0)
+    return loc.line + line - 1, col
+
+
+def parse_expression(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> exp.Expression | None:
+    """Parse one Spark SQL expression; report problems at the YAML position."""
+    try:
+        tree = sqlglot.parse_one(f"SELECT {text}", read=DIALECT)
+    except (ParseError, TokenError) as exc:
+        _report_parse(exc, text, where, loc, file, sink, prefix_len=len("SELECT "))
+        return None
+    if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.args.get("from"):
+        sink.error(file, loc.line, loc.col, "E401", f"{where} must be a single expression",
+                   "remove extra commas or clauses; use a `sql` tag for queries")
+        return None
+    node = tree.expressions[0]
+    if isinstance(node, exp.Alias):
+        sink.error(file, loc.line, loc.col, "E401", f"{where} must not have an alias (`AS ...`)",
+                   "the tag name is the column name; drop the alias")
+        return None
+    if node.find(exp.Select, exp.Subquery):
+        sink.error(file, loc.line, loc.col, "E402", f"{where} must not contain a subquery",
+                   "use a `sql` tag for logic that needs a query")
+        return None
+    check_functions(node, where, loc, file, sink)
+    return node
+
+
+def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> exp.Query | None:
+    """Parse the ``sql`` of a sql tag: exactly one read-only query."""
+    try:
+        statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
+    except (ParseError, TokenError) as exc:
+        _report_parse(exc, text, where, loc, file, sink, prefix_len=0)
+        return None
+    if len(statements) != 1:
+        sink.error(file, loc.line, loc.col, "E402", f"{where} must be exactly one SELECT statement, found {len(statements)}",
+                   "remove the extra statements (and any `;` separators)")
+        return None
+    tree = statements[0]
+    bad = next((n for n in tree.walk() if isinstance(n, FORBIDDEN_NODES)), None)
+    if bad is not None or not isinstance(tree, exp.Query):
+        kind = type(bad or tree).__name__.upper()
+        sink.error(file, loc.line, loc.col, "E402", f"{where} must be a read-only SELECT; found {kind}",
+                   "sql tags may only read declared sources: no DDL, DML or commands")
+        return None
+    check_functions(tree, where, loc, file, sink)
+    return tree
+
+
+def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
+    """Reject functions that escape the sandbox (reflection, file metadata, non-determinism)."""
+    for func in tree.find_all(exp.Func):
+        name = function_name(func)
+        if name in FORBIDDEN_FUNCTIONS:
+            sink.error(file, loc.line, loc.col, "E404", f"{where} uses the function `{name}`, which is not allowed",
+                       "definitions must be deterministic and read only declared data; "
+                       "use `snapshot_date` instead of the current date")
+
+
+def function_name(func: exp.Func) -> str:
+    """Lower-case SQL name of a function node."""
+    if isinstance(func, exp.Anonymous):
+        return str(func.name).lower()
+    return func.sql_name().lower()
+
+
+def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:
+    """Column references that are not lambda variables."""
+    for column in tree.find_all(exp.Column):
+        lambda_vars: set[str] = set()
+        parent = column.parent
+        while parent is not None:
+            if isinstance(parent, exp.Lambda):
+                lambda_vars.update(p.name for p in parent.expressions)
+            parent = parent.parent
+        if column.name not in lambda_vars:
+            yield column
+
+
+def _report_parse(exc: ParseError | TokenError, text: str, where: str, loc: Loc, file: str,
+                  sink: DiagnosticSink, prefix_len: int) -> None:
+    errors = getattr(exc, "errors", None) or [{}]
+    first = errors[0]
+    line = int(first.get("line") or 1)
+    col = int(first.get("col") or 1)
+    if line == 1:
+        col = max(col - prefix_len, 1)
+    yl, yc = snippet_position(loc, line, col)
+    desc = str(first.get("description") or str(exc).splitlines()[0])
+    sink.error(file, yl, yc, "E401", f"{where} does not parse as Spark SQL: {desc}",
+               "check parentheses, quotes and commas near this position")

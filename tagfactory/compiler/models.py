@@ -1,0 +1,190 @@
+"""As-written models of the definition files (what a data engineer types in YAML).
+
+Every model forbids unknown fields. Cross-file meaning (references, types, dependencies) is not
+checked here but in :mod:`tagfactory.compiler.validate` and :mod:`tagfactory.compiler.resolve`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+VALUE_TYPES = ("boolean", "integer", "double", "string", "date", "enum", "array<string>")
+COLUMN_TYPES = VALUE_TYPES + ("timestamp",)
+CATEGORIES = ("basic", "behavior", "consumption", "marketing", "service", "risk")
+AGGREGATIONS = (
+    "count", "count_distinct", "sum", "avg", "min", "max",
+    "first", "last", "mode", "distinct_values", "days_since_last",
+)
+WINDOW_RE = re.compile(r"^(?:all|([1-9][0-9]{0,3})d)$")
+MAX_WINDOW_DAYS = 3650
+
+ValueType = Literal["boolean", "integer", "double", "string", "date", "enum", "array<string>"]
+ColumnType = Literal["boolean", "integer", "double", "string", "date", "enum", "array<string>", "timestamp"]
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are errors; values are not coerced between types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class ColumnSpec(Strict):
+    """A declared source column."""
+
+    type: ColumnType
+    values: list[str] | None = None
+    pii: bool = False
+    description: str = ""
+
+
+class EntitySpec(Strict):
+    """An entity: the grain of a profile table."""
+
+    name: Name
+    key: Name
+    key_type: Literal["string", "integer"] = "string"
+    dimension: Name
+    description: str = ""
+
+
+class SourceSpec(Strict):
+    """A declared source dataset with its schema."""
+
+    name: Name
+    kind: Literal["dimension", "fact", "event"]
+    entity: Name
+    entity_key: Name
+    time_column: Name | None = None
+    partition_column: Name | None = None
+    path: str = Field(min_length=1)
+    format: Literal["parquet", "delta"] = "parquet"
+    description: str = ""
+    columns: dict[str, ColumnSpec | ColumnType] = Field(min_length=1)
+
+    def column_specs(self) -> dict[str, ColumnSpec]:
+        """Columns with the short form (``amount: double``) expanded."""
+        return {
+            name: spec if isinstance(spec, ColumnSpec) else ColumnSpec(type=spec)
+            for name, spec in self.columns.items()
+        }
+
+
+Scalar = str | int | float | bool
+
+
+class TagBase(Strict):
+    """Fields every tag has."""
+
+    name: Name
+    display_name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    category: str = Field(min_length=1)
+    type: ValueType
+    values: list[str] | None = None
+    lifecycle: Literal["draft", "active", "deprecated"] = "active"
+    pii: bool = False
+    entity: Name = "user"
+    default: Scalar | list[str] | None = None
+
+    @property
+    def built(self) -> bool:
+        """Draft tags are validated but not computed."""
+        return self.lifecycle != "draft"
+
+
+class AttributeTag(TagBase):
+    """An expression over the entity's dimension source."""
+
+    kind: Literal["attribute"]
+    expr: str = Field(min_length=1)
+
+
+class AggregateTag(TagBase):
+    """A windowed aggregate over a fact or event source."""
+
+    kind: Literal["aggregate"]
+    source: Name
+    agg: Literal[
+        "count", "count_distinct", "sum", "avg", "min", "max",
+        "first", "last", "mode", "distinct_values", "days_since_last",
+    ]
+    column: Name | None = None
+    window: str
+    filter: str | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        match = WINDOW_RE.match(value)
+        if not match or (match.group(1) and int(match.group(1)) > MAX_WINDOW_DAYS):
+            raise ValueError(
+                f"window must be `Nd` with 1 <= N <= {MAX_WINDOW_DAYS} (e.g. 7d, 30d, 90d, 365d) or `all`"
+            )
+        return value
+
+    @property
+    def window_days(self) -> int | None:
+        """Length of the window in days, or None for ``all``."""
+        return None if self.window == "all" else int(self.window[:-1])
+
+
+class RuleCase(Strict):
+    """One ordered condition of a rule tag."""
+
+    when: str = Field(min_length=1)
+    then: Scalar
+
+
+class RuleTag(TagBase):
+    """Ordered conditions over other tags yielding a label."""
+
+    kind: Literal["rule"]
+    rules: list[RuleCase] = Field(min_length=1)
+    else_: Scalar | None = Field(default=None, alias="else")
+
+
+class DerivedTag(TagBase):
+    """An expression over other tags."""
+
+    kind: Literal["derived"]
+    expr: str = Field(min_length=1)
+
+
+class SqlTag(TagBase):
+    """A restricted SELECT returning (entity key, value)."""
+
+    kind: Literal["sql"]
+    sql: str = Field(min_length=1)
+
+
+Tag = Annotated[
+    AttributeTag | AggregateTag | RuleTag | DerivedTag | SqlTag,
+    Field(discriminator="kind"),
+]
+TAG_KINDS = ("attribute", "aggregate", "rule", "derived", "sql")
+
+
+class DefinitionFile(Strict):
+    """The top level of one YAML file."""
+
+    entities: list[EntitySpec] = Field(default_factory=list)
+    sources: list[SourceSpec] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+
+
+def tag_fields(kind: str) -> list[str]:
+    """Field names a tag of ``kind`` accepts (for did-you-mean hints)."""
+    model: dict[str, type[TagBase]] = {
+        "attribute": AttributeTag, "aggregate": AggregateTag, "rule": RuleTag,
+        "derived": DerivedTag, "sql": SqlTag,
+    }
+    cls = model.get(kind, TagBase)
+    return [f.alias or n for n, f in cls.model_fields.items()]
+

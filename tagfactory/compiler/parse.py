@@ -1,0 +1,259 @@
+"""Parse definition files into located, as-written models.
+
+This is the ``load`` step of the data walk: YAML with line marks -> pydantic models, every
+schema error turned into a ``file:line:col`` diagnostic with a did-you-mean hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
+from tagfactory.compiler.models import (
+    TAG_KINDS,
+    ColumnSpec,
+    DefinitionFile,
+    EntitySpec,
+    SourceSpec,
+    TagBase,
+    tag_fields,
+)
+from tagfactory.compiler.yamlload import LocatedDocument, Loc, PathKey, load_yaml
+
+T = TypeVar("T")
+
+TOP_LEVEL_KEYS = ("entities", "sources", "tags")
+
+
+@dataclass(frozen=True)
+class Located(Generic[T]):
+    """A model plus where it was written."""
+
+    model: T
+    doc: LocatedDocument
+    path: PathKey
+
+    @property
+    def file(self) -> str:
+        """Display path of the file."""
+        return self.doc.file
+
+    def loc(self, *sub: str | int, key: bool = False) -> Loc:
+        """Location of a field of this definition (or of the definition itself)."""
+        return self.doc.loc(self.path + tuple(sub), key=key)
+
+
+@dataclass
+class ParsedDefinitions:
+    """Everything read from a definitions folder, as written."""
+
+    entities: list[Located[EntitySpec]]
+    sources: list[Located[SourceSpec]]
+    tags: list[Located[TagBase]]
+    files: list[str]
+
+
+def discover_files(root: str | Path) -> list[Path]:
+    """All ``*.yaml`` / ``*.yml`` files under ``root`` (or ``root`` itself), sorted."""
+    base = Path(root)
+    if base.is_file():
+        return [base]
+    return sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _display(path: Path, root: Path | None) -> str:
+    try:
+        return str(path.relative_to(root.parent if root and root.is_dir() else Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parse_definitions(root: str | Path, sink: DiagnosticSink, *, display_root: Path | None = None) -> ParsedDefinitions:
+    """Read and schema-check every definition file under ``root``.
+
+    Args:
+        root: A folder of YAML files (or one file).
+        sink: Collects diagnostics; parsing continues past errors.
+        display_root: Paths in messages are shown relative to this folder's parent.
+
+    Returns:
+        The definitions that passed the schema check (invalid ones are left out).
+    """
+    root_path = Path(root)
+    shown_root = display_root or (root_path if root_path.is_dir() else None)
+    parsed = ParsedDefinitions([], [], [], [])
+    if not root_path.exists():
+        sink.error(str(root), 0, 0, "E001", f"no such file or folder: {root}",
+                   "pass the folder that holds the tag definitions, e.g. tag_definitions/")
+        return parsed
+    for file in discover_files(root_path):
+        doc = load_yaml(file, sink, _display(file, shown_root))
+        if doc is None:
+            continue
+        parsed.files.append(doc.file)
+        parse_document(doc, sink, parsed)
+    return parsed
+
+
+def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefinitions) -> None:
+    """Schema-check one loaded document, appending its valid definitions to ``into``."""
+    data = doc.data
+    if data is None or data == {}:
+        return
+    if not isinstance(data, dict):
+        loc = doc.loc(())
+        sink.error(doc.file, loc.line, loc.col, "E003",
+                   f"a definitions file must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}; got {_kind(data)}",
+                   "start the file with `tags:` (or `sources:` / `entities:`) followed by a list")
+        return
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            loc = doc.loc((key,), key=True)
+            sink.error(doc.file, loc.line, loc.col, "E101", f"unknown top-level key `{key}`",
+                       did_you_mean(str(key), TOP_LEVEL_KEYS) or f"allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    for section, model_name in (("entities", "entity"), ("sources", "source"), ("tags", "tag")):
+        items = data.get(section)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            loc = doc.loc((section,))
+            sink.error(doc.file, loc.line, loc.col, "E003", f"`{section}` must be a list, got {_kind(items)}",
+                       f"write each {model_name} as a list item starting with `- name: ...`")
+            continue
+        for index, item in enumerate(items):
+            _parse_item(doc, sink, into, section, index, item)
+
+
+def _parse_item(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefinitions,
+                section: str, index: int, item: Any) -> None:
+    path: PathKey = (section, index)
+    if not isinstance(item, dict):
+        loc = doc.loc(path)
+        sink.error(doc.file, loc.line, loc.col, "E003", f"each entry of `{section}` must be a mapping, got {_kind(item)}",
+                   "write fields as `name: value` under the list item")
+        return
+    try:
+        wrapper = DefinitionFile.model_validate({section: [item]})
+    except ValidationError as exc:
+        _report(doc, sink, path, item, section, exc)
+        return
+    model = getattr(wrapper, section)[0]
+    if section == "entities":
+        into.entities.append(Located(model, doc, path))
+    elif section == "sources":
+        into.sources.append(Located(model, doc, path))
+    else:
+        into.tags.append(Located(model, doc, path))
+
+
+def _report(doc: LocatedDocument, sink: DiagnosticSink, path: PathKey, item: dict[str, Any],
+            section: str, exc: ValidationError) -> None:
+    """Translate pydantic errors into located diagnostics."""
+    seen: set[tuple[PathKey, str]] = set()
+    for err in exc.errors():
+        # loc is (section, 0, [discriminator], field, ...): drop the wrapper list index and
+        # the parts that do not exist in the data (discriminator values, union branch names).
+        rel = _data_path(item, tuple(err["loc"])[2:])
+        full = path + rel
+        kind = err["type"]
+        field = str(rel[-1]) if rel else ""
+        if rel and isinstance(rel[-1], int):
+            field = _label(rel)
+        if (full, kind) in seen:
+            continue
+        seen.add((full, kind))
+        code, message, hint = _describe(err, field, item, section, rel)
+        loc = doc.loc(full, key=(kind == "extra_forbidden"))
+        sink.error(doc.file, loc.line, loc.col, code, message, hint)
+
+
+def _data_path(item: Any, loc: tuple[Any, ...]) -> PathKey:
+    out: list[str | int] = []
+    cur = item
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif part == "else_" and isinstance(cur, dict) and "else" in cur:
+            out.append("else")
+            cur = cur["else"]
+        elif isinstance(part, str) and isinstance(cur, dict) and part not in cur and _is_field_name(part):
+            # a missing field: report it on its parent mapping
+            out.append(part)
+            break
+    return tuple(out)
+
+
+def _label(rel: PathKey) -> str:
+    """``("rules", 0, "then")`` -> ``rules[0].then``."""
+    text = ""
+    for part in rel:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _is_field_name(part: str) -> bool:
+    return part.isidentifier() and part not in TAG_KINDS and part not in ("str", "int", "float", "bool", "list[str]")
+
+
+def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: PathKey) -> tuple[str, str, str]:
+    kind = err["type"]
+    what = {"entities": "entity", "sources": "source", "tags": "tag"}[section]
+    name = item.get("name") if isinstance(item.get("name"), str) else None
+    owner = f"{what} `{name}`" if name else what
+    if kind == "extra_forbidden":
+        allowed = _allowed_fields(section, item, rel)
+        hint = did_you_mean(field, allowed) or f"allowed fields: {', '.join(sorted(allowed))}"
+        return "E101", f"unknown field `{field}` in {owner}", hint
+    if kind == "missing":
+        return "E102", f"missing required field `{field}` in {owner}", f"add `{field}: ...`"
+    if kind == "union_tag_not_found" or (kind == "union_tag_invalid"):
+        given = item.get("kind")
+        hint = did_you_mean(str(given), TAG_KINDS) if given else ""
+        return ("E102" if given is None else "E103",
+                f"{owner}: `kind` must be one of {', '.join(TAG_KINDS)}" + (f", got `{given}`" if given is not None else " (missing)"),
+                hint or f"add `kind: aggregate` (or {', '.join(k for k in TAG_KINDS if k != 'aggregate')})")
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        given = err.get("input")
+        choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ", ").split(",")]
+        hint = did_you_mean(str(given), choices) if isinstance(given, str) else ""
+        return "E103", f"{owner}: `{field}` must be one of {expected}, got {given!r}", hint
+    if kind == "string_pattern_mismatch":
+        return ("E103", f"{owner}: `{field}` {err.get('input')!r} is not a valid name",
+                "names are snake_case: lower-case letters, digits and _, starting with a letter, at most 63 characters")
+    if kind == "value_error":
+        return "E303" if field == "window" else "E103", f"{owner}: `{field}`: {err['ctx']['error']}", ""
+    given = err.get("input")
+    return ("E103", f"{owner}: `{field or what}` {err['msg'].lower()} (got {_kind(given)} {given!r})"[:300],
+            "quote the value if YAML turned it into another type (e.g. 'yes', '1.0', '2026-01-01')")
+
+
+def _allowed_fields(section: str, item: dict[str, Any], rel: PathKey) -> list[str]:
+    if section == "tags":
+        if len(rel) >= 3 and rel[0] == "rules":
+            return ["when", "then"]
+        return tag_fields(str(item.get("kind", "")))
+    if section == "sources":
+        if len(rel) >= 3 and rel[0] == "columns":
+            return list(ColumnSpec.model_fields)
+        return list(SourceSpec.model_fields)
+    return list(EntitySpec.model_fields)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def iter_names(defs: Iterable[Located[Any]]) -> list[str]:
+    """Names of located definitions."""
+    return [d.model.name for d in defs]

@@ -1,0 +1,145 @@
+"""The plan artifact: what jobs and DAGs read instead of raw YAML.
+
+``target/plan.json`` describes, per entity, the tables to write, the sources to read (with
+their declared schemas) and the compiled SQL; ``target/compiled/<entity>/profile.sql`` and
+``target/compiled/<entity>/tags/<tag>.sql`` hold the SQL for humans and diffs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tagfactory import __version__
+from tagfactory.compiler.compile import CompiledEntity, compile_project
+from tagfactory.compiler.models import AggregateTag, SourceSpec, TagBase
+from tagfactory.compiler.resolve import Project
+from tagfactory.compiler.sqlbuild import SPARK_TYPES
+
+PLAN_FORMAT = 1
+
+
+def profile_table(entity: str) -> str:
+    """Name of the wide profile table of an entity."""
+    return f"profile_{entity}"
+
+
+def stats_table(entity: str) -> str:
+    """Name of the per-tag statistics table of an entity."""
+    return f"tag_stats_{entity}"
+
+
+def build_plan(project: Project, definitions_root: str | Path) -> dict[str, Any]:
+    """Compile the project into the plan document (a JSON-ready dict)."""
+    compiled = compile_project(project)
+    entities = [_entity_plan(project, c) for c in compiled.values()]
+    body = {"format": PLAN_FORMAT, "entities": entities}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return {
+        "format": PLAN_FORMAT,
+        "tagfactory_version": __version__,
+        "definitions": str(definitions_root),
+        "digest": digest,
+        "entities": entities,
+    }
+
+
+def _entity_plan(project: Project, compiled: CompiledEntity) -> dict[str, Any]:
+    return {
+        "name": compiled.entity,
+        "key": compiled.key,
+        "key_type": compiled.key_type,
+        "profile_table": profile_table(compiled.entity),
+        "stats_table": stats_table(compiled.entity),
+        "population_source": project.entities[compiled.entity].model.dimension,
+        "sql_file": f"compiled/{compiled.entity}/profile.sql",
+        "sql": compiled.sql,
+        "parameters": ["snapshot_date"],
+        "columns": [{"name": n, "type": t, "spark_type": SPARK_TYPES[t]} for n, t in compiled.columns],
+        "sources": [_source_plan(project.sources[s].model) for s in compiled.sources],
+        "tags": [_tag_plan(project, project.tags[n].model, compiled) for n, _ in compiled.columns
+                 if n in project.tags],
+    }
+
+
+def _source_plan(source: SourceSpec) -> dict[str, Any]:
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "path": source.path,
+        "format": source.format,
+        "entity_key": source.entity_key,
+        "time_column": source.time_column,
+        "partition_column": source.partition_column,
+        "columns": [{"name": n, "type": c.type, "spark_type": SPARK_TYPES[c.type], "pii": c.pii}
+                    for n, c in source.column_specs().items()],
+    }
+
+
+def _tag_plan(project: Project, tag: TagBase, compiled: CompiledEntity) -> dict[str, Any]:
+    reads = list(project.source_refs.get(tag.name, []))
+    return {
+        "name": tag.name,
+        "display_name": tag.display_name,
+        "description": tag.description,
+        "owner": tag.owner,
+        "category": tag.category,
+        "kind": getattr(tag, "kind", ""),
+        "type": tag.type,
+        "values": tag.values,
+        "lifecycle": tag.lifecycle,
+        "pii": tag.pii,
+        "window": tag.window if isinstance(tag, AggregateTag) else None,
+        "depends_on": project.tag_refs.get(tag.name, []),
+        "sources": reads,
+        "layer": project.layer.get(tag.name, 0),
+        "sql": compiled.tag_sql[tag.name],
+        "definition": f"{project.tags[tag.name].file}:{project.tags[tag.name].loc('name').line}",
+    }
+
+
+def write_plan(plan: dict[str, Any], target: str | Path) -> Path:
+    """Write ``plan.json`` and the compiled SQL files under ``target``; return the plan path.
+
+    Each file is written to a temporary name and renamed into place, so a reader never sees a
+    half-written file; ``plan.json`` is written last.
+    """
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for entity in plan["entities"]:
+        folder = target / "compiled" / entity["name"]
+        tags_dir = folder / "tags"
+        tags_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / "profile.sql", entity["sql"] + "\n")
+        wanted = {f"{t['name']}.sql" for t in entity["tags"]}
+        for tag in entity["tags"]:
+            _atomic_write(tags_dir / f"{tag['name']}.sql", tag["sql"] + "\n")
+        for stale in tags_dir.glob("*.sql"):
+            if stale.name not in wanted:
+                stale.unlink()
+    path = target / "plan.json"
+    _atomic_write(path, json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_plan(path: str | Path) -> dict[str, Any]:
+    """Read a plan written by :func:`write_plan`, checking its format version."""
+    plan_path = Path(path)
+    if not plan_path.exists():
+        raise FileNotFoundError(f"no plan at {plan_path}: run `tagfactory compile` first")
+    plan: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
+    if plan.get("format") != PLAN_FORMAT:
+        raise ValueError(f"{plan_path} has plan format {plan.get('format')}, this tagfactory reads "
+                         f"{PLAN_FORMAT}: run `tagfactory compile` again")
+    return plan
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

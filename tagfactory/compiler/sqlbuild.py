@@ -1,0 +1,96 @@
+"""Small sqlglot builders shared by the compiler (no string formatting of SQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE
+
+SPARK_TYPES = {
+    "boolean": "BOOLEAN",
+    "integer": "BIGINT",
+    "double": "DOUBLE",
+    "string": "STRING",
+    "enum": "STRING",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "array<string>": "ARRAY<STRING>",
+}
+
+
+def snapshot() -> exp.Placeholder:
+    """The ``:snapshot_date`` parameter (a DATE bound by the job)."""
+    return exp.Placeholder(this=SNAPSHOT_DATE)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    """A column reference."""
+    return exp.column(name, table=table, quoted=False)
+
+
+def func(name: str, *args: exp.Expression) -> exp.Expression:
+    """A Spark function call, typed by sqlglot where it knows the function."""
+    return exp.func(name, *args, dialect=DIALECT)
+
+
+def cast(value: exp.Expression, value_type: str) -> exp.Cast:
+    """CAST to the Spark type of a tag or column type name."""
+    return exp.cast(value, exp.DataType.build(SPARK_TYPES[value_type], dialect=DIALECT))
+
+
+def day_offset(days: int) -> exp.Expression:
+    """The date ``snapshot_date + days``."""
+    return snapshot() if days == 0 else func("date_add", snapshot(), exp.Literal.number(days))
+
+
+def day_start(days: int) -> exp.Expression:
+    """Midnight (session time zone) at the start of ``snapshot_date + days``."""
+    return cast(day_offset(days), "timestamp")
+
+
+def literal(value: Any, value_type: str) -> exp.Expression:
+    """A typed literal for a default, a rule's ``then`` or ``else``."""
+    if value is None:
+        return exp.null()
+    if value_type == "array<string>":
+        return exp.Array(expressions=[exp.Literal.string(str(v)) for v in value])
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        return exp.Literal.number(value)
+    if value_type == "date":
+        return cast(exp.Literal.string(str(value)), "date")
+    return exp.Literal.string(str(value))
+
+
+def bind_snapshot(tree: exp.Expression) -> exp.Expression:
+    """Replace the user's ``snapshot_date`` identifier by the job parameter."""
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table and node.name == SNAPSHOT_DATE:
+            return snapshot()
+        return node
+
+    return tree.copy().transform(swap)
+
+
+def and_all(*conditions: exp.Expression | None) -> exp.Expression | None:
+    """AND of the given conditions (None ones skipped); None if there are none."""
+    parts = [c for c in conditions if c is not None]
+    if not parts:
+        return None
+    return exp.and_(*parts) if len(parts) > 1 else parts[0]
+
+
+def when(condition: exp.Expression | None, value: exp.Expression) -> exp.Expression:
+    """``CASE WHEN condition THEN value END`` (or ``value`` when unconditional)."""
+    if condition is None:
+        return value
+    return exp.Case(ifs=[exp.If(this=condition, true=value)])
+
+
+def to_sql(tree: exp.Expression, pretty: bool = True) -> str:
+    """Spark SQL text of a tree."""
+    return tree.sql(dialect=DIALECT, pretty=pretty)

@@ -1,0 +1,337 @@
+"""Cross-definition checks: names, references, columns, types and SQL restrictions.
+
+Runs after :mod:`parse` and before :mod:`resolve`. Every problem is collected; nothing raises.
+The parsed snippets are returned so the compiler never parses the same text twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
+from tagfactory.compiler.expressions import (
+    SNAPSHOT_DATE,
+    free_columns,
+    parse_expression,
+    parse_select,
+)
+from tagfactory.compiler.models import (
+    CATEGORIES,
+    AggregateTag,
+    AttributeTag,
+    DerivedTag,
+    EntitySpec,
+    RuleTag,
+    SourceSpec,
+    SqlTag,
+    TagBase,
+)
+from tagfactory.compiler.parse import Located, ParsedDefinitions
+
+NUMERIC = ("integer", "double")
+
+
+@dataclass
+class Checked:
+    """Definitions that passed the checks, by name, with their parsed snippets."""
+
+    entities: dict[str, Located[EntitySpec]] = field(default_factory=dict)
+    sources: dict[str, Located[SourceSpec]] = field(default_factory=dict)
+    tags: dict[str, Located[TagBase]] = field(default_factory=dict)
+    # (tag name, field) -> parsed tree; field is "expr", "filter", "sql" or "rules.N"
+    snippets: dict[tuple[str, str], exp.Expression] = field(default_factory=dict)
+    # tag name -> other tags it references
+    tag_refs: dict[str, list[str]] = field(default_factory=dict)
+    # tag name -> sources it reads
+    source_refs: dict[str, list[str]] = field(default_factory=dict)
+
+
+def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checked:
+    """Check everything that spans fields or files; see the module docstring."""
+    checked = Checked()
+    checked.entities = _unique(parsed.entities, "entity", sink)
+    checked.sources = _unique(parsed.sources, "source", sink)
+    checked.tags = _unique(parsed.tags, "tag", sink)
+    for entity in checked.entities.values():
+        _check_entity(entity, checked, sink)
+    for source in checked.sources.values():
+        _check_source(source, checked, sink)
+    for tag in checked.tags.values():
+        _check_tag(tag, checked, sink)
+    return checked
+
+
+def _unique(items: Iterable[Located[Any]], what: str, sink: DiagnosticSink) -> dict[str, Located[Any]]:
+    out: dict[str, Located[Any]] = {}
+    for item in items:
+        name = item.model.name
+        if name in out:
+            first = out[name]
+            loc = item.loc("name")
+            sink.error(item.file, loc.line, loc.col, "E201",
+                       f"duplicate {what} name `{name}`: also defined at {first.file}:{first.loc('name').line}",
+                       f"{what} names must be unique across all files; rename or remove one of them")
+            continue
+        out[name] = item
+    return out
+
+
+def _err(item: Located[Any], fld: tuple[str | int, ...], code: str, message: str, hint: str,
+         sink: DiagnosticSink, *, warning: bool = False) -> None:
+    loc = item.loc(*fld)
+    (sink.warning if warning else sink.error)(item.file, loc.line, loc.col, code, message, hint)
+
+
+def _check_entity(entity: Located[EntitySpec], checked: Checked, sink: DiagnosticSink) -> None:
+    spec = entity.model
+    source = checked.sources.get(spec.dimension)
+    if source is None:
+        _err(entity, ("dimension",), "E203", f"entity `{spec.name}`: unknown dimension source `{spec.dimension}`",
+             did_you_mean(spec.dimension, checked.sources) or "declare the source under `sources:`", sink)
+    elif spec.key not in source.model.columns:
+        _err(entity, ("key",), "E204", f"entity `{spec.name}`: key `{spec.key}` is not a column of `{spec.dimension}`",
+             did_you_mean(spec.key, source.model.columns), sink)
+
+
+def _check_source(source: Located[SourceSpec], checked: Checked, sink: DiagnosticSink) -> None:
+    spec = source.model
+    columns = spec.column_specs()
+    if spec.entity not in checked.entities:
+        _err(source, ("entity",), "E205", f"source `{spec.name}`: unknown entity `{spec.entity}`",
+             did_you_mean(spec.entity, checked.entities) or "declare it under `entities:`", sink)
+    for fld in ("entity_key", "time_column", "partition_column"):
+        col = getattr(spec, fld)
+        if col is not None and col not in columns:
+            _err(source, (fld,), "E204", f"source `{spec.name}`: `{fld}` `{col}` is not a declared column",
+                 did_you_mean(col, columns) or f"add `{col}` under `columns:`", sink)
+    if spec.kind in ("fact", "event") and spec.time_column is None:
+        _err(source, ("kind",), "E102", f"source `{spec.name}`: a {spec.kind} source needs `time_column`",
+             "name the column holding the event time; windows and point-in-time cuts use it", sink)
+    if spec.time_column in columns and columns[spec.time_column].type not in ("timestamp", "date"):
+        _err(source, ("time_column",), "E301",
+             f"source `{spec.name}`: time column `{spec.time_column}` must be a timestamp or date, "
+             f"not {columns[spec.time_column].type}", "", sink)
+    for name, col in columns.items():
+        if (col.type == "enum") != bool(col.values):
+            _err(source, ("columns", name), "E103",
+                 f"source `{spec.name}`: column `{name}`: " + ("an enum needs `values`" if col.type == "enum"
+                                                               else "only enum columns take `values`"),
+                 "write it as `{type: enum, values: [a, b]}`" if col.type == "enum" else "", sink)
+
+
+def _check_tag(tag: Located[TagBase], checked: Checked, sink: DiagnosticSink) -> None:
+    spec = tag.model
+    root = spec.category.split("/")[0]
+    if root not in CATEGORIES or any(not part for part in spec.category.split("/")):
+        _err(tag, ("category",), "E206", f"tag `{spec.name}`: category `{spec.category}` must start with one of "
+             f"{', '.join(CATEGORIES)}", did_you_mean(root, CATEGORIES) or "e.g. `consumption/orders`", sink)
+    if (spec.type == "enum") != bool(spec.values):
+        _err(tag, ("type",), "E103", f"tag `{spec.name}`: " + ("an enum tag needs `values`" if spec.type == "enum"
+                                                                else "only enum tags take `values`"),
+             "list the allowed values: `values: [a, b, c]`" if spec.type == "enum" else "remove `values`", sink)
+    if spec.entity not in checked.entities:
+        _err(tag, ("entity",), "E205", f"tag `{spec.name}`: unknown entity `{spec.entity}`",
+             did_you_mean(spec.entity, checked.entities), sink)
+        return
+    if spec.default is not None:
+        _check_value(tag, ("default",), spec.default, "default", sink)
+    checked.tag_refs[spec.name] = []
+    checked.source_refs[spec.name] = []
+    if isinstance(spec, AttributeTag):
+        _check_attribute(tag, spec, checked, sink)
+    elif isinstance(spec, AggregateTag):
+        _check_aggregate(tag, spec, checked, sink)
+    elif isinstance(spec, RuleTag):
+        _check_rule(tag, spec, checked, sink)
+    elif isinstance(spec, DerivedTag):
+        tree = parse_expression(spec.expr, f"tag `{spec.name}`: expr", tag.loc("expr"), tag.file, sink)
+        if tree is not None:
+            checked.snippets[(spec.name, "expr")] = tree
+            _tag_refs(tag, tree, ("expr",), checked, sink)
+    elif isinstance(spec, SqlTag):
+        _check_sql(tag, spec, checked, sink)
+
+
+def _dimension(tag: Located[TagBase], checked: Checked) -> SourceSpec | None:
+    entity = checked.entities[tag.model.entity].model
+    source = checked.sources.get(entity.dimension)
+    return source.model if source else None
+
+
+def _check_attribute(tag: Located[TagBase], spec: AttributeTag, checked: Checked, sink: DiagnosticSink) -> None:
+    tree = parse_expression(spec.expr, f"tag `{spec.name}`: expr", tag.loc("expr"), tag.file, sink)
+    dim = _dimension(tag, checked)
+    if tree is None or dim is None:
+        return
+    checked.snippets[(spec.name, "expr")] = tree
+    checked.source_refs[spec.name] = [dim.name]
+    _columns_in(tag, tree, ("expr",), dim, sink, extra=(SNAPSHOT_DATE,))
+
+
+def _columns_in(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...], source: SourceSpec,
+                sink: DiagnosticSink, extra: tuple[str, ...] = ()) -> None:
+    known = list(source.columns) + list(extra)
+    for col in free_columns(tree):
+        if col.table or col.name not in known:
+            _err(tag, fld, "E204", f"tag `{tag.model.name}`: unknown column `{col.sql(dialect='spark')}` "
+                 f"in source `{source.name}`", did_you_mean(col.name, known) or f"columns: {', '.join(known)}", sink)
+
+
+def _check_aggregate(tag: Located[TagBase], spec: AggregateTag, checked: Checked, sink: DiagnosticSink) -> None:
+    located = checked.sources.get(spec.source)
+    if located is None:
+        _err(tag, ("source",), "E203", f"tag `{spec.name}`: unknown source `{spec.source}`",
+             did_you_mean(spec.source, checked.sources) or f"declared sources: {', '.join(checked.sources)}", sink)
+        return
+    source = located.model
+    checked.source_refs[spec.name] = [source.name]
+    if source.kind == "dimension":
+        _err(tag, ("source",), "E304", f"tag `{spec.name}`: aggregates need a fact or event source; "
+             f"`{source.name}` is a dimension", "use `kind: attribute` for dimension columns", sink)
+        return
+    if source.entity != spec.entity:
+        _err(tag, ("source",), "E304", f"tag `{spec.name}`: source `{source.name}` belongs to entity "
+             f"`{source.entity}`, not `{spec.entity}`", "", sink)
+    columns = source.column_specs()
+    needs_column = spec.agg not in ("count", "days_since_last")
+    if spec.column is None and needs_column:
+        _err(tag, ("agg",), "E102", f"tag `{spec.name}`: `agg: {spec.agg}` needs `column`",
+             f"name the column of `{source.name}` to aggregate", sink)
+    elif spec.column is not None and spec.agg == "days_since_last":
+        _err(tag, ("column",), "E103", f"tag `{spec.name}`: `days_since_last` takes no `column` "
+             f"(it uses the source's time column `{source.time_column}`)", "remove `column`", sink)
+    elif spec.column is not None and spec.column not in columns:
+        _err(tag, ("column",), "E204", f"tag `{spec.name}`: unknown column `{spec.column}` in source `{source.name}`",
+             did_you_mean(spec.column, columns) or f"columns: {', '.join(columns)}", sink)
+    else:
+        col_type = columns[spec.column].type if spec.column else None
+        _check_agg_types(tag, spec, col_type, sink)
+    if spec.filter:
+        tree = parse_expression(spec.filter, f"tag `{spec.name}`: filter", tag.loc("filter"), tag.file, sink)
+        if tree is not None:
+            checked.snippets[(spec.name, "filter")] = tree
+            _columns_in(tag, tree, ("filter",), source, sink)
+
+
+def _agg_result_types(agg: str, col_type: str | None) -> tuple[str, ...]:
+    """Tag types an aggregate can produce from a column type."""
+    if agg in ("count", "count_distinct", "days_since_last"):
+        return ("integer",)
+    if agg == "distinct_values":
+        return ("array<string>",)
+    if agg == "avg":
+        return ("double",)
+    if agg == "sum":
+        return ("integer", "double") if col_type == "integer" else ("double",)
+    if col_type in ("string", "enum"):
+        return ("string", "enum")
+    if col_type == "timestamp":
+        return ("date",)
+    if col_type == "integer":
+        return ("integer", "double")
+    return (col_type,) if col_type else ()
+
+
+def _check_agg_types(tag: Located[TagBase], spec: AggregateTag, col_type: str | None, sink: DiagnosticSink) -> None:
+    if spec.agg in ("sum", "avg") and col_type not in NUMERIC:
+        _err(tag, ("column",), "E301", f"tag `{spec.name}`: `{spec.agg}` needs a numeric column; "
+             f"`{spec.column}` is {col_type}", "use count, count_distinct, mode, first or last instead", sink)
+        return
+    if spec.agg == "distinct_values" and col_type not in ("string", "enum"):
+        _err(tag, ("column",), "E301", f"tag `{spec.name}`: `distinct_values` needs a string or enum column; "
+             f"`{spec.column}` is {col_type}", "", sink)
+        return
+    if col_type in ("boolean", "array<string>") and spec.agg in ("min", "max", "mode"):
+        _err(tag, ("column",), "E301", f"tag `{spec.name}`: `{spec.agg}` is not defined for {col_type} columns", "", sink)
+        return
+    allowed = _agg_result_types(spec.agg, col_type)
+    if spec.type not in allowed:
+        _err(tag, ("type",), "E301", f"tag `{spec.name}`: `{spec.agg}`"
+             + (f" of a {col_type} column" if col_type else "") + f" gives {' or '.join(allowed)}, "
+             f"but the tag is declared `{spec.type}`", f"declare `type: {allowed[0]}`", sink)
+
+
+def _check_value(tag: Located[TagBase], fld: tuple[str | int, ...], value: Any, what: str, sink: DiagnosticSink) -> None:
+    spec = tag.model
+    ok = {
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "double": isinstance(value, int | float) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "enum": isinstance(value, str),
+        "date": isinstance(value, str),
+        "array<string>": isinstance(value, list),
+    }[spec.type]
+    if not ok:
+        _err(tag, fld, "E301", f"tag `{spec.name}`: {what} {value!r} is not a {spec.type}",
+             "quote strings; write numbers without quotes", sink)
+    elif spec.type == "enum" and spec.values and value not in spec.values:
+        _err(tag, fld, "E302", f"tag `{spec.name}`: {what} `{value}` is not one of the allowed values "
+             f"{', '.join(spec.values)}", did_you_mean(str(value), spec.values) or "add it to `values` or fix it", sink)
+
+
+def _check_rule(tag: Located[TagBase], spec: RuleTag, checked: Checked, sink: DiagnosticSink) -> None:
+    for i, case in enumerate(spec.rules):
+        where = f"tag `{spec.name}`: rules[{i}].when"
+        tree = parse_expression(case.when, where, tag.loc("rules", i, "when"), tag.file, sink)
+        if tree is not None:
+            checked.snippets[(spec.name, f"rules.{i}")] = tree
+            _tag_refs(tag, tree, ("rules", i, "when"), checked, sink)
+        _check_value(tag, ("rules", i, "then"), case.then, f"rules[{i}].then", sink)
+    if spec.else_ is not None:
+        _check_value(tag, ("else",), spec.else_, "else", sink)
+
+
+def _tag_refs(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...], checked: Checked,
+              sink: DiagnosticSink) -> None:
+    refs = checked.tag_refs.setdefault(tag.model.name, [])
+    for col in free_columns(tree):
+        name = col.name
+        if name == tag.model.name:
+            _err(tag, fld, "E501", f"tag `{name}` references itself", "a tag cannot depend on its own value", sink)
+        elif name == SNAPSHOT_DATE:
+            continue
+        elif col.table or name not in checked.tags:
+            _err(tag, fld, "E202", f"tag `{tag.model.name}`: unknown tag `{col.sql(dialect='spark')}`",
+                 did_you_mean(name, checked.tags) or "rule and derived expressions may only reference tags", sink)
+        elif checked.tags[name].model.entity != tag.model.entity:
+            _err(tag, fld, "E202", f"tag `{tag.model.name}`: `{name}` belongs to another entity", "", sink)
+        elif name not in refs:
+            refs.append(name)
+
+
+def _check_sql(tag: Located[TagBase], spec: SqlTag, checked: Checked, sink: DiagnosticSink) -> None:
+    where = f"tag `{spec.name}`: sql"
+    tree = parse_select(spec.sql, where, tag.loc("sql"), tag.file, sink)
+    if tree is None:
+        return
+    cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    sources: list[str] = []
+    for table in tree.find_all(exp.Table):
+        name = table.name
+        if table.args.get("db") or table.args.get("catalog"):
+            _err(tag, ("sql",), "E403", f"{where} reads `{table.sql(dialect='spark')}`: only declared sources may be read, "
+                 "without a database prefix", "refer to the source by its declared name", sink)
+        elif name in cte_names:
+            continue
+        elif name not in checked.sources:
+            _err(tag, ("sql",), "E403", f"{where} reads `{name}`, which is not a declared source",
+                 did_you_mean(name, checked.sources) or f"declared sources: {', '.join(checked.sources)}", sink)
+        elif name not in sources:
+            sources.append(name)
+    checked.source_refs[spec.name] = sources
+    selects = tree.named_selects if isinstance(tree, exp.Query) else []
+    key = checked.entities[spec.entity].model.key
+    if len(selects) != 2 or not all(selects):
+        _err(tag, ("sql",), "E405", f"{where} must return two named columns (`{key}`, value), "
+             f"got {len(selects)}: {', '.join(s or '<unnamed>' for s in selects)}",
+             f"write `SELECT {key}, <expression> AS value FROM ...`", sink)
+    elif selects[0] != key:
+        _err(tag, ("sql",), "E405", f"{where}: the first column must be the entity key `{key}`, got `{selects[0]}`",
+             f"select `{key}` first", sink)
+    else:
+        checked.snippets[(spec.name, "sql")] = tree

@@ -1,0 +1,71 @@
+"""SparkSession construction for jobs and tests.
+
+Nothing here runs at import time: callers build the session and pass it in. This module imports
+only the standard library and pyspark, so any job can use it without pulling in the package.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark import SparkConf, SparkContext
+from pyspark.sql import SparkSession
+
+DEFAULT_LOCAL_MASTER = "local[*]"
+
+# Session time zone is a correctness setting (dates and timestamps), so it applies everywhere.
+_ALWAYS = {"spark.sql.session.timeZone": "UTC"}
+# Sizing and UI defaults that only make sense on one machine.
+_LOCAL_ONLY = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"}
+
+
+def build_spark_session(
+    app_name: str,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Build (or return the running) SparkSession with the project's defaults.
+
+    Defaults: ``spark.sql.session.timeZone=UTC`` always; for ``local`` masters also
+    ``spark.sql.shuffle.partitions=8`` and ``spark.ui.enabled=false``. Entries in ``conf`` win over
+    the defaults. Settings read when the JVM starts (``spark.driver.memory``,
+    ``spark.driver.extraJavaOptions``) only take effect when this call starts the JVM, i.e. for
+    local runs; under spark-submit pass them on the command line.
+
+    Args:
+        app_name: Application name shown in logs and the Spark UI.
+        master: Spark master URL. ``None`` keeps a master already set by spark-submit (or an
+            active SparkContext) and otherwise runs ``local[*]``.
+        conf: Extra Spark configuration, e.g. ``{"spark.driver.memory": "4g"}``.
+
+    Returns:
+        The SparkSession.
+    """
+    effective_master = master or _preset_master()
+    builder = SparkSession.builder.appName(app_name)
+    if effective_master is None:
+        effective_master = DEFAULT_LOCAL_MASTER
+        builder = builder.master(effective_master)
+    elif master is not None:
+        builder = builder.master(master)
+
+    settings = dict(_ALWAYS)
+    if effective_master.startswith("local"):
+        settings.update(_LOCAL_ONLY)
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _preset_master() -> str | None:
+    """Return the master chosen outside this process's code, if any.
+
+    spark-submit starts the driver JVM first and hands its gateway port to Python
+    (``PYSPARK_GATEWAY_PORT``); its ``--master`` is then a JVM system property that SparkConf
+    reads once connected. Connecting does not start a new JVM in that case.
+    """
+    if SparkContext._active_spark_context is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    SparkContext._ensure_initialized()
+    return SparkConf().get("spark.master", None)

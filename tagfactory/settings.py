@@ -1,0 +1,123 @@
+"""Runtime settings: where data lives and how Spark runs. Never secrets, never tag logic.
+
+Resolution order (later wins): embedded defaults -> a YAML file (``--config`` or
+``TAGFACTORY_CONFIG``) -> environment variables ``TAGFACTORY_<FIELD>`` for the top-level
+fields (e.g. ``TAGFACTORY_WAREHOUSE``, ``TAGFACTORY_SPARK_MASTER``). Relative local paths are
+resolved against the directory of the config file, or the current directory without one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SparkSettings(BaseModel):
+    """How the SparkSession is built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    master: str | None = Field(None, description="local[*], yarn, k8s://...; None keeps spark-submit's choice")
+    app_name: str = "tagfactory"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class LineageSettings(BaseModel):
+    """Where OpenLineage events go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    transport: dict[str, Any] | None = Field(None, description="openlineage.yml `transport:` section")
+    file: str | None = Field(None, description="default JSON-lines file; <warehouse>/_lineage/openlineage.jsonl")
+
+
+class Settings(BaseModel):
+    """All runtime settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definitions: str = "tag_definitions"
+    target: str = "target"
+    warehouse: str = "warehouse"
+    sources_root: str = "data/demo"
+    writer: Literal["deltars", "native"] = Field(
+        "deltars", description="deltars: Spark writes Parquet, delta-rs commits; native: Delta Lake jars on the cluster")
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+
+    def table_uri(self, table: str) -> str:
+        """Location of a warehouse table."""
+        return join_uri(self.warehouse, table)
+
+    def source_uri(self, path: str) -> str:
+        """Location of a source dataset (absolute URIs are kept)."""
+        return path if is_absolute(path) else join_uri(self.sources_root, path)
+
+    def lineage_file(self) -> str:
+        """Default lineage event file."""
+        return self.lineage.file or join_uri(self.warehouse, "_lineage/openlineage.jsonl")
+
+
+ENV_FIELDS = {
+    "TAGFACTORY_DEFINITIONS": ("definitions",),
+    "TAGFACTORY_TARGET": ("target",),
+    "TAGFACTORY_WAREHOUSE": ("warehouse",),
+    "TAGFACTORY_SOURCES_ROOT": ("sources_root",),
+    "TAGFACTORY_WRITER": ("writer",),
+    "TAGFACTORY_SPARK_MASTER": ("spark", "master"),
+}
+
+
+def is_absolute(path: str) -> bool:
+    """True for URIs with a scheme (hdfs://, s3a://, file:) and absolute local paths."""
+    return "://" in path or path.startswith("file:") or os.path.isabs(path)
+
+
+def join_uri(base: str, child: str) -> str:
+    """Join a child path onto a local path or URI."""
+    return base.rstrip("/") + "/" + child.lstrip("/")
+
+
+def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load settings; see the module docstring for the resolution order.
+
+    Raises:
+        ValueError: the config file is missing or invalid (message names the file and field).
+    """
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    config = config or os.environ.get("TAGFACTORY_CONFIG")
+    if config:
+        path = Path(config)
+        if not path.is_file():
+            raise ValueError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: the config must be a mapping of settings")
+        data = loaded
+        base = path.resolve().parent
+    for env, keys in ENV_FIELDS.items():
+        if os.environ.get(env):
+            target = data
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = os.environ[env]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        where = f"config {config}" if config else "settings"
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{where}: {problems}") from None
+    for name in ("definitions", "target", "warehouse", "sources_root"):
+        value = getattr(settings, name)
+        if not is_absolute(value):
+            setattr(settings, name, str((base / value).resolve()))
+    return settings
