@@ -72,6 +72,7 @@ class Column:
         table: Lookup table name for ``lookup`` columns.
         prefix: Id prefix for ``id``/``rowid`` columns.
         width: Minimum number of digits for ``id``/``rowid`` columns.
+        few_values: Dictionary-encode the column in parquet (lookups always are).
     """
 
     name: str
@@ -79,6 +80,12 @@ class Column:
     table: str = ""
     prefix: str = ""
     width: int = 0
+    few_values: bool = False
+
+    @property
+    def dictionary_encoded(self) -> bool:
+        """Whether parquet should dictionary-encode this column (low cardinality strings)."""
+        return self.kind == "lookup" or self.few_values
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -146,7 +153,7 @@ ORDER_ITEMS = SourceLayout("order_items", "order_ts", True, (
     Column("order_id", "id", prefix="o", width=10),
     USER_ID,
     Column("order_ts", "timestamp"),
-    Column("item_id", "id", prefix="sku", width=6),
+    Column("item_id", "id", prefix="sku", width=6, few_values=True),
     _lookup("category"),
     Column("quantity", "integer"),
     Column("price", "double"),
@@ -159,7 +166,7 @@ EVENTS = SourceLayout("events", "event_ts", True, (
     Column("event_ts", "timestamp"),
     _lookup("event_type"),
     _lookup("page"),
-    Column("item_id", "id", prefix="sku", width=6),
+    Column("item_id", "id", prefix="sku", width=6, few_values=True),
     _lookup("category"),
     _lookup("platform"),
     Column("session_id", "id", prefix="s", width=10),

@@ -114,7 +114,9 @@ class HadoopFs:
             if path.getName().startswith(("_", ".")):
                 continue
             found.append(
-                FileInfo(str(path.toString()), int(status.getLen()), int(status.getModificationTime()))
+                FileInfo(
+                    str(path.toString()), int(status.getLen()), int(status.getModificationTime())
+                )
             )
         return found
 

@@ -74,7 +74,8 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
     metadata = {"run_id": run_id, "job": f"build_profile.{name}", "snapshot_date": snapshot_date.isoformat(),
                 "plan_digest": entity.get("digest", "")}
     with emitter.run(f"build_profile.{name}", inputs, outputs, run_id=run_id,
-                     run_facets={"snapshot_date": snapshot_date.isoformat()}):
+                     parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date,
+                     sql=entity["sql"]) as lineage_run:
         query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
         if settings.writer == "native":
             return _native(spark, settings, entity, query, snapshot_date, profile_uri, stats_uri)

@@ -1,0 +1,1 @@
+"""Independent pandas oracle for the shipped tag catalogue (see pandas_oracle.py)."""
