@@ -14,7 +14,8 @@ from pyspark.sql import SparkSession
 DEFAULT_LOCAL_MASTER = "local[*]"
 
 # Session time zone is a correctness setting (dates and timestamps), so it applies everywhere.
-_ALWAYS = {"spark.sql.session.timeZone": "UTC"}
+# The console progress bar garbles logs (Airflow, CI); the jobs print their own progress.
+_ALWAYS = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
 # Sizing and UI defaults that only make sense on one machine.
 _LOCAL_ONLY = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"}
 

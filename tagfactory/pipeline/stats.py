@@ -1,7 +1,8 @@
 """Per-tag statistics of a snapshot: coverage, nulls, distinct count, range, mean, top values.
 
-Computed in two Spark passes over the (staged) snapshot: one aggregate for every tag's counts
-and ranges, one unpivoted group-by for the top values of categorical tags. The catalog and the
+Computed in three Spark passes over the (staged) snapshot: one aggregate for every tag's counts
+and ranges, one unpivoted aggregate for approximate distinct counts, and one unpivoted group-by
+for the top values of categorical tags. The catalog and the
 drift checks read the resulting table.
 """
 
@@ -61,12 +62,12 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[s
         if tag["type"] == "array<string>":
             exprs.append(F.avg(F.size(c)).alias(f"{name}__mean"))
             continue
-        exprs.append(F.approx_count_distinct(c, 0.02).alias(f"{name}__nd"))
         exprs.append(F.min(c).cast("string").alias(f"{name}__min"))
         exprs.append(F.max(c).cast("string").alias(f"{name}__max"))
         if tag["type"] in NUMERIC or tag["type"] == "boolean":
             exprs.append(F.avg(c.cast("double")).alias(f"{name}__mean"))
     row = profile.agg(*exprs).collect()[0].asDict()
+    distinct = _approx_distinct(profile, [t for t in tags if t["type"] != "array<string>"])
     top = _top_values(profile, [t for t in tags if t["type"] in CATEGORICAL])
     rows = int(row["__rows"])
     out = []
@@ -75,23 +76,40 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[s
         non_null = int(row[f"{name}__nn"])
         out.append((
             name, tag["type"], tag.get("category"), rows, non_null, rows - non_null,
-            (non_null / rows) if rows else 0.0, row.get(f"{name}__nd"), row.get(f"{name}__min"),
+            (non_null / rows) if rows else 0.0, distinct.get(name), row.get(f"{name}__min"),
             row.get(f"{name}__max"), row.get(f"{name}__mean"),
             json.dumps(top[name], ensure_ascii=False) if name in top else None, snapshot_date,
         ))
     return spark.createDataFrame(out, STATS_SCHEMA), rows, int(row["__keys"])
 
 
-def _top_values(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
-    """Top values with counts of the categorical tags, in one unpivoted group-by."""
-    if not tags:
-        return {}
+def _unpivot(profile: DataFrame, tags: list[dict[str, Any]]) -> DataFrame:
+    """(tag, value as string) rows for the given tags; nulls dropped."""
     pairs = F.explode(F.array(*[
         F.struct(F.lit(t["name"]).alias("tag"), F.col(f"`{t['name']}`").cast("string").alias("value"))
         for t in tags
     ])).alias("pair")
-    counts = (profile.select(pairs).select("pair.tag", "pair.value")
-              .where(F.col("value").isNotNull()).groupBy("tag", "value").count())
+    return profile.select(pairs).select("pair.tag", "pair.value").where(F.col("value").isNotNull())
+
+
+def _approx_distinct(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, int]:
+    """Approximate distinct counts (HyperLogLog++, 2% error) of many tags.
+
+    One sketch per tag over unpivoted rows: a single aggregate with one wide sketch per column
+    generates code and buffers that exhaust the heap at ~100 columns.
+    """
+    if not tags:
+        return {}
+    grouped = _unpivot(profile, tags).groupBy("tag").agg(F.approx_count_distinct("value", 0.02).alias("n"))
+    found = {r["tag"]: int(r["n"]) for r in grouped.collect()}
+    return {t["name"]: found.get(t["name"], 0) for t in tags}
+
+
+def _top_values(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
+    """Top values with counts of the categorical tags, in one unpivoted group-by."""
+    if not tags:
+        return {}
+    counts = _unpivot(profile, tags).groupBy("tag", "value").count()
     ranked = counts.withColumn("rank", F.row_number().over(
         Window.partitionBy("tag").orderBy(F.col("count").desc(), F.col("value"))))
     result: dict[str, list[list[Any]]] = {t["name"]: [] for t in tags}

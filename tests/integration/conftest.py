@@ -1,0 +1,79 @@
+"""Fixtures for the Spark integration tests: generated demo data, a compiled plan, built snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+REPO = Path(__file__).resolve().parents[2]
+END_DATE = dt.date(2026, 11, 24)
+EDGE_DATE = END_DATE - dt.timedelta(days=1)  # the generator plants window-boundary rows around it
+DATES = (EDGE_DATE, EDGE_DATE - dt.timedelta(days=7))
+
+
+@dataclass
+class Built:
+    """A warehouse built from generated data by the real build job."""
+
+    data: Path
+    target: Path
+    warehouse: Path
+    settings: Any
+    plan: dict[str, Any]
+
+    @property
+    def entity(self) -> dict[str, Any]:
+        return self.plan["entities"][0]
+
+
+def compile_to(definitions: Path, target: Path) -> dict[str, Any]:
+    """Compile definitions into a plan under ``target`` (the real `tagfactory compile` path)."""
+    from tagfactory.compiler.plan import build_plan, write_plan
+    from tagfactory.compiler.project import load_project
+
+    project, _ = load_project(definitions)
+    plan = build_plan(project, definitions)
+    write_plan(plan, target)
+    return plan
+
+
+def build(spark: SparkSession, built: Built, entity: dict[str, Any], date: dt.date) -> dict[str, Any]:
+    """Run the build job's per-entity step with the test session."""
+    from tagfactory.lineage import LineageEmitter
+    from tagfactory.pipeline.job import build_entity
+
+    emitter = LineageEmitter.from_config(True, None, built.settings.lineage_file())
+    return build_entity(spark, built.settings, entity, date, emitter)
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small deterministic demo sources (2,000 users, 120 days, planted edge cases)."""
+    from tagfactory.demo.generate import generate_demo_data
+
+    out = tmp_path_factory.mktemp("demo") / "data"
+    generate_demo_data(out, n_users=2_000, end_date=END_DATE, days=120, seed=11, progress=None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """The repository's tag definitions built for both test dates into a fresh warehouse."""
+    from tagfactory.settings import load_settings
+
+    base = tmp_path_factory.mktemp("built")
+    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(demo_data),
+                                        "target": str(base / "target"), "definitions": str(REPO / "tag_definitions")})
+    plan = compile_to(REPO / "tag_definitions", base / "target")
+    result = Built(demo_data, base / "target", base / "warehouse", settings, plan)
+    for date in DATES:
+        build(spark, result, result.entity, date)
+    yield result
