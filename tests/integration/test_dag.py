@@ -1,0 +1,82 @@
+"""The Airflow DAG: no import errors, and a full `airflow dags test` run publishes a snapshot.
+
+Runs the real Airflow 3 CLI in a subprocess with its own AIRFLOW_HOME (SQLite metadata DB);
+the build task goes through SparkSubmitOperator -> spark-submit -> jobs/build_profile.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+from tests.integration.conftest import REPO
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+LOGICAL_DATE = dt.date(2026, 11, 24)  # builds the snapshot of the day before
+
+
+@pytest.fixture(scope="module")
+def airflow_env(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("airflow")
+    bin_dir = str(Path(sys.executable).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "TAGFACTORY", "OPENLINEAGE"))}
+    env.update({
+        "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+        "AIRFLOW_HOME": str(base / "home"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]",
+                                                  "extra": {"deploy-mode": "client"}}),
+        "TAGFACTORY_WAREHOUSE": str(base / "warehouse"),
+        "TAGFACTORY_SOURCES_ROOT": str(demo_data),
+        "TAGFACTORY_TARGET": str(base / "target"),
+        "TAGFACTORY_PYSPARK_PYTHON": sys.executable,
+    })
+    _airflow(env, "db", "migrate")
+    return env
+
+
+def _airflow(env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    airflow = str(Path(sys.executable).parent / "airflow")
+    proc = subprocess.run([airflow, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"airflow {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def _json_output(stdout: str) -> list[dict[str, str]]:
+    """The JSON the CLI printed (Airflow logs warnings to stdout before it)."""
+    lines = [ln for ln in stdout.splitlines() if ln.startswith(("[", "{"))]
+    assert lines, f"no JSON in the CLI output:\n{stdout[-2000:]}"
+    return json.loads(lines[-1])
+
+
+def test_dag_folder_has_no_import_errors(airflow_env: dict[str, str]) -> None:
+    proc = _airflow(airflow_env, "dags", "list-import-errors", "-l", "-o", "json")
+    assert _json_output(proc.stdout) == []
+    listed = _airflow(airflow_env, "dags", "list", "-l", "-o", "json")
+    assert "tag_factory_daily" in {d["dag_id"] for d in _json_output(listed.stdout)}
+
+
+def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> None:
+    proc = _airflow(airflow_env, "dags", "test", "tag_factory_daily", LOGICAL_DATE.isoformat(), timeout=900)
+    log = proc.stdout + proc.stderr
+    assert "publishing profile_user: done" in log
+    warehouse = Path(airflow_env["TAGFACTORY_WAREHOUSE"])
+    table = DeltaTable(str(warehouse / "profile_user"))
+    snapshot = LOGICAL_DATE - dt.timedelta(days=1)
+    rows = table.to_pyarrow_table(filters=[("dt", "=", snapshot)]).num_rows
+    assert rows > 1_900  # 2,000 generated users, all but the late registrations
+    assert table.history()[0]["snapshot_date"] == snapshot.isoformat()
+    assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "plan.json").is_file()
+    events = [json.loads(line) for line in (warehouse / "_lineage" / "openlineage.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    outputs = {o["name"] for o in events[-1]["outputs"]}
+    assert str(warehouse / "profile_user") in outputs
