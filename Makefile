@@ -50,7 +50,7 @@ demo: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	echo "== airflow dags test tag_factory_daily $(DEMO_LOGICAL_DATE)"; \
 	$(BIN)/airflow dags test tag_factory_daily $(DEMO_LOGICAL_DATE) > $(CURDIR)/.airflow-demo.log 2>&1 \
 	  || { tail -n 80 $(CURDIR)/.airflow-demo.log; echo "DAG run failed; full log: .airflow-demo.log"; exit 1; }; \
-	grep -E "\[tagfactory|compiled entity|plan written" $(CURDIR)/.airflow-demo.log | sed -E 's/^.*(\[tagfactory|compiled entity|plan written)/\1/' || true; \
+	grep -E "\[tagfactory|compiled entity|plan written" $(CURDIR)/.airflow-demo.log | sed -E -e 's/^.*(\[tagfactory|compiled entity|plan written)/\1/' -e 's/ \[airflow\.[^]]*\] loc=.*$$//' || true; \
 	grep -E "state=|DagRun Finished" $(CURDIR)/.airflow-demo.log | tail -n 3 || true; \
 	$(BIN)/tagfactory show --entity user; \
 	echo; echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
