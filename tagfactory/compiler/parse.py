@@ -23,7 +23,7 @@ from tagfactory.compiler.models import (
     TagBase,
     tag_fields,
 )
-from tagfactory.compiler.yamlload import LocatedDocument, Loc, PathKey, load_yaml
+from tagfactory.compiler.yamlload import Loc, LocatedDocument, PathKey, load_yaml
 
 T = TypeVar("T")
 

@@ -102,6 +102,8 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
         with step(f"publishing {entity['stats_table']}") as s:
             stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=run_id)
             s.rows = stats_result.rows
+        lineage_run.set_outputs([outputs[0].with_stats(row_count=rows, version=str(version)),
+                                 outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])
     return {"profile_uri": profile_uri, "stats_uri": stats_uri, "version": version, "rows": rows}
 
 

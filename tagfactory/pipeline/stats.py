@@ -14,7 +14,6 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.window import Window
 from pyspark.sql.types import (
     DateType,
     DoubleType,
@@ -23,6 +22,7 @@ from pyspark.sql.types import (
     StructField,
     StructType,
 )
+from pyspark.sql.window import Window
 
 NUMERIC = ("integer", "double")
 CATEGORICAL = ("enum", "string", "boolean")
