@@ -28,7 +28,6 @@ from tagfactory.compiler.models import (
 )
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import (
-    SPARK_TYPES,
     and_all,
     bind_snapshot,
     cast,
@@ -289,5 +288,3 @@ def _standalone(project: Project, tag: TagBase, key: str, dimension: SourceSpec)
             exp.Subquery(this=_sql_tag(project, tag, key), alias=exp.TableAlias(this=exp.to_identifier("q"))))
     return exp.select(col(key), _projection(project, tag)).from_("profile")
 
-
-__all__ = ["CompiledEntity", "compile_entity", "compile_project", "SPARK_TYPES"]

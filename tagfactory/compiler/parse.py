@@ -6,7 +6,6 @@ schema error turned into a ``file:line:col`` diagnostic with a did-you-mean hint
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -253,7 +252,3 @@ def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
             bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
 
-
-def iter_names(defs: Iterable[Located[Any]]) -> list[str]:
-    """Names of located definitions."""
-    return [d.model.name for d in defs]

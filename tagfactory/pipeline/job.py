@@ -71,8 +71,7 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
               for src in entity["sources"]]
     outputs = [dataset_for_uri(profile_uri, [(c["name"], c["type"]) for c in entity["columns"]]),
                dataset_for_uri(stats_uri)]
-    metadata = {"run_id": run_id, "job": f"build_profile.{name}", "snapshot_date": snapshot_date.isoformat(),
-                "plan_digest": entity.get("digest", "")}
+    metadata = {"run_id": run_id, "job": f"build_profile.{name}", "snapshot_date": snapshot_date.isoformat()}
     with emitter.run(f"build_profile.{name}", inputs, outputs, run_id=run_id,
                      parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date,
                      sql=entity["sql"]) as lineage_run:
@@ -85,9 +84,7 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
             s.detail = f"{len(staged.files)} files"
         try:
             with step("checking the staged snapshot and computing tag statistics") as s:
-                staged_df = (spark.read.schema(query.drop("dt").schema)
-                             .parquet(*[f.path for f in staged.files]).withColumn("dt", F.lit(snapshot_date)))
-                stats, rows, keys = compute_tag_stats(spark, staged_df, entity["tags"], snapshot_date)
+                stats, rows, keys = compute_tag_stats(spark, delta.read_staged(staged), entity["tags"], snapshot_date)
                 s.rows = rows
                 if rows != keys:
                     raise BuildError(

@@ -8,7 +8,6 @@ the diff and regenerate with ``UPDATE_GOLDEN=1 pytest tests/unit/test_golden_com
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,14 @@ import sqlglot
 
 from tagfactory.compiler.compile import compile_project
 from tagfactory.compiler.project import load_project
+from tests.unit.definitions import REPO, definitions_with
 
-REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "fixtures" / "golden"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
 
 
 def _compile(case: str, tmp_path: Path) -> str:
-    root = tmp_path / "tag_definitions"
-    shutil.copytree(REPO / "tag_definitions" / "sources", root / "sources")
-    shutil.copy(GOLDEN / f"{case}.yaml", root / f"{case}.yaml")
-    project, _ = load_project(root)
+    project, _ = load_project(definitions_with(tmp_path, GOLDEN / f"{case}.yaml"))
     return compile_project(project)["user"].sql + "\n"
 
 

@@ -7,23 +7,15 @@ are not compared, so they can improve without touching the corpus).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tagfactory.compiler.project import check_project
+from tests.unit.definitions import REPO, definitions_with
 
-REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "fixtures" / "invalid"
 CASES = sorted(p.stem for p in CORPUS.glob("*.yaml"))
-
-
-def _definitions_with(tmp_path: Path, case: str) -> Path:
-    root = tmp_path / "tag_definitions"
-    shutil.copytree(REPO / "tag_definitions" / "sources", root / "sources")
-    shutil.copy(CORPUS / f"{case}.yaml", root / f"{case}.yaml")
-    return root
 
 
 def test_corpus_is_not_empty() -> None:
@@ -32,7 +24,7 @@ def test_corpus_is_not_empty() -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_invalid_case_reports_expected_error(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _definitions_with(tmp_path, case)
+    root = definitions_with(tmp_path, CORPUS / f"{case}.yaml")
     monkeypatch.chdir(tmp_path)
     project, diagnostics = check_project(root)
     assert project is None, f"{case} was accepted"
