@@ -12,19 +12,13 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from tagfactory.compiler.diagnostics import DiagnosticSink
+from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
+from tagfactory.compiler.functions import ALLOWED, DENIED, function_verdict
 from tagfactory.compiler.yamlload import Loc
 
 DIALECT = "spark"
 SNAPSHOT_DATE = "snapshot_date"
 
-# Functions that reach outside the query: JVM reflection, file metadata, session state.
-FORBIDDEN_FUNCTIONS = frozenset({
-    "reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
-    "input_file_block_length", "read_files", "current_user", "session_user", "user",
-    "uuid", "rand", "randn", "random", "shuffle", "monotonically_increasing_id", "spark_partition_id",
-    "now", "current_timestamp", "current_date", "localtimestamp", "unix_timestamp",
-})
 FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
     exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Create, exp.Drop, exp.Alter,
     exp.Command, exp.Use, exp.Set, exp.Transaction, exp.Commit, exp.Rollback,
@@ -89,20 +83,18 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
 
 
 def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
-    """Reject functions that escape the sandbox (reflection, file metadata, non-determinism)."""
+    """Reject every function that is not on the allow-list (see :mod:`functions`)."""
+    reported: set[str] = set()
     for func in tree.find_all(exp.Func):
-        name = function_name(func)
-        if name in FORBIDDEN_FUNCTIONS:
-            sink.error(file, loc.line, loc.col, "E404", f"{where} uses the function `{name}`, which is not allowed",
-                       "definitions must be deterministic and read only declared data; "
-                       "use `snapshot_date` instead of the current date")
-
-
-def function_name(func: exp.Func) -> str:
-    """Lower-case SQL name of a function node."""
-    if isinstance(func, exp.Anonymous):
-        return str(func.name).lower()
-    return func.sql_name().lower()
+        verdict = function_verdict(func)
+        if verdict is None or verdict[0] in reported:
+            continue
+        name, reason = verdict
+        reported.add(name)
+        hint = did_you_mean(name, ALLOWED) if name not in DENIED else ""
+        sink.error(file, loc.line, loc.col, "E404", f"{where} uses the function `{name}`, which {reason}",
+                   hint or "definitions may use Spark built-in functions that are deterministic and read only "
+                   "declared data; see docs/tag-language.md#functions")
 
 
 def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:

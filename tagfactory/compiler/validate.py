@@ -18,6 +18,7 @@ from tagfactory.compiler.expressions import (
     free_columns,
     parse_expression,
     parse_select,
+    snippet_position,
 )
 from tagfactory.compiler.models import (
     CATEGORIES,
@@ -31,6 +32,15 @@ from tagfactory.compiler.models import (
     TagBase,
 )
 from tagfactory.compiler.parse import Located, ParsedDefinitions
+from tagfactory.compiler.typecheck import (
+    ACCEPTS,
+    ColumnTypes,
+    SqlColumnError,
+    enum_comparisons,
+    infer_family,
+    result_literals,
+    sql_value_family,
+)
 
 NUMERIC = ("integer", "double")
 
@@ -48,6 +58,11 @@ class Checked:
     tag_refs: dict[str, list[str]] = field(default_factory=dict)
     # tag name -> sources it reads
     source_refs: dict[str, list[str]] = field(default_factory=dict)
+    # declared type and enum values of every tag (for typing rule and derived expressions)
+    tag_types: ColumnTypes = field(default_factory=lambda: ColumnTypes({}))
+    tag_enums: dict[str, list[str]] = field(default_factory=dict)
+    # column types and enum values of every source (for typing attribute exprs and filters)
+    source_types: dict[str, tuple[ColumnTypes, dict[str, list[str]]]] = field(default_factory=dict)
 
 
 def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checked:
@@ -56,6 +71,9 @@ def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checke
     checked.entities = _unique(parsed.entities, "entity", sink)
     checked.sources = _unique(parsed.sources, "source", sink)
     checked.tags = _unique(parsed.tags, "tag", sink)
+    checked.tag_types = ColumnTypes({n: t.model.type for n, t in checked.tags.items()})
+    checked.tag_enums = {n: list(t.model.values) for n, t in checked.tags.items() if t.model.values}
+    checked.source_types = {n: _source_types(s.model) for n, s in checked.sources.items()}
     for entity in checked.entities.values():
         _check_entity(entity, checked, sink)
     for source in checked.sources.values():
@@ -152,6 +170,7 @@ def _check_tag(tag: Located[TagBase], checked: Checked, sink: DiagnosticSink) ->
         if tree is not None:
             checked.snippets[(spec.name, "expr")] = tree
             _tag_refs(tag, tree, ("expr",), checked, sink)
+            _check_types(tag, tree, ("expr",), checked.tag_types, checked.tag_enums, sink)
     elif isinstance(spec, SqlTag):
         _check_sql(tag, spec, checked, sink)
 
@@ -169,16 +188,64 @@ def _check_attribute(tag: Located[TagBase], spec: AttributeTag, checked: Checked
         return
     checked.snippets[(spec.name, "expr")] = tree
     checked.source_refs[spec.name] = [dim.name]
-    _columns_in(tag, tree, ("expr",), dim, sink, extra=(SNAPSHOT_DATE,))
+    if _columns_in(tag, tree, ("expr",), dim, sink, extra=(SNAPSHOT_DATE,)):
+        types, enums = checked.source_types[dim.name]
+        _check_types(tag, tree, ("expr",), types, enums, sink)
 
 
 def _columns_in(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...], source: SourceSpec,
-                sink: DiagnosticSink, extra: tuple[str, ...] = ()) -> None:
+                sink: DiagnosticSink, extra: tuple[str, ...] = ()) -> bool:
+    """Report columns that ``source`` does not declare; True when all are known."""
     known = list(source.columns) + list(extra)
+    ok = True
     for col in free_columns(tree):
         if col.table or col.name not in known:
+            ok = False
             _err(tag, fld, "E204", f"tag `{tag.model.name}`: unknown column `{col.sql(dialect='spark')}` "
                  f"in source `{source.name}`", did_you_mean(col.name, known) or f"columns: {', '.join(known)}", sink)
+    return ok
+
+
+def _source_types(source: SourceSpec) -> tuple[ColumnTypes, dict[str, list[str]]]:
+    """Column types and enum values of a source."""
+    specs = source.column_specs()
+    return (ColumnTypes({n: c.type for n, c in specs.items()}),
+            {n: list(c.values) for n, c in specs.items() if c.values})
+
+
+def _check_types(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...],
+                 types: ColumnTypes, enums: dict[str, list[str]], sink: DiagnosticSink,
+                 *, boolean: bool = False) -> None:
+    """Compare enum columns only with allowed values; the result must fit the declared type.
+
+    ``boolean``: the snippet is a condition (``filter``, ``when``) rather than the tag's value.
+    """
+    spec = tag.model
+    where = ".".join(str(f) if isinstance(f, str) else f"[{f}]" for f in fld).replace(".[", "[")
+    for column, value in enum_comparisons(tree, enums):
+        _err(tag, fld, "E302", f"tag `{spec.name}`: {where} compares `{column}` with `{value}`, which is not one "
+             f"of its allowed values {', '.join(enums[column])}",
+             did_you_mean(value, enums[column]) or "the comparison can never be true; fix the value", sink)
+    got = infer_family(tree, types)
+    if boolean:
+        if got not in ("boolean", "unknown"):
+            _err(tag, fld, "E301", f"tag `{spec.name}`: {where} must be a condition (boolean), but it gives a "
+                 f"{got} value", "compare it, e.g. `x > 0` or `x IS NOT NULL`", sink)
+        return
+    if got != "unknown" and got not in ACCEPTS[spec.type]:
+        _err(tag, fld, "E301", f"tag `{spec.name}`: {where} gives a {got} value, but the tag is declared "
+             f"`{spec.type}`", f"change `type`, or convert the value explicitly (e.g. CAST(... AS {_CAST[spec.type]}))",
+             sink)
+    if spec.type == "enum" and spec.values:
+        for literal in result_literals(tree):
+            if literal.this not in spec.values:
+                _err(tag, fld, "E302", f"tag `{spec.name}`: {where} can return `{literal.this}`, which is not one of "
+                     f"the allowed values {', '.join(spec.values)}",
+                     did_you_mean(str(literal.this), spec.values) or "add it to `values` or fix it", sink)
+
+
+_CAST = {"integer": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "string": "STRING", "enum": "STRING",
+         "date": "DATE", "array<string>": "ARRAY<STRING>"}
 
 
 def _check_aggregate(tag: Located[TagBase], spec: AggregateTag, checked: Checked, sink: DiagnosticSink) -> None:
@@ -214,7 +281,9 @@ def _check_aggregate(tag: Located[TagBase], spec: AggregateTag, checked: Checked
         tree = parse_expression(spec.filter, f"tag `{spec.name}`: filter", tag.loc("filter"), tag.file, sink)
         if tree is not None:
             checked.snippets[(spec.name, "filter")] = tree
-            _columns_in(tag, tree, ("filter",), source, sink)
+            if _columns_in(tag, tree, ("filter",), source, sink):
+                types, enums = checked.source_types[source.name]
+                _check_types(tag, tree, ("filter",), types, enums, sink, boolean=True)
 
 
 def _agg_result_types(agg: str, col_type: str | None) -> tuple[str, ...]:
@@ -281,6 +350,7 @@ def _check_rule(tag: Located[TagBase], spec: RuleTag, checked: Checked, sink: Di
         if tree is not None:
             checked.snippets[(spec.name, f"rules.{i}")] = tree
             _tag_refs(tag, tree, ("rules", i, "when"), checked, sink)
+            _check_types(tag, tree, ("rules", i, "when"), checked.tag_types, checked.tag_enums, sink, boolean=True)
         _check_value(tag, ("rules", i, "then"), case.then, f"rules[{i}].then", sink)
     if spec.else_ is not None:
         _check_value(tag, ("else",), spec.else_, "else", sink)
@@ -335,3 +405,27 @@ def _check_sql(tag: Located[TagBase], spec: SqlTag, checked: Checked, sink: Diag
              f"select `{key}` first", sink)
     else:
         checked.snippets[(spec.name, "sql")] = tree
+        _check_sql_columns(tag, spec, tree, [checked.sources[s].model for s in sources], sink)
+
+
+def _check_sql_columns(tag: Located[TagBase], spec: SqlTag, tree: exp.Query, sources: list[SourceSpec],
+                       sink: DiagnosticSink) -> None:
+    """Resolve the columns of a sql tag against the declared schemas and type its value."""
+    schema = {s.name: {n: c.type for n, c in s.column_specs().items()} for s in sources}
+    try:
+        got = sql_value_family(tree, schema)
+    except SqlColumnError as exc:
+        loc = tag.loc("sql")
+        # sqlglot points at the end of the column token
+        start = max(exc.col - len(exc.column) + 1, 1)
+        line, col = snippet_position(loc, exc.line, start) if exc.line else (loc.line, loc.col)
+        known = sorted({c for cols in schema.values() for c in cols})
+        message = (f"unknown column `{exc.column}`: not a declared column of {', '.join(f'`{s}`' for s in schema)}"
+                   if exc.column else str(exc))
+        sink.error(tag.file, line, col, "E204", f"tag `{spec.name}`: sql: {message}",
+                   (did_you_mean(exc.column, known) if exc.column else "")
+                   or f"columns of {', '.join(schema) or 'the sources'}: {', '.join(known)}")
+        return
+    if got != "unknown" and got not in ACCEPTS[spec.type]:
+        _err(tag, ("sql",), "E301", f"tag `{spec.name}`: sql returns a {got} value, but the tag is declared "
+             f"`{spec.type}`", f"change `type`, or CAST the value AS {_CAST[spec.type]}", sink)

@@ -1,0 +1,195 @@
+"""Static types of the SQL snippets in definitions, without a cluster.
+
+sqlglot annotates expression trees with types when it knows the inputs' types; the declared
+source schemas and tag types give those. Where sqlglot cannot tell (``UNKNOWN``), a few Spark
+rules fill the gap. The checks only complain about certain contradictions — an expression whose
+type is unknown is accepted, because Spark casts the value to the declared type anyway.
+
+Types are compared by *family*: ``numeric``, ``boolean``, ``string``, ``date`` (date or
+timestamp), ``array``, ``other`` and ``unknown``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
+
+from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns
+
+SQL_TYPES = {
+    "boolean": "BOOLEAN", "integer": "BIGINT", "double": "DOUBLE", "string": "STRING", "enum": "STRING",
+    "date": "DATE", "timestamp": "TIMESTAMP", "array<string>": "ARRAY<STRING>",
+}
+
+# Which families a value of each declared type may be computed from (``unknown`` always may).
+ACCEPTS: dict[str, frozenset[str]] = {
+    "integer": frozenset({"numeric"}),
+    "double": frozenset({"numeric"}),
+    "boolean": frozenset({"boolean"}),
+    "string": frozenset({"numeric", "boolean", "string", "date"}),
+    "enum": frozenset({"string"}),
+    "date": frozenset({"date", "string"}),
+    "array<string>": frozenset({"array"}),
+}
+
+_T = exp.DataType.Type
+_FAMILIES: dict[str, frozenset[exp.DataType.Type]] = {
+    "numeric": frozenset(exp.DataType.NUMERIC_TYPES),
+    "boolean": frozenset({_T.BOOLEAN}),
+    "string": frozenset(exp.DataType.TEXT_TYPES),
+    "date": frozenset(exp.DataType.TEMPORAL_TYPES),
+    "array": frozenset({_T.ARRAY}),
+}
+_SAME_AS_FIRST_ARG = (exp.Abs, exp.Sum, exp.Max, exp.Min, exp.Nullif, exp.Neg, exp.Paren, exp.First, exp.Last)
+_NUMERIC_RESULT = (exp.Div, exp.IntDiv, exp.Floor, exp.Ceil, exp.Avg, exp.Count, exp.Round, exp.Sqrt,
+                   exp.Ln, exp.Log, exp.Pow, exp.Exp, exp.Stddev, exp.Variance, exp.ArraySize, exp.Length)
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod)
+_RESOLVE_ERROR = re.compile(r"Column '([^']+)' could not be resolved(?:.*?Line: (\d+), Col: (\d+))?", re.S)
+
+
+def family(dtype: exp.DataType | None) -> str:
+    """The family of a sqlglot data type."""
+    if dtype is None or dtype.this in (_T.UNKNOWN, _T.NULL):
+        return "unknown"
+    for name, members in _FAMILIES.items():
+        if dtype.this in members:
+            return name
+    return "other"
+
+
+class ColumnTypes:
+    """Declared column types (name -> ``integer``, ``enum``, ...) as a sqlglot schema, built once."""
+
+    TABLE = "t"
+
+    def __init__(self, types: Mapping[str, str]) -> None:
+        self.types = dict(types)
+        columns = {SNAPSHOT_DATE: "DATE"}
+        columns.update({name: SQL_TYPES[declared] for name, declared in types.items() if declared in SQL_TYPES})
+        self.schema = MappingSchema({self.TABLE: columns}, dialect=DIALECT)
+
+
+def infer_family(tree: exp.Expression, columns: ColumnTypes) -> str:
+    """Family of an expression's result, given the declared types of the columns it reads."""
+    tree = tree.copy()
+    table = exp.to_identifier(ColumnTypes.TABLE)
+    for column in free_columns(tree):
+        if not column.table:
+            column.set("table", table.copy())
+    query = exp.select(tree).from_(ColumnTypes.TABLE)
+    annotate_types(query, schema=columns.schema, dialect=DIALECT)
+    return _family_of(query.expressions[0])
+
+
+def _family_of(node: exp.Expression) -> str:
+    known = family(node.type)
+    if known != "unknown":
+        return known
+    if isinstance(node, exp.Boolean) or isinstance(node, exp.Predicate | exp.Connector | exp.Not):
+        return "boolean"
+    if isinstance(node, exp.Literal):
+        return "string" if node.is_string else "numeric"
+    if isinstance(node, exp.Cast):
+        return family(node.to)
+    if isinstance(node, _NUMERIC_RESULT):
+        return "numeric"
+    if isinstance(node, _ARITHMETIC):
+        sides = {_family_of(node.left), _family_of(node.right)}
+        return "numeric" if sides == {"numeric"} else "unknown"
+    if isinstance(node, _SAME_AS_FIRST_ARG):
+        return _family_of(node.this)
+    return _first_known(_branches(node))
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression]:
+    """The sub-expressions whose value can become the node's value."""
+    if isinstance(node, exp.Case):
+        return [i.args["true"] for i in node.args.get("ifs") or []] + [d for d in [node.args.get("default")] if d]
+    if isinstance(node, exp.If):
+        return [b for b in (node.args.get("true"), node.args.get("false")) if b is not None]
+    if isinstance(node, exp.Coalesce | exp.Greatest | exp.Least):
+        return [node.this, *node.expressions]
+    if isinstance(node, exp.Paren):
+        return [node.this]
+    return []
+
+
+def _first_known(nodes: list[exp.Expression]) -> str:
+    for node in nodes:
+        if isinstance(node, exp.Null):
+            continue
+        found = _family_of(node)
+        if found != "unknown":
+            return found
+    return "unknown"
+
+
+def result_literals(tree: exp.Expression) -> Iterator[exp.Literal]:
+    """String literals an expression can return as its value (CASE/IF branches, COALESCE args)."""
+    if isinstance(tree, exp.Literal) and tree.is_string:
+        yield tree
+        return
+    for branch in _branches(tree):
+        yield from result_literals(branch)
+
+
+def enum_comparisons(tree: exp.Expression, enums: Mapping[str, list[str]]) -> Iterator[tuple[str, str]]:
+    """``(column, literal)`` pairs where an enum column is compared with a value it cannot hold."""
+    for node in tree.walk():
+        pairs: list[tuple[exp.Expression, exp.Expression]] = []
+        if isinstance(node, exp.EQ | exp.NEQ | exp.NullSafeEQ):
+            pairs = [(node.left, node.right), (node.right, node.left)]
+        elif isinstance(node, exp.In):
+            pairs = [(node.this, e) for e in node.expressions]
+        for column, value in pairs:
+            if (isinstance(column, exp.Column) and not column.table and column.name in enums
+                    and isinstance(value, exp.Literal) and value.is_string
+                    and value.this not in enums[column.name]):
+                yield column.name, str(value.this)
+
+
+class SqlColumnError(Exception):
+    """A column of a ``sql`` tag does not resolve against the declared source schemas."""
+
+    def __init__(self, column: str, line: int, col: int, message: str) -> None:
+        super().__init__(message)
+        self.column, self.line, self.col = column, line, col
+
+
+def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -> str:
+    """Resolve every column of a ``sql`` tag against ``schema`` and return its value's family.
+
+    ``schema`` maps source name -> column -> declared type.
+
+    Raises:
+        SqlColumnError: a column is not a column of any source in scope.
+    """
+    spark_schema = {t: {c: SQL_TYPES[ty] for c, ty in cols.items()} for t, cols in schema.items()}
+    stand_in = exp.cast(exp.Literal.string("2000-01-01"), exp.DataType.build("DATE"))
+
+    def bind(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and not node.table and node.name == SNAPSHOT_DATE:
+            return stand_in.copy()
+        return node
+
+    bound = tree.copy().transform(bind)
+    try:
+        qualified = qualify(bound, schema=spark_schema, dialect=DIALECT, validate_qualify_columns=True,
+                            quote_identifiers=False, identify=False)
+    except OptimizeError as exc:
+        match = _RESOLVE_ERROR.search(str(exc))
+        if match:
+            raise SqlColumnError(match.group(1), int(match.group(2) or 0), int(match.group(3) or 0),
+                                 str(exc).split(". Line:")[0]) from None
+        raise SqlColumnError("", 0, 0, str(exc).splitlines()[0]) from None
+    except SqlglotError:
+        return "unknown"  # a construct sqlglot cannot analyse: Spark still checks it when the job runs
+    annotate_types(qualified, schema=spark_schema, dialect=DIALECT)
+    selects = qualified.selects if isinstance(qualified, exp.Query) else []
+    return _family_of(selects[1].unalias()) if len(selects) == 2 else "unknown"
