@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tagfactory import __version__
 
@@ -38,6 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check definitions (no Spark); exit 0 valid, 1 invalid, 2 usage error")
     p.add_argument("path", nargs="?", default="tag_definitions", help="definitions folder or file (default: tag_definitions)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+
+    p = sub.add_parser(
+        "plan", help="what a change to the definitions does, vs a git ref: tags, SQL diffs, breaking changes, impact",
+        description="Compare the definitions at a git ref (default: the merge-base with main) with the working "
+                    "tree: tags added, removed, renamed and modified (which fields), the compiled SQL diff per "
+                    "tag, breaking changes and downstream impact. No Spark unless --preview. Exit 0 when the "
+                    "change is valid, 1 when it is not (or with --fail-on-breaking and breaking changes), 2 for "
+                    "a usage or git error.")
+    p.add_argument("path", nargs="?", default="tag_definitions", help="definitions folder (default: tag_definitions)")
+    p.add_argument("--base", help="git ref to compare with (default: merge-base of HEAD and main)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--output", help="also write the report to this file")
+    p.add_argument("--no-sql", action="store_true", help="text format: leave out the SQL diffs")
+    p.add_argument("--fail-on-breaking", action="store_true", help="exit 1 when there are breaking changes")
+    p.add_argument("--preview", action="store_true",
+                   help="run base and head definitions of the changed tags on sample data with local Spark and "
+                        "compare coverage, nulls, distinct values and distributions")
+    p.add_argument("--date", type=_date, help="preview snapshot date (default: yesterday)")
+    p.add_argument("--sample", help="preview: root folder or URI of sample source data (default: settings sources_root)")
+    p.add_argument("--master", help="preview: Spark master (default: local[2])")
+    p.add_argument("--config", help="settings YAML")
 
     p = sub.add_parser("compile", help="validate and write the plan (target/plan.json, target/compiled/*.sql)")
     p.add_argument("--definitions", help="definitions folder (default: settings.definitions = tag_definitions)")
@@ -75,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         handler = {
-            "validate": _validate, "compile": _compile, "demo-data": _demo_data,
+            "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
             "build": _build, "show": _show,
         }[args.command]
         return handler(args)
@@ -115,6 +137,73 @@ def _validate(args: argparse.Namespace) -> int:
         else:
             print(f"invalid: {len(errors)} errors, {len(diagnostics) - len(errors)} warnings", file=sys.stderr)
     return EXIT_OK if project is not None else EXIT_INVALID
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from tagfactory.compiler import gitref
+    from tagfactory.compiler.diff import PlanDiff, diff_projects, removal_errors
+    from tagfactory.compiler.project import analyze
+    from tagfactory.compiler.report import render_json, render_markdown, render_text
+
+    definitions = Path(args.path)
+    if not definitions.exists():
+        print(f"tagfactory plan: error: no such file or folder: {args.path}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        repo = gitref.repo_root(definitions)
+        base_ref = args.base or gitref.default_base(repo)
+        label = f"{args.base or 'merge-base'} ({gitref.describe(repo, base_ref)})"
+        with tempfile.TemporaryDirectory(prefix="tagfactory-base-") as tmp:
+            base_root = gitref.export_definitions(repo, base_ref, definitions, Path(tmp))
+            base = analyze(base_root)
+    except gitref.GitError as exc:
+        print(f"tagfactory plan: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    head = analyze(definitions)
+    if base.project is None:
+        print(f"tagfactory plan: the base definitions at {label} are invalid, so there is nothing to compare with:",
+              file=sys.stderr)
+        for d in base.diagnostics[:20]:
+            print("  " + d.format().splitlines()[0], file=sys.stderr)
+        return EXIT_INVALID
+    if head.project is None:
+        diff = PlanDiff(label, "working tree", [], [], {},
+                        diagnostics=removal_errors(base.project, base.checked, head.checked) + head.diagnostics)
+    else:
+        diff = diff_projects(base.project, head.project, label, "working tree")
+        diff.diagnostics = head.diagnostics
+        for change in diff.tags:
+            if change.change == "removed":
+                change.location = f"{label.split()[0]}:{Path(change.location).name}"
+    preview = None
+    if args.preview and head.project is not None and any(c.values_change for c in diff.tags):
+        preview = _run_preview(args, base.project, head.project, diff)
+    renderer = {"text": lambda: render_text(diff, preview, show_sql=not args.no_sql),
+                "markdown": lambda: render_markdown(diff, preview), "json": lambda: render_json(diff, preview)}
+    report = renderer[args.format]()
+    sys.stdout.write(report)
+    if args.output:
+        Path(args.output).write_text(report, encoding="utf-8")
+    if diff.errors:
+        return EXIT_INVALID
+    return EXIT_INVALID if args.fail_on_breaking and diff.breaking else EXIT_OK
+
+
+def _run_preview(args: argparse.Namespace, base: Any, head: Any, diff: Any) -> dict[str, Any]:
+    from tagfactory.lakehouse.spark import build_spark_session
+    from tagfactory.pipeline.preview import run_preview
+    from tagfactory.settings import load_settings
+
+    settings = load_settings(args.config, {"sources_root": args.sample})
+    date = args.date or (dt.date.today() - dt.timedelta(days=1))
+    conf = {"spark.sql.shuffle.partitions": "8", **settings.spark.conf}  # sample data: few partitions
+    spark = build_spark_session("tagfactory-plan-preview", args.master or settings.spark.master or "local[2]", conf)
+    try:
+        return run_preview(spark, settings, base, head, diff, date, settings.sources_root)
+    finally:
+        spark.stop()
 
 
 def _compile(args: argparse.Namespace) -> int:

@@ -60,13 +60,14 @@ def _entity_plan(project: Project, compiled: CompiledEntity) -> dict[str, Any]:
         "sql": compiled.sql,
         "parameters": ["snapshot_date"],
         "columns": [{"name": n, "type": t, "spark_type": SPARK_TYPES[t]} for n, t in compiled.columns],
-        "sources": [_source_plan(project.sources[s].model) for s in compiled.sources],
+        "sources": [source_plan(project.sources[s].model) for s in compiled.sources],
         "tags": [_tag_plan(project, project.tags[n].model, compiled) for n, _ in compiled.columns
                  if n in project.tags],
     }
 
 
-def _source_plan(source: SourceSpec) -> dict[str, Any]:
+def source_plan(source: SourceSpec) -> dict[str, Any]:
+    """The plan entry of a declared source: where and how the job reads it."""
     return {
         "name": source.name,
         "kind": source.kind,

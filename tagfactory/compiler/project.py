@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from tagfactory.compiler.diagnostics import DefinitionError, Diagnostic, DiagnosticSink
 from tagfactory.compiler.parse import parse_definitions
 from tagfactory.compiler.resolve import Project, resolve
-from tagfactory.compiler.validate import check_definitions
+from tagfactory.compiler.validate import Checked, check_definitions
+
+
+@dataclass
+class Analysis:
+    """Everything the checks learned about a definitions folder, valid or not."""
+
+    checked: Checked
+    resolved: Project
+    diagnostics: list[Diagnostic]
+
+    @property
+    def project(self) -> Project | None:
+        """The resolved project, or None when there are errors."""
+        return None if any(d.severity.value == "error" for d in self.diagnostics) else self.resolved
+
+
+def analyze(root: str | Path) -> Analysis:
+    """Run every check over a definitions folder; never raises for bad definitions."""
+    sink = DiagnosticSink()
+    parsed = parse_definitions(root, sink)
+    checked = check_definitions(parsed, sink)
+    project = resolve(checked, sink)
+    return Analysis(checked, project, sorted(sink.items))
 
 
 def check_project(root: str | Path) -> tuple[Project | None, list[Diagnostic]]:
@@ -16,12 +40,8 @@ def check_project(root: str | Path) -> tuple[Project | None, list[Diagnostic]]:
     Returns:
         The resolved project (None if there were errors) and all diagnostics, sorted.
     """
-    sink = DiagnosticSink()
-    parsed = parse_definitions(root, sink)
-    checked = check_definitions(parsed, sink)
-    project = resolve(checked, sink)
-    diagnostics = sorted(sink.items)
-    return (None if sink.errors else project), diagnostics
+    analysis = analyze(root)
+    return analysis.project, analysis.diagnostics
 
 
 def load_project(root: str | Path) -> tuple[Project, list[Diagnostic]]:

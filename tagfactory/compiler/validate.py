@@ -58,6 +58,8 @@ class Checked:
     tag_refs: dict[str, list[str]] = field(default_factory=dict)
     # tag name -> sources it reads
     source_refs: dict[str, list[str]] = field(default_factory=dict)
+    # tag name -> names it references that are not tags (reported as E202; `plan` explains removals)
+    missing_refs: dict[str, list[str]] = field(default_factory=dict)
     # declared type and enum values of every tag (for typing rule and derived expressions)
     tag_types: ColumnTypes = field(default_factory=lambda: ColumnTypes({}))
     tag_enums: dict[str, list[str]] = field(default_factory=dict)
@@ -366,6 +368,7 @@ def _tag_refs(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int,
         elif name == SNAPSHOT_DATE:
             continue
         elif col.table or name not in checked.tags:
+            checked.missing_refs.setdefault(tag.model.name, []).append(name)
             _err(tag, fld, "E202", f"tag `{tag.model.name}`: unknown tag `{col.sql(dialect='spark')}`",
                  did_you_mean(name, checked.tags) or "rule and derived expressions may only reference tags", sink)
         elif checked.tags[name].model.entity != tag.model.entity:
