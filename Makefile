@@ -21,11 +21,12 @@ export TAGFACTORY_WAREHOUSE ?= $(CURDIR)/warehouse
 export TAGFACTORY_SOURCES_ROOT ?= $(DEMO_DATA)
 export TAGFACTORY_TARGET ?= $(CURDIR)/target
 
-.PHONY: demo test install lint typecheck demo-data clean help
+.PHONY: demo test install lint typecheck demo-data clean help bench-validate
 
 help:
 	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow, show the profile table"
-	@echo "make test   - install and run the tests"
+	@echo "make test   - install, validate tag_definitions/ and run the tests"
+	@echo "make bench-validate - time tagfactory validate on 2,000 generated tags"
 	@echo "make lint   - ruff; make typecheck - mypy"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -57,7 +58,11 @@ demo: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	echo "demo finished in $$(( $$(date +%s) - start ))s (Airflow log: .airflow-demo.log)"
 
 test: $(STAMP)
+	$(BIN)/tagfactory validate tag_definitions
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-validate: $(STAMP)
+	$(BIN)/python benchmarks/validate_2000.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check definitions (no Spark); exit 0 valid, 1 invalid, 2 usage error")
     p.add_argument("path", nargs="?", default="tag_definitions", help="definitions folder or file (default: tag_definitions)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="output format (default: text; github: workflow annotations on the changed lines)")
 
     p = sub.add_parser(
         "plan", help="what a change to the definitions does, vs a git ref: tags, SQL diffs, breaking changes, impact",
@@ -130,13 +131,24 @@ def _validate(args: argparse.Namespace) -> int:
         }, indent=2, ensure_ascii=False))
     else:
         for diag in diagnostics:
-            print(diag.format())
+            print(_github_annotation(diag) if args.format == "github" else diag.format())
         if project is not None:
             print(f"ok: {len(project.tags)} tags, {len(project.sources)} sources, {len(project.entities)} "
                   f"entities valid ({len(diagnostics)} warnings) in {elapsed:.2f}s")
         else:
             print(f"invalid: {len(errors)} errors, {len(diagnostics) - len(errors)} warnings", file=sys.stderr)
     return EXIT_OK if project is not None else EXIT_INVALID
+
+
+def _github_annotation(diag: Any) -> str:
+    """A GitHub Actions workflow command that marks the line in the pull request's diff."""
+    def esc(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    level = "error" if diag.severity.value == "error" else "warning"
+    message = diag.message + (f"\nhint: {diag.hint}" if diag.hint else "")
+    props = f"file={esc(diag.file)},line={diag.line},col={diag.col},title={diag.code}".replace(":", "%3A")
+    return f"::{level} {props}::{esc(message)}"
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -43,6 +43,9 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
     except (ParseError, TokenError) as exc:
         _report_parse(exc, text, where, loc, file, sink, prefix_len=len("SELECT "))
         return None
+    except RecursionError:
+        _too_deep(where, loc, file, sink)
+        return None
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.args.get("from"):
         sink.error(file, loc.line, loc.col, "E401", f"{where} must be a single expression",
                    "remove extra commas or clauses; use a `sql` tag for queries")
@@ -66,6 +69,9 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as exc:
         _report_parse(exc, text, where, loc, file, sink, prefix_len=0)
+        return None
+    except RecursionError:
+        _too_deep(where, loc, file, sink)
         return None
     if len(statements) != 1:
         sink.error(file, loc.line, loc.col, "E402", f"{where} must be exactly one SELECT statement, found {len(statements)}",
@@ -108,6 +114,11 @@ def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:
             parent = parent.parent
         if column.name not in lambda_vars:
             yield column
+
+
+def _too_deep(where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
+    sink.error(file, loc.line, loc.col, "E401", f"{where} is nested too deeply to parse",
+               "simplify it: fewer nested parentheses or CASE expressions, or split it into derived tags")
 
 
 def _report_parse(exc: ParseError | TokenError, text: str, where: str, loc: Loc, file: str,

@@ -167,6 +167,8 @@ def _report(doc: LocatedDocument, sink: DiagnosticSink, path: PathKey, item: dic
             continue
         seen.add((full, kind))
         code, message, hint = _describe(err, field, item, section, rel)
+        if kind == "union_tag_invalid" and "kind" in item:
+            full = path + ("kind",)  # point at the bad `kind:` value, not at the tag
         loc = doc.loc(full, key=(kind == "extra_forbidden"))
         sink.error(doc.file, loc.line, loc.col, code, message, hint)
 

@@ -44,7 +44,7 @@ def test_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False
     assert report["diagnostics"][0]["code"] == "E103"
-    assert report["diagnostics"][0]["line"] == 2
+    assert report["diagnostics"][0]["line"] == 8  # the `kind:` line
 
 
 def test_validate_and_compile_import_no_spark(tmp_path: Path) -> None:
