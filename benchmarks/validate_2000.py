@@ -116,8 +116,8 @@ def main() -> int:
     parser.add_argument("--keep", help="write the generated definitions here and keep them")
     args = parser.parse_args()
 
-    from tagfactory.compiler.parse import parse_definitions
     from tagfactory.compiler.diagnostics import DiagnosticSink
+    from tagfactory.compiler.parse import parse_definitions
     from tagfactory.compiler.resolve import resolve
     from tagfactory.compiler.validate import check_definitions
 

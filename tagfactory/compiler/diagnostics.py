@@ -87,7 +87,11 @@ CODES: dict[str, str] = {
     "E405": "SQL result has the wrong shape",
     "E501": "dependency cycle",
     "E502": "depends on a tag that is not built",
+    "E503": "removes or renames a tag that other tags still use",
     "W501": "depends on a deprecated tag",
+    "E601": "unknown expectation type",
+    "E602": "expectation names an unknown column or has invalid arguments",
+    "E603": "quality check does not fit the value type",
 }
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
@@ -51,6 +53,7 @@ class EntitySpec(Strict):
     key_type: Literal["string", "integer"] = "string"
     dimension: Name
     description: str = ""
+    quality: EntityQuality = Field(default_factory=EntityQuality)
 
 
 class SourceSpec(Strict):
@@ -66,6 +69,7 @@ class SourceSpec(Strict):
     format: Literal["parquet", "delta"] = "parquet"
     description: str = ""
     columns: dict[str, ColumnSpec | ColumnType] = Field(min_length=1)
+    quality: SourceQuality = Field(default_factory=SourceQuality)
 
     def column_specs(self) -> dict[str, ColumnSpec]:
         """Columns with the short form (``amount: double``) expanded."""
@@ -92,6 +96,7 @@ class TagBase(Strict):
     pii: bool = False
     entity: Name = "user"
     default: Scalar | list[str] | None = None
+    quality: TagQuality = Field(default_factory=TagQuality)
 
     @property
     def built(self) -> bool:

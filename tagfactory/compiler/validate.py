@@ -32,6 +32,7 @@ from tagfactory.compiler.models import (
     TagBase,
 )
 from tagfactory.compiler.parse import Located, ParsedDefinitions
+from tagfactory.compiler.quality import GX_EXPECTATIONS, ExpectationDecl
 from tagfactory.compiler.typecheck import (
     ACCEPTS,
     ColumnTypes,
@@ -135,6 +136,8 @@ def _check_source(source: Located[SourceSpec], checked: Checked, sink: Diagnosti
         _err(source, ("time_column",), "E301",
              f"source `{spec.name}`: time column `{spec.time_column}` must be a timestamp or date, "
              f"not {columns[spec.time_column].type}", "", sink)
+    _check_expectations(source, f"source `{spec.name}`", ("quality", "expectations"), spec.quality.expectations,
+                        list(columns), None, sink)
     for name, col in columns.items():
         if (col.type == "enum") != bool(col.values):
             _err(source, ("columns", name), "E103",
@@ -159,6 +162,7 @@ def _check_tag(tag: Located[TagBase], checked: Checked, sink: DiagnosticSink) ->
         return
     if spec.default is not None:
         _check_value(tag, ("default",), spec.default, "default", sink)
+    _check_tag_quality(tag, sink)
     checked.tag_refs[spec.name] = []
     checked.source_refs[spec.name] = []
     if isinstance(spec, AttributeTag):
@@ -175,6 +179,51 @@ def _check_tag(tag: Located[TagBase], checked: Checked, sink: DiagnosticSink) ->
             _check_types(tag, tree, ("expr",), checked.tag_types, checked.tag_enums, sink)
     elif isinstance(spec, SqlTag):
         _check_sql(tag, spec, checked, sink)
+
+
+def _check_expectations(item: Located[Any], what: str, fld: tuple[str | int, ...], decls: list[ExpectationDecl],
+                        columns: list[str], own_column: str | None, sink: DiagnosticSink) -> None:
+    """Expectation types must be Great Expectations types; named columns must exist."""
+    for i, decl in enumerate(decls):
+        if decl.type not in GX_EXPECTATIONS:
+            _err(item, (*fld, i, "type"), "E601", f"{what}: unknown expectation type `{decl.type}`",
+                 did_you_mean(decl.type, GX_EXPECTATIONS)
+                 or "use a Great Expectations core expectation, e.g. expect_column_values_to_not_be_null", sink)
+        for key in ("column", "column_A", "column_B"):
+            col = decl.kwargs.get(key)
+            if col is not None and (not isinstance(col, str) or (col not in columns and col != own_column)):
+                _err(item, (*fld, i, "kwargs", key), "E602", f"{what}: expectation `{decl.type}` names unknown "
+                     f"column `{col}`", did_you_mean(str(col), columns) or f"columns: {', '.join(columns)}", sink)
+        for key in ("column_list",):
+            for col in decl.kwargs.get(key) or []:
+                if col not in columns and col != own_column:
+                    _err(item, (*fld, i, "kwargs", key), "E602", f"{what}: expectation `{decl.type}` names "
+                         f"unknown column `{col}`", did_you_mean(str(col), columns), sink)
+        mostly = decl.kwargs.get("mostly")
+        if mostly is not None and (isinstance(mostly, bool) or not isinstance(mostly, int | float)
+                                   or not 0 < mostly <= 1):
+            _err(item, (*fld, i, "kwargs", "mostly"), "E602", f"{what}: `mostly` must be a share in (0, 1], "
+                 f"got {mostly!r}", "e.g. `mostly: 0.95` = at least 95% of the rows", sink)
+
+
+def _check_tag_quality(tag: Located[TagBase], sink: DiagnosticSink) -> None:
+    spec = tag.model
+    quality = spec.quality
+    if quality.range is not None:
+        if spec.type not in NUMERIC and spec.type != "date":
+            _err(tag, ("quality", "range"), "E603", f"tag `{spec.name}`: `range` needs a numeric tag, "
+                 f"`{spec.name}` is {spec.type}", "use `expectations:` for other types", sink)
+        elif quality.range.min is None and quality.range.max is None:
+            _err(tag, ("quality", "range"), "E603", f"tag `{spec.name}`: `range` needs `min`, `max` or both", "", sink)
+        elif (quality.range.min is not None and quality.range.max is not None
+              and quality.range.min > quality.range.max):
+            _err(tag, ("quality", "range"), "E603", f"tag `{spec.name}`: range min {quality.range.min} is above "
+                 f"max {quality.range.max}", "swap them", sink)
+    if quality.drift is not None and spec.type in ("string", "array<string>", "date"):
+        _err(tag, ("quality", "drift"), "E603", f"tag `{spec.name}`: drift is measured for numeric, boolean and "
+             f"enum tags, not {spec.type}", "remove `drift` or use it on a categorical or numeric tag", sink)
+    _check_expectations(tag, f"tag `{spec.name}`", ("quality", "expectations"), quality.expectations, [],
+                        spec.name, sink)
 
 
 def _dimension(tag: Located[TagBase], checked: Checked) -> SourceSpec | None:

@@ -1,0 +1,1 @@
+"""Data-quality gates: Great Expectations suites, results and Data Docs."""
