@@ -35,14 +35,14 @@ sys.path.insert(0, str(REPO))
 
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
+
+from tagfactory.lakehouse.spark import build_spark_session  # noqa: E402
 from tagfactory.quality.gx_bridge import (  # noqa: E402
     ExpectationSpec,
     build_suite,
     result_from_outcomes,
     validate_dataframe,
 )
-
-from tagfactory.lakehouse.spark import build_spark_session  # noqa: E402
 
 SEGMENTS = ["new", "active", "dormant", "churned"]
 COUNTRIES = ["CN", "SG", "MY", "TH", "ID", "VN", "PH"]

@@ -56,6 +56,7 @@ def _entity_plan(project: Project, compiled: CompiledEntity) -> dict[str, Any]:
         "profile_table": profile_table(compiled.entity),
         "stats_table": stats_table(compiled.entity),
         "population_source": project.entities[compiled.entity].model.dimension,
+        "quality": project.entities[compiled.entity].model.quality.model_dump(mode="json"),
         "sql_file": f"compiled/{compiled.entity}/profile.sql",
         "sql": compiled.sql,
         "parameters": ["snapshot_date"],
@@ -78,6 +79,7 @@ def source_plan(source: SourceSpec) -> dict[str, Any]:
         "partition_column": source.partition_column,
         "columns": [{"name": n, "type": c.type, "spark_type": SPARK_TYPES[c.type], "pii": c.pii}
                     for n, c in source.column_specs().items()],
+        "quality": source.quality.model_dump(mode="json"),
     }
 
 
@@ -100,6 +102,7 @@ def _tag_plan(project: Project, tag: TagBase, compiled: CompiledEntity) -> dict[
         "layer": project.layer.get(tag.name, 0),
         "sql": compiled.tag_sql[tag.name],
         "definition": f"{project.tags[tag.name].file}:{project.tags[tag.name].loc('name').line}",
+        "quality": tag.quality.model_dump(mode="json"),
     }
 
 

@@ -48,7 +48,6 @@ def compile_to(definitions: Path, target: Path) -> dict[str, Any]:
 def build(spark: SparkSession, built: Built, entity: dict[str, Any], date: dt.date) -> dict[str, Any]:
     """Run the build job's per-entity step with the test session."""
     from tagfactory.lineage import LineageEmitter
-
     from tagfactory.pipeline.job import build_entity
 
     emitter = LineageEmitter.from_config(True, None, built.settings.lineage_file())

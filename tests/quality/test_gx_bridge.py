@@ -20,6 +20,7 @@ from great_expectations.core.expectation_validation_result import (  # noqa: E40
     ExpectationSuiteValidationResult,
     expectationSuiteValidationResultSchema,
 )
+
 from tagfactory.quality.gx_bridge import (  # noqa: E402
     ExpectationSpec,
     ExpectColumnPsiToBeLessThan,

@@ -13,6 +13,7 @@ import pytest
 from openlineage.client.client import OpenLineageClient
 from openlineage.client.event_v2 import RunState
 from openlineage.client.transport import Transport
+
 from tagfactory.lineage import (
     DatasetRef,
     LineageEmitter,
