@@ -134,3 +134,43 @@ class HadoopFs:
     def delete(self, uri: str) -> None:
         """Delete a file or a folder with its contents; a missing path is not an error."""
         self._fs.delete(self.path(uri), True)
+
+    def write_text(self, uri: str, text: str) -> None:
+        """Write a small UTF-8 file (replacing it): written to a hidden name, then renamed."""
+        target = self.path(uri)
+        tmp = self.path(uri.rsplit("/", 1)[0] + "/." + uri.rsplit("/", 1)[1] + ".tmp")
+        stream = self._fs.create(tmp, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+        if self._fs.exists(target):
+            self._fs.delete(target, False)
+        if not self._fs.rename(tmp, target):
+            raise OSError(f"could not write {uri}")
+
+    def read_text(self, uri: str) -> str:
+        """Read a small UTF-8 file.
+
+        Raises:
+            FileNotFoundError: when ``uri`` does not exist.
+        """
+        path = self.path(uri)
+        if not self._fs.exists(path):
+            raise FileNotFoundError(uri)
+        stream = self._fs.open(path)
+        try:
+            chunks = []
+            buffer = self.jvm.java.io.ByteArrayOutputStream()
+            self.jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buffer, 65536, False)
+            chunks.append(bytes(buffer.toByteArray()))
+        finally:
+            stream.close()
+        return b"".join(chunks).decode("utf-8")
+
+    def list_dirs(self, uri: str) -> list[FileInfo]:
+        """Immediate sub-folders of ``uri`` (empty when it does not exist)."""
+        if not self.exists(uri):
+            return []
+        return [FileInfo(str(s.getPath().toString()), 0, int(s.getModificationTime()))
+                for s in self._fs.listStatus(self.path(uri)) if s.isDirectory()]
