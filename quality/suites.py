@@ -141,5 +141,10 @@ def source_specs(source: Mapping[str, Any], key: str | None = None) -> list[Expe
     if entity_key:
         out.append(ExpectationSpec("expect_column_values_to_not_be_null", {"column": entity_key}, "error",
                                    f"{name}.{entity_key}.not_null", {"origin": "generated"}))
+    for column in source.get("columns", []):
+        if column.get("type") == "enum" and column.get("values"):
+            out.append(ExpectationSpec("expect_column_values_to_be_in_set",
+                                       {"column": column["name"], "value_set": column["values"]}, "error",
+                                       f"{name}.{column['name']}.in_declared_values", {"origin": "generated"}))
     out += _declared(q.get("expectations") or [], None, name)
     return out

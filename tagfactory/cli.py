@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
     p.add_argument("--entity", action="append", help="only this entity (repeatable; default: all)")
 
+    p = sub.add_parser(
+        "publish", help="publish a staged run; with --override-gate, a run the quality gate quarantined",
+        description="Publish a staged snapshot. A run that failed the quality gate sits in the table's "
+                    "quarantine; publishing it needs --override-gate and a --reason, which are recorded in "
+                    "the quality_results table and in the Delta commit.")
+    p.add_argument("--date", type=_date, required=True, help="snapshot date of the run")
+    p.add_argument("--entity", default="user", help="entity (default: user)")
+    p.add_argument("--run-id", help="run to publish (default with --override-gate: the latest quarantined run of the date)")
+    p.add_argument("--override-gate", action="store_true", help="publish although the quality gate failed")
+    p.add_argument("--reason", help="why the gate is overridden (required with --override-gate)")
+    p.add_argument("--by", help="who overrides (default: $USER)")
+    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--master", help="Spark master (default: local[2])")
+
     p = sub.add_parser("show", help="print a published snapshot: location, version, row count, sample rows")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
     p.add_argument("--entity", default="user", help="entity (default: user)")
@@ -99,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {
             "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
-            "build": _build, "show": _show,
+            "build": _build, "publish": _publish, "show": _show,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -107,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, FileNotFoundError) as exc:
         print(f"tagfactory {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except RuntimeError as exc:
+        if not type(exc).__module__.startswith("tagfactory"):
+            raise
+        # our own errors (quality gate, build, staging, Delta publish) carry a complete message
+        print(f"tagfactory {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
 
@@ -256,6 +277,35 @@ def _build(args: argparse.Namespace) -> int:
 
     return run_build(snapshot_date=args.date, plan_path=args.plan, config=args.config,
                      master=args.master, entities=args.entity)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from tagfactory.compiler.plan import read_plan
+    from tagfactory.lakehouse.spark import build_spark_session
+    from tagfactory.pipeline.job import publish_staged
+    from tagfactory.settings import load_settings
+
+    if args.override_gate and not args.reason:
+        print("tagfactory publish: error: --override-gate needs --reason \"why\"", file=sys.stderr)
+        return EXIT_USAGE
+    if args.reason and not args.override_gate:
+        print("tagfactory publish: error: --reason is only used with --override-gate", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_settings(args.config)
+    plan = read_plan(args.plan or Path(settings.target) / "plan.json")
+    entity = next((e for e in plan["entities"] if e["name"] == args.entity), None)
+    if entity is None:
+        print(f"tagfactory publish: error: no entity {args.entity!r} in the plan", file=sys.stderr)
+        return EXIT_USAGE
+    spark = build_spark_session("tagfactory-publish", args.master or settings.spark.master or "local[2]",
+                                settings.spark.conf)
+    try:
+        result = publish_staged(spark, settings, entity, args.date, args.run_id,
+                                override_reason=args.reason if args.override_gate else None, actor=args.by)
+    finally:
+        spark.stop()
+    print(f"published {entity['profile_table']} dt={args.date}: version {result['version']}, {result['rows']:,} rows")
+    return EXIT_OK
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -36,6 +36,18 @@ class LineageSettings(BaseModel):
     file: str | None = Field(None, description="default JSON-lines file; <warehouse>/_lineage/openlineage.jsonl")
 
 
+class QualitySettings(BaseModel):
+    """The quality gate between staging and publishing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="audit sources and staged snapshots before publishing")
+    engine: Literal["fast", "gx"] = Field(
+        "fast", description="fast: one fused Spark pass, Great Expectations for the rest; gx: GX for everything")
+    quarantine_retention_days: float = Field(7, gt=0, description="days a failed run's files are kept")
+    data_docs: bool = Field(True, description="render Great Expectations Data Docs after each audit")
+
+
 class Settings(BaseModel):
     """All runtime settings."""
 
@@ -49,6 +61,7 @@ class Settings(BaseModel):
         "deltars", description="deltars: Spark writes Parquet, delta-rs commits; native: Delta Lake jars on the cluster")
     spark: SparkSettings = Field(default_factory=SparkSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
 
     def table_uri(self, table: str) -> str:
         """Location of a warehouse table."""
@@ -70,6 +83,7 @@ ENV_FIELDS = {
     "TAGFACTORY_SOURCES_ROOT": ("sources_root",),
     "TAGFACTORY_WRITER": ("writer",),
     "TAGFACTORY_SPARK_MASTER": ("spark", "master"),
+    "TAGFACTORY_QUALITY_ENGINE": ("quality", "engine"),
 }
 
 

@@ -77,7 +77,7 @@ def source_plan(source: SourceSpec) -> dict[str, Any]:
         "entity_key": source.entity_key,
         "time_column": source.time_column,
         "partition_column": source.partition_column,
-        "columns": [{"name": n, "type": c.type, "spark_type": SPARK_TYPES[c.type], "pii": c.pii}
+        "columns": [{"name": n, "type": c.type, "spark_type": SPARK_TYPES[c.type], "pii": c.pii, "values": c.values}
                     for n, c in source.column_specs().items()],
         "quality": source.quality.model_dump(mode="json"),
     }

@@ -7,6 +7,7 @@ objects plus a table of locations keyed by the path of each value, e.g.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,68 @@ def _mark(node: yaml.Node) -> Loc:
     return Loc(node.start_mark.line + 1, node.start_mark.column + 1, style, indent)
 
 
-def _convert(node: yaml.Node, path: PathKey, doc: LocatedDocument, sink: DiagnosticSink, loader: _Loader) -> Any:
+# Aliases re-use a node; each use is converted again (it has its own path). A few aliases are
+# fine, but nested ones expand exponentially ("billion laughs"): cap the re-visited nodes.
+MAX_ALIAS_EXPANSION = 100_000
+# "\ud800" in double quotes gives half of a UTF-16 pair: not a character, cannot be printed.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _BadValue(Exception):
+    """A scalar that YAML parsed but that cannot become a definition value."""
+
+    def __init__(self, node: yaml.Node, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.node, self.reason, self.hint = node, reason, hint
+
+
+@dataclass
+class _Walk:
+    """State of one conversion: nodes seen (to count alias expansion) and being converted."""
+
+    seen: set[int] = field(default_factory=set)
+    active: set[int] = field(default_factory=set)
+    revisits: int = 0
+
+
+def _scalar(node: yaml.Node, loader: _Loader) -> Any:
+    """Construct a scalar (or a key), turning unreadable values into a located problem."""
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # PyYAML's constructors fail on odd input (2026-13-45, a bare `!!int`)
+        shown = f" {node.value[:40]!r}" if isinstance(node, yaml.ScalarNode) else ""
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise _BadValue(node, f"cannot read{shown} as {tag}" + (f": {exc}" if isinstance(exc, ValueError) else ""),
+                        "quote the value if it is text") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            str(value)
+        except ValueError:  # 0x + thousands of digits: Python refuses to print it
+            raise _BadValue(node, "integer has too many digits", "quote it if it is text") from None
+    if isinstance(value, str) and _SURROGATE.search(value):
+        raise _BadValue(node, "string contains a lone surrogate escape (\\uD800-\\uDFFF), which is not a character",
+                        "write characters outside the BMP as one escape, e.g. \\U0001F600")
+    return value
+
+
+def _convert(node: yaml.Node, path: PathKey, doc: LocatedDocument, sink: DiagnosticSink, loader: _Loader,
+             walk: _Walk) -> Any:
+    if id(node) in walk.active:
+        raise _BadValue(node, "an alias refers to a collection that contains it", "YAML aliases must not be recursive")
+    if id(node) in walk.seen:
+        walk.revisits += 1
+        if walk.revisits > MAX_ALIAS_EXPANSION:
+            raise _BadValue(node, f"aliases expand to more than {MAX_ALIAS_EXPANSION} values",
+                            "write the values out instead of nesting aliases")
+    walk.seen.add(id(node))
     doc.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
+        walk.active.add(id(node))
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loader)
             if not isinstance(key, str | int | bool | float) or key is None:
                 sink.error(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                            "E003", "mapping keys must be plain names", "write the key as a plain word")
@@ -82,11 +139,15 @@ def _convert(node: yaml.Node, path: PathKey, doc: LocatedDocument, sink: Diagnos
                            "E004", f"duplicate key `{key}` (first written at line {first.line})",
                            "YAML keeps only the last one; remove or rename one of them")
             doc.keys[path + (key,)] = _mark(key_node)
-            result[key] = _convert(value_node, path + (key,), doc, sink, loader)
+            result[key] = _convert(value_node, path + (key,), doc, sink, loader, walk)
+        walk.active.discard(id(node))
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), doc, sink, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+        walk.active.add(id(node))
+        items = [_convert(item, path + (i,), doc, sink, loader, walk) for i, item in enumerate(node.value)]
+        walk.active.discard(id(node))
+        return items
+    return _scalar(node, loader)
 
 
 def load_yaml(path: str | Path, sink: DiagnosticSink, display_path: str | None = None) -> LocatedDocument | None:
@@ -119,14 +180,25 @@ def load_yaml(path: str | Path, sink: DiagnosticSink, display_path: str | None =
 
 def load_yaml_text(text: str, file: str, sink: DiagnosticSink) -> LocatedDocument | None:
     """Parse YAML text; see :func:`load_yaml`."""
-    loader = _Loader(text)
     doc = LocatedDocument(file=file, data=None)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader rejects control characters here
         node = loader.get_single_node()
         if node is None:
             doc.data = {}
             return doc
-        doc.data = _convert(node, (), doc, sink, loader)
+        doc.data = _convert(node, (), doc, sink, loader, _Walk())
+    except _BadValue as exc:
+        mark = exc.node.start_mark
+        sink.error(file, mark.line + 1, mark.column + 1, "E002", f"YAML value cannot be read: {exc.reason}", exc.hint)
+        return None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        sink.error(file, line, col, "E002", f"YAML syntax error: character #x{exc.character:04x} is not allowed in YAML",
+                   "remove control characters; inside double quotes write them as escapes, e.g. \\t")
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -143,5 +215,6 @@ def load_yaml_text(text: str, file: str, sink: DiagnosticSink) -> LocatedDocumen
         sink.error(file, 1, 1, "E002", f"YAML value cannot be read: {exc}")
         return None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc

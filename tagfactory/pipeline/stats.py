@@ -41,6 +41,7 @@ STATS_SCHEMA = StructType([
     StructField("max_value", StringType(), True),
     StructField("mean", DoubleType(), True),
     StructField("top_values", StringType(), True),
+    StructField("histogram", StringType(), True),
     StructField("dt", DateType(), False),
 ])
 
@@ -69,6 +70,8 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[s
     row = profile.agg(*exprs).collect()[0].asDict()
     distinct = _approx_distinct(profile, [t for t in tags if t["type"] != "array<string>"])
     top = _top_values(profile, [t for t in tags if t["type"] in CATEGORICAL])
+    histograms = _histograms(profile, [t for t in tags if t["type"] in NUMERIC
+                                       and ((t.get("quality") or {}).get("drift"))])
     rows = int(row["__rows"])
     out = []
     for tag in tags:
@@ -78,7 +81,8 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[s
             name, tag["type"], tag.get("category"), rows, non_null, rows - non_null,
             (non_null / rows) if rows else 0.0, distinct.get(name), row.get(f"{name}__min"),
             row.get(f"{name}__max"), row.get(f"{name}__mean"),
-            json.dumps(top[name], ensure_ascii=False) if name in top else None, snapshot_date,
+            json.dumps(top[name], ensure_ascii=False) if name in top else None,
+            json.dumps(histograms[name]) if name in histograms else None, snapshot_date,
         ))
     return spark.createDataFrame(out, STATS_SCHEMA), rows, int(row["__keys"])
 
@@ -116,3 +120,34 @@ def _top_values(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, lis
     for r in ranked.where(F.col("rank") <= TOP_N).orderBy("tag", "rank").collect():
         result[r["tag"]].append([r["value"], int(r["count"])])
     return result
+
+
+def _histograms(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Decile bins of numeric tags whose drift is checked: ``{"edges": [...], "shares": {bin: share}}``.
+
+    The next snapshot's PSI bins its values with these edges and compares with these shares.
+    Bin ``b<i>`` holds the non-null values with ``i`` edges at or below them (Python's
+    ``bisect_right``), the convention of ``tagfactory.quality.metrics.DriftBins``.
+    """
+    if not tags:
+        return {}
+    values = _unpivot(profile, tags).withColumn("x", F.col("value").cast("double"))
+    deciles = values.groupBy("tag").agg(
+        F.percentile_approx("x", [i / 10 for i in range(1, 10)], 10000).alias("q")).collect()
+    edges = {r["tag"]: sorted({float(e) for e in (r["q"] or []) if e is not None}) for r in deciles}
+    edges = {t: e for t, e in edges.items() if e}
+    if not edges:
+        return {}
+    label = F.lit(None).cast("string")
+    for tag, tag_edges in edges.items():
+        count = sum((F.col("x") >= F.lit(e)).cast("int") for e in tag_edges)
+        label = F.when(F.col("tag") == F.lit(tag), F.concat(F.lit("b"), count.cast("string"))).otherwise(label)
+    counts = (values.where(F.col("tag").isin(list(edges))).withColumn("bin", label)
+              .groupBy("tag", "bin").count().collect())
+    totals: dict[str, int] = {}
+    for r in counts:
+        totals[r["tag"]] = totals.get(r["tag"], 0) + int(r["count"])
+    out: dict[str, dict[str, Any]] = {t: {"edges": e, "shares": {}} for t, e in edges.items()}
+    for r in counts:
+        out[r["tag"]]["shares"][r["bin"]] = int(r["count"]) / totals[r["tag"]]
+    return out
