@@ -1,4 +1,13 @@
-"""Daily tag factory DAG: validate + compile the definitions, then build the profile snapshots.
+"""Daily tag factory DAG: compile the definitions, then write-audit-publish the profile snapshots.
+
+    validate_and_compile >> check_sources >> build_profiles >> audit_profiles >> publish_profiles
+
+Each Spark step is its own task (its own spark-submit) sharing one build run id: a failed source
+check stops the run before anything is computed; a failed audit quarantines the staged files and
+fails ``audit_profiles`` with the list of failures, so nothing is published and the previous
+snapshot stays current. To publish a quarantined run anyway (a recorded decision):
+``tagfactory publish --entity user --date D --override-gate --reason "..."``, then mark the
+failed tasks as success.
 
 Wiring only; the logic lives in the ``tagfactory`` package and ``jobs/``.
 
@@ -34,6 +43,8 @@ PYTHON = os.environ.get("TAGFACTORY_PYSPARK_PYTHON", sys.executable)
 CONFIG = os.environ.get("TAGFACTORY_CONFIG", "")
 START = dt.datetime.fromisoformat(os.environ.get("TAGFACTORY_START_DATE", "2026-11-01")).replace(tzinfo=dt.UTC)
 SNAPSHOT_DATE = "{{ params.snapshot_date or macros.ds_add(ds, -1) }}"
+# one id for all steps of a DAG run (sanitised into a folder name by the job)
+RUN_ID = "{{ run_id }}"
 CONFIG_ARGS = ["--config", CONFIG] if CONFIG else []
 
 with DAG(
@@ -56,12 +67,22 @@ with DAG(
         cwd=str(REPO),
         retries=0,  # invalid definitions do not fix themselves
     )
-    build_profiles = SparkSubmitOperator(
-        task_id="build_profiles",
-        application=str(REPO / "jobs" / "build_profile.py"),
-        application_args=["--plan", str(TARGET / "plan.json"), "--date", SNAPSHOT_DATE, *CONFIG_ARGS],
-        conn_id="spark_default",
-        name="tagfactory-build-profiles",
-        conf={"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON},
-    )
-    compile_plan >> build_profiles
+
+    def spark_step(task_id: str, step: str, **kwargs: object) -> SparkSubmitOperator:
+        return SparkSubmitOperator(
+            task_id=task_id,
+            application=str(REPO / "jobs" / "build_profile.py"),
+            application_args=["--plan", str(TARGET / "plan.json"), "--date", SNAPSHOT_DATE, "--step", step,
+                              "--run-id", RUN_ID, *CONFIG_ARGS],
+            conn_id="spark_default",
+            name=f"tagfactory-{step}",
+            conf={"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON},
+            **kwargs,
+        )
+
+    check_sources = spark_step("check_sources", "check-sources")
+    build_profiles = spark_step("build_profiles", "stage")
+    # a failed audit is a verdict on the data, not a transient error: do not retry it
+    audit_profiles = spark_step("audit_profiles", "audit", retries=0)
+    publish_profiles = spark_step("publish_profiles", "publish")
+    compile_plan >> check_sources >> build_profiles >> audit_profiles >> publish_profiles

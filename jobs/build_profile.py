@@ -1,6 +1,12 @@
-"""spark-submit entry point: build and publish one day's profile snapshots from a compiled plan.
+"""spark-submit entry point: build, audit and publish one day's profile snapshots from a compiled plan.
 
     spark-submit jobs/build_profile.py --plan target/plan.json --date 2026-11-24 [--config conf.yaml]
+    spark-submit jobs/build_profile.py ... --step check-sources|stage|audit|publish --run-id RUN
+
+Without ``--step`` every step runs in this process. The DAG runs each step as its own task with
+the same ``--run-id``: check-sources (quality gate on the inputs), stage (compute and write the
+snapshot's files, invisible to readers), audit (quality gate on the staged files; a failure
+quarantines them), publish (Delta commit, tag statistics).
 
 The master comes from spark-submit (``--master local[*] | yarn | k8s://...``) or the settings.
 On a cluster, ship the package with ``--py-files`` (a wheel or zip of tagfactory) or install
@@ -21,11 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
+    parser.add_argument("--step", default="all", choices=("all", "check-sources", "stage", "audit", "publish"),
+                        help="one write-audit-publish step (default: all)")
+    parser.add_argument("--run-id", help="build run id shared by the steps (required with --step)")
     args = parser.parse_args(argv)
 
     from tagfactory.pipeline.job import run_build
 
-    return run_build(args.date, plan_path=args.plan, config=args.config, entities=args.entity)
+    return run_build(args.date, plan_path=args.plan, config=args.config, entities=args.entity,
+                     step_name=args.step, run_id=args.run_id)
 
 
 if __name__ == "__main__":

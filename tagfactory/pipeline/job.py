@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from pyspark.sql import functions as F
 
 from tagfactory.compiler.plan import read_plan
 from tagfactory.lakehouse import delta, staging
+from tagfactory.lakehouse.delta import StagedWrite
 from tagfactory.lakehouse.spark import build_spark_session
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.pipeline.stats import compute_tag_stats
 from tagfactory.progress import log, step
+from tagfactory.quality import store
 from tagfactory.quality.run import QualityGateError, audit_profile, check_sources
 from tagfactory.settings import Settings, load_settings
 
@@ -30,13 +33,35 @@ class BuildError(RuntimeError):
     """The snapshot is wrong and was not published."""
 
 
+STEPS = ("all", "check-sources", "stage", "audit", "publish")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_run_id(text: str) -> str:
+    """A run id usable as a folder name (Airflow run ids contain ``:`` and ``+``)."""
+    cleaned = _UNSAFE.sub("_", text).strip("_.-")
+    if not cleaned:
+        raise ValueError(f"run id {text!r} has no usable characters")
+    return cleaned
+
+
 def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str | None = None,
-              master: str | None = None, entities: list[str] | None = None) -> int:
-    """Build and publish the snapshot of ``snapshot_date`` for the plan's entities.
+              master: str | None = None, entities: list[str] | None = None, *, step_name: str = "all",
+              run_id: str | None = None) -> int:
+    """Build, audit and publish the snapshot of ``snapshot_date`` for the plan's entities.
+
+    ``step_name`` runs one step of write-audit-publish (the DAG runs each as its own task):
+    ``check-sources``, ``stage``, ``audit`` or ``publish``; they find each other's work by
+    ``run_id``, which the single steps require. ``all`` runs them in order in one process.
 
     Returns:
         Process exit code (0 on success).
     """
+    if step_name not in STEPS:
+        raise ValueError(f"unknown step {step_name!r}; one of {', '.join(STEPS)}")
+    if step_name != "all" and not run_id:
+        raise ValueError(f"step {step_name} needs --run-id (the same for every step of one build)")
+    run_id = safe_run_id(run_id) if run_id else None
     settings = load_settings(config)
     plan = read_plan(plan_path or Path(settings.target) / "plan.json")
     chosen = [e for e in plan["entities"] if not entities or e["name"] in entities]
@@ -50,7 +75,18 @@ def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str 
                                          settings.lineage_file())
     try:
         for entity in chosen:
-            build_entity(spark, settings, entity, snapshot_date, emitter)
+            if step_name == "all":
+                build_entity(spark, settings, entity, snapshot_date, emitter, run_id=run_id)
+            elif step_name == "check-sources":
+                register_sources(spark, entity["sources"], settings)
+                check_sources_step(spark, settings, entity, snapshot_date, str(run_id))
+            elif step_name == "stage":
+                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter)
+            elif step_name == "audit":
+                staged = staging.load_staged(spark, settings.table_uri(entity["profile_table"]), str(run_id))
+                audit_step(spark, settings, entity, staged, snapshot_date)
+            else:
+                publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
     finally:
         if master or not settings.spark.master or settings.spark.master.startswith("local"):
             spark.stop()
@@ -59,70 +95,33 @@ def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str 
 
 def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
                  emitter: LineageEmitter, *, run_id: str | None = None) -> dict[str, Any]:
-    """Compute, audit and publish one entity's profile and tag statistics for one date.
+    """Check, compute, audit and publish one entity's profile and tag statistics for one date.
 
     Write-audit-publish: sources are checked, the snapshot is staged, the staged files are
     audited (quality gate), and only a passing snapshot is committed. A failing one is moved to
     the table's quarantine and :class:`QualityGateError` says why and where.
     """
-    name = entity["name"]
-    profile_uri = settings.table_uri(entity["profile_table"])
-    stats_uri = settings.table_uri(entity["stats_table"])
     run_id = run_id or delta.new_run_id()
-    gate = settings.quality.enabled
-    log(f"building {entity['profile_table']} for {snapshot_date}: {len(entity['tags'])} tags, run {run_id}")
-    with step("registering sources") as s:
-        uris = register_sources(spark, entity["sources"], settings)
-        s.detail = ", ".join(uris)
-    inputs = [dataset_for_uri(uris[src["name"]], [(c["name"], c["type"]) for c in src["columns"]])
-              for src in entity["sources"]]
-    outputs = [dataset_for_uri(profile_uri, [(c["name"], c["type"]) for c in entity["columns"]]),
-               dataset_for_uri(stats_uri)]
-    metadata = {"run_id": run_id, "job": f"build_profile.{name}", "snapshot_date": snapshot_date.isoformat()}
-    with emitter.run(f"build_profile.{name}", inputs, outputs, run_id=run_id,
-                     parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date,
-                     sql=entity["sql"]) as lineage_run:
-        if gate:
-            _gate_sources(spark, settings, entity, snapshot_date, run_id)
-        query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
-        if settings.writer == "native":
-            return _native(spark, settings, entity, query, snapshot_date, profile_uri, stats_uri)
-        with step(f"computing and staging {entity['profile_table']}") as s:
-            staged = delta.stage(spark, query, profile_uri, partition_by=["dt"], run_id=run_id)
-            staging.save_manifest(staged)
-            s.rows = staged.rows
-            s.detail = f"{len(staged.files)} files"
-        staged_df = delta.read_staged(staged).cache()
-        try:
-            if gate:
-                _gate_profile(spark, settings, entity, staged, staged_df, snapshot_date, run_id)
-            with step("checking the staged snapshot and computing tag statistics") as s:
-                stats, rows, keys = compute_tag_stats(spark, staged_df, entity["tags"], snapshot_date)
-                s.rows = rows
-                if rows != keys:
-                    raise BuildError(
-                        f"{entity['profile_table']} for {snapshot_date} has {rows - keys:,} duplicate `{entity['key']}` "
-                        "rows; a sql tag probably returns more than one row per key. Nothing was published.")
-        except QualityGateError:
-            raise
-        except BaseException:
-            delta.discard(staged)
-            raise
-        finally:
-            staged_df.unpersist()
-        with step(f"publishing {entity['profile_table']}") as s:
-            version = delta.commit(staged, commit_metadata=metadata)
-            s.detail = f"version {version} at {profile_uri}"
-        with step(f"publishing {entity['stats_table']}") as s:
-            stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=run_id)
-            s.rows = stats_result.rows
-        lineage_run.set_outputs([outputs[0].with_stats(row_count=rows, version=str(version)),
-                                 outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])
-    return {"profile_uri": profile_uri, "stats_uri": stats_uri, "version": version, "rows": rows}
+    if settings.writer == "native":
+        return _native(spark, settings, entity, snapshot_date, emitter)
+    staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter,
+                        check_sources=settings.quality.enabled)
+    try:
+        audit_step(spark, settings, entity, staged, snapshot_date)
+    except QualityGateError:
+        raise
+    except BaseException:
+        delta.discard(staged)
+        raise
+    return publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
 
 
-def _gate_sources(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-                  run_id: str) -> None:
+def check_sources_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
+                       run_id: str) -> None:
+    """Audit the (registered) sources' rows for the date; raise when an error check fails."""
+    if not settings.quality.enabled:
+        log("quality gate disabled (settings.quality.enabled = false): sources not checked")
+        return
     with step("quality gate: checking sources") as s:
         reports = check_sources(spark, settings, entity, snapshot_date, run_id)
         s.detail = f"{sum(len(r.rows) for r in reports)} expectations on {len(reports)} sources"
@@ -134,29 +133,71 @@ def _gate_sources(spark: SparkSession, settings: Settings, entity: dict[str, Any
             + f"\nResults: table {settings.table_uri('quality_results')}")
 
 
-def _gate_profile(spark: SparkSession, settings: Settings, entity: dict[str, Any], staged: Any, staged_df: Any,
-                  snapshot_date: dt.date, run_id: str) -> None:
-    with step(f"quality gate: auditing staged {entity['profile_table']}") as s:
-        report = audit_profile(spark, settings, entity, staged_df, snapshot_date, run_id)
-        s.detail = report.summary()
+def stage_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
+               run_id: str, emitter: LineageEmitter, *, check_sources: bool = False) -> StagedWrite:
+    """Compute the snapshot and stage its files (invisible to readers) with a manifest."""
+    name = entity["name"]
+    profile_uri = settings.table_uri(entity["profile_table"])
+    log(f"building {entity['profile_table']} for {snapshot_date}: {len(entity['tags'])} tags, run {run_id}")
+    with step("registering sources") as s:
+        uris = register_sources(spark, entity["sources"], settings)
+        s.detail = ", ".join(uris)
+    if check_sources:
+        check_sources_step(spark, settings, entity, snapshot_date, run_id)
+    inputs = [dataset_for_uri(uris[src["name"]], [(c["name"], c["type"]) for c in src["columns"]])
+              for src in entity["sources"]]
+    staging_out = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}",
+                                   [(c["name"], c["type"]) for c in entity["columns"]])]
+    with emitter.run(f"build_profile.{name}", inputs, staging_out, run_id=run_id,
+                     parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date,
+                     sql=entity["sql"]) as lineage_run:
+        query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
+        with step(f"computing and staging {entity['profile_table']}") as s:
+            staged = delta.stage(spark, query, profile_uri, partition_by=["dt"], run_id=run_id)
+            staging.save_manifest(staged)
+            s.rows = staged.rows
+            s.detail = f"{len(staged.files)} files"
+        lineage_run.set_outputs([staging_out[0].with_stats(row_count=staged.rows)])
+    return staged
+
+
+def audit_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], staged: StagedWrite,
+               snapshot_date: dt.date) -> None:
+    """Audit the staged files; record a verdict; quarantine and raise when an error check fails."""
+    if not settings.quality.enabled:
+        staging.write_verdict(staged, {"passed": True, "dt": snapshot_date.isoformat(), "run_id": staged.run_id,
+                                       "errors": [], "warnings": [], "gate": "disabled"})
+        return
+    staged_df = delta.read_staged(staged).cache()
+    try:
+        with step(f"quality gate: auditing staged {entity['profile_table']}") as s:
+            report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id)
+            s.detail = report.summary()
+    finally:
+        staged_df.unpersist()
     staging.write_verdict(staged, report.verdict())
-    if not report.passed:
-        moved = staging.quarantine(staged)
-        removed = staging.purge_quarantine(spark, staged.table_uri, settings.quality.quarantine_retention_days)
-        if removed:
-            log(f"removed {len(removed)} quarantined runs older than {settings.quality.quarantine_retention_days:g} days")
-        raise QualityGateError(
-            report.message()
-            + f"\nNothing was published; {entity['profile_table']} still serves its previous version."
-            + f"\nThe staged files are quarantined at {moved.staging_uri} (kept "
-            f"{settings.quality.quarantine_retention_days:g} days)."
-            + f"\nTo publish them anyway: tagfactory publish --entity {entity['name']} --date {snapshot_date} "
-            f"--run-id {run_id} --override-gate --reason \"...\"")
+    if report.passed:
+        return
+    moved = staging.quarantine(staged)
+    removed = staging.purge_quarantine(spark, staged.table_uri, settings.quality.quarantine_retention_days)
+    if removed:
+        log(f"removed {len(removed)} quarantined runs older than {settings.quality.quarantine_retention_days:g} days")
+    raise QualityGateError(
+        report.message()
+        + f"\nNothing was published; {entity['profile_table']} still serves its previous version."
+        + f"\nThe staged files are quarantined at {moved.staging_uri} (kept "
+        f"{settings.quality.quarantine_retention_days:g} days)."
+        + f"\nTo publish them anyway: tagfactory publish --entity {entity['name']} --date {snapshot_date} "
+        f"--run-id {staged.run_id} --override-gate --reason \"...\"")
 
 
-def _native(spark: SparkSession, settings: Settings, entity: dict[str, Any], query: Any, snapshot_date: dt.date,
-            profile_uri: str, stats_uri: str) -> dict[str, Any]:
-    """Publish with the Delta Lake jars (clusters that have them); no staging step."""
+def _native(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
+            emitter: LineageEmitter) -> dict[str, Any]:
+    """Publish with the Delta Lake jars (clusters that have them): no staging, so no gate."""
+    profile_uri = settings.table_uri(entity["profile_table"])
+    stats_uri = settings.table_uri(entity["stats_table"])
+    register_sources(spark, entity["sources"], settings)
+    query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
     with step(f"writing {entity['profile_table']} with native Delta") as s:
         result = delta.publish_partition(spark, query, profile_uri, partition_by=["dt"], writer="native")
         s.rows = result.rows
@@ -167,15 +208,17 @@ def _native(spark: SparkSession, settings: Settings, entity: dict[str, Any], que
 
 
 def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-                   run_id: str | None, *, override_reason: str | None = None, actor: str | None = None
-                   ) -> dict[str, Any]:
+                   run_id: str | None, *, override_reason: str | None = None, actor: str | None = None,
+                   emitter: LineageEmitter | None = None) -> dict[str, Any]:
     """Publish a staged (or, with an override, a quarantined) run of an entity's snapshot.
 
     A run is published only with a passing audit verdict, or with ``override_reason``: the override
     is recorded in the quality results table (who, why, which expectations failed) before the
-    commit, and in the Delta commit's metadata.
+    commit, and in the Delta commit's metadata. Tag statistics are computed from the same files
+    and published after the profile.
     """
     profile_uri = settings.table_uri(entity["profile_table"])
+    stats_uri = settings.table_uri(entity["stats_table"])
     quarantined = override_reason is not None
     if run_id is None:
         candidates = staging.list_quarantined(spark, profile_uri) if quarantined else []
@@ -190,25 +233,39 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
         raise ValueError(f"run {run_id} staged {entity['profile_table']} for {verdict.get('dt')}, not {snapshot_date}")
     if not verdict.get("passed") and override_reason is None:
-        raise QualityGateError(f"run {run_id} of {entity['profile_table']} has no passing audit; publishing it needs "
-                               "--override-gate --reason \"...\"")
-    metadata = {"run_id": run_id, "job": f"publish.{entity['name']}", "snapshot_date": snapshot_date.isoformat()}
+        raise QualityGateError(f"run {run_id} of {entity['profile_table']} has no passing audit verdict; "
+                               "run the audit step first, or publish a quarantined run with --override-gate "
+                               "--reason \"...\"")
+    metadata = {"run_id": run_id, "job": f"build_profile.{entity['name']}", "snapshot_date": snapshot_date.isoformat()}
     if override_reason is not None:
         if len(override_reason.strip()) < 10:
             raise ValueError("--reason must say why the gate is overridden (at least 10 characters)")
-        from tagfactory.quality import store
-
         who = actor or os.environ.get("USER") or "unknown"
         store.record(spark, settings, [], [store.override_row(
             run_id=run_id, dataset=entity["profile_table"], snapshot_date=snapshot_date.isoformat(),
             reason=override_reason.strip(), actor=who, overridden=verdict.get("errors", []))])
         metadata.update({"gate_override": override_reason.strip(), "gate_override_by": who})
         log(f"quality gate overridden by {who}: {override_reason.strip()}")
-    staged_df = delta.read_staged(staged)
-    stats, rows, _ = compute_tag_stats(spark, staged_df, entity["tags"], snapshot_date)
-    with step(f"publishing {entity['profile_table']}") as s:
-        version = delta.commit(staged, commit_metadata=metadata)
-        s.detail = f"version {version} at {profile_uri}"
-    stats_result = delta.publish_partition(spark, stats, settings.table_uri(entity["stats_table"]),
-                                           partition_by=["dt"], run_id=f"{run_id}-stats")
-    return {"version": version, "rows": rows, "stats_version": stats_result.version}
+    emitter = emitter or LineageEmitter.from_config(False, None, None)
+    staged_in = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}")]
+    outputs = [dataset_for_uri(profile_uri, [(c["name"], c["type"]) for c in entity["columns"]]),
+               dataset_for_uri(stats_uri)]
+    with emitter.run(f"publish_profile.{entity['name']}", staged_in, outputs, run_id=f"{run_id}-publish",
+                     parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date) as lineage_run:
+        with step("computing tag statistics from the staged files") as s:
+            stats, rows, keys = compute_tag_stats(spark, delta.read_staged(staged), entity["tags"], snapshot_date)
+            s.rows = rows
+        if rows != keys:
+            raise BuildError(
+                f"{entity['profile_table']} for {snapshot_date} has {rows - keys:,} duplicate `{entity['key']}` rows; "
+                "a sql tag probably returns more than one row per key. Nothing was published.")
+        with step(f"publishing {entity['profile_table']}") as s:
+            version = delta.commit(staged, commit_metadata=metadata)
+            s.detail = f"version {version} at {profile_uri}"
+        with step(f"publishing {entity['stats_table']}") as s:
+            stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats")
+            s.rows = stats_result.rows
+        lineage_run.set_outputs([outputs[0].with_stats(row_count=rows, version=str(version)),
+                                 outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])
+    return {"profile_uri": profile_uri, "stats_uri": stats_uri, "version": version, "rows": rows,
+            "stats_version": stats_result.version}

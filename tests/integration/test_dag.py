@@ -1,7 +1,8 @@
-"""The Airflow DAG: no import errors, and a full `airflow dags test` run publishes a snapshot.
+"""The Airflow DAG: no import errors, a full `airflow dags test` run publishes a snapshot, and a
+planted defect fails the run at the quality gate.
 
 Runs the real Airflow 3 CLI in a subprocess with its own AIRFLOW_HOME (SQLite metadata DB);
-the build task goes through SparkSubmitOperator -> spark-submit -> jobs/build_profile.py.
+every Spark step goes through SparkSubmitOperator -> spark-submit -> jobs/build_profile.py.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,10 +46,12 @@ def airflow_env(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return env
 
 
-def _airflow(env: dict[str, str], *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def _airflow(env: dict[str, str], *args: str, timeout: int = 600, check: bool = True
+             ) -> subprocess.CompletedProcess[str]:
     airflow = str(Path(sys.executable).parent / "airflow")
     proc = subprocess.run([airflow, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"airflow {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    if check:
+        assert proc.returncode == 0, f"airflow {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
 
 
@@ -76,7 +80,37 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     assert rows > 1_900  # 2,000 generated users, all but the late registrations
     assert table.history()[0]["snapshot_date"] == snapshot.isoformat()
     assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "plan.json").is_file()
+    for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles"):
+        assert f"task_id={task}" in log
+    assert "quality gate PASSED for profile_user" in log
     events = [json.loads(line) for line in (warehouse / "_lineage" / "openlineage.jsonl").read_text().splitlines()]
-    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert [(e["job"]["name"], e["eventType"]) for e in events] == [
+        ("build_profile.user", "START"), ("build_profile.user", "COMPLETE"),
+        ("publish_profile.user", "START"), ("publish_profile.user", "COMPLETE")]
     outputs = {o["name"] for o in events[-1]["outputs"]}
     assert str(warehouse / "profile_user") in outputs
+    assert (warehouse / "quality_results" / "_delta_log").is_dir()
+
+
+def test_dag_fails_at_the_gate_and_publishes_nothing(airflow_env: dict[str, str], demo_data: Path,
+                                                     tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_data, data)
+    snapshot = LOGICAL_DATE - dt.timedelta(days=1)
+    folder = data / "orders" / f"dt={snapshot}"
+    sample = pq.read_table(next(folder.rglob("*.parquet")), partitioning=None)
+    row = sample.slice(0, 1).to_pylist()[0]
+    bulk = [{**row, "order_id": f"bulk-{i}", "status": "completed"} for i in range(1001)]
+    pq.write_table(pa.Table.from_pylist(bulk, schema=sample.schema), folder / "bulk.parquet")
+    env = {**airflow_env, "TAGFACTORY_SOURCES_ROOT": str(data), "TAGFACTORY_WAREHOUSE": str(tmp_path / "warehouse"),
+           "TAGFACTORY_TARGET": str(tmp_path / "target")}
+    proc = _airflow(env, "dags", "test", "tag_factory_daily", LOGICAL_DATE.isoformat(), timeout=900, check=False)
+    log = proc.stdout + proc.stderr
+    assert "quality gate FAILED for profile_user" in log
+    assert "`orders_30d`: 1 values" in log and "outside [0, 1000]" in log
+    assert "publishing profile_user" not in log  # publish_profiles never ran
+    assert not (tmp_path / "warehouse" / "profile_user" / "_delta_log").exists()
+    assert (tmp_path / "warehouse" / "profile_user" / "_quarantine").is_dir()
