@@ -25,6 +25,7 @@ from tagfactory.quality.gx_bridge import (
     validate_dataframe,
 )
 from tagfactory.quality.metrics import evaluate
+from tagfactory.quality.suites import PSI
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -86,7 +87,8 @@ def audit(df: DataFrame, specs: Sequence[ExpectationSpec], *, suite_name: str, d
     """Evaluate ``specs`` on ``df``.
 
     Args:
-        df: The staged data (cached by the caller if it is read more than once).
+        df: The staged data. The fused pass reads it at most twice (cheap for Parquet files); it is
+            persisted only while Great Expectations evaluates leftovers (one read per metric).
         specs: The suite's expectations.
         suite_name: GX suite name (e.g. ``profile_user``).
         dataset: What was audited, for messages and the results table (e.g. a table URI).
@@ -101,13 +103,23 @@ def audit(df: DataFrame, specs: Sequence[ExpectationSpec], *, suite_name: str, d
     started = time.perf_counter()
     suite = build_suite(suite_name, specs)
     if engine == "gx":
-        outcomes: list[tuple[ExpectationSpec, bool, dict[str, Any]]] = []
-        leftovers = list(specs)
+        # PSI over a numeric column needs binning first, which GX's value counts cannot do:
+        # drift is always measured by the fused pass
+        drift = [s for s in specs if s.type == PSI and s.column in (drift_bins or {})]
+        outcomes, _ = evaluate(df, drift, drift_bins=drift_bins) if drift else ([], [])
+        leftovers = [s for s in specs if s not in drift]
     else:
         outcomes, leftovers = evaluate(df, specs, drift_bins=drift_bins)
     evaluated = {"fused pass": len(outcomes), "Great Expectations": len(leftovers)}
+    outcomes = list(outcomes)
     if leftovers:
-        real = validate_dataframe(df, build_suite(f"{suite_name}.gx", leftovers), engine="spark", run_name=run_id)
+        # GX reads the data once per metric: keep it in memory while it does
+        cached = df.persist()
+        try:
+            real = validate_dataframe(cached, build_suite(f"{suite_name}.gx", leftovers), engine="spark",
+                                      run_name=run_id)
+        finally:
+            cached.unpersist()
         for evr in real.results:
             outcomes.append((spec_from_result(evr), bool(evr.success), dict(evr.result or {})))
     order = {s.name: i for i, s in enumerate(specs)}

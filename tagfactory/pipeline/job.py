@@ -64,15 +64,8 @@ def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str 
     run_id = safe_run_id(run_id) if run_id else None
     settings = load_settings(config)
     plan = read_plan(plan_path or Path(settings.target) / "plan.json")
-    chosen = [e for e in plan["entities"] if not entities or e["name"] in entities]
-    if entities and len(chosen) != len(set(entities)):
-        known = ", ".join(e["name"] for e in plan["entities"])
-        raise ValueError(f"unknown entity in {entities}; the plan has: {known}")
-    with step("starting Spark") as s:
-        spark = build_spark_session(settings.spark.app_name, master or settings.spark.master, settings.spark.conf)
-        s.detail = f"master {spark.sparkContext.master}"
-    emitter = LineageEmitter.from_config(settings.lineage.enabled, settings.lineage.transport,
-                                         settings.lineage_file())
+    chosen = choose_entities(plan, entities)
+    spark, emitter = start_job(settings, master)
     try:
         for entity in chosen:
             if step_name == "all":
@@ -88,9 +81,33 @@ def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str 
             else:
                 publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
     finally:
-        if master or not settings.spark.master or settings.spark.master.startswith("local"):
-            spark.stop()
+        stop_job(spark, settings, master)
     return 0
+
+
+def choose_entities(plan: dict[str, Any], entities: list[str] | None) -> list[dict[str, Any]]:
+    """The plan's entities named in ``entities`` (all when None); unknown names are an error."""
+    chosen = [e for e in plan["entities"] if not entities or e["name"] in entities]
+    if entities and len(chosen) != len(set(entities)):
+        known = ", ".join(e["name"] for e in plan["entities"])
+        raise ValueError(f"unknown entity in {entities}; the plan has: {known}")
+    return chosen
+
+
+def start_job(settings: Settings, master: str | None) -> tuple[SparkSession, LineageEmitter]:
+    """The Spark session (``master`` or the settings' one) and the lineage emitter of a job."""
+    with step("starting Spark") as s:
+        spark = build_spark_session(settings.spark.app_name, master or settings.spark.master, settings.spark.conf)
+        s.detail = f"master {spark.sparkContext.master}"
+    emitter = LineageEmitter.from_config(settings.lineage.enabled, settings.lineage.transport,
+                                         settings.lineage_file())
+    return spark, emitter
+
+
+def stop_job(spark: SparkSession, settings: Settings, master: str | None) -> None:
+    """Stop a session this process started (not a shared cluster session handed in by spark-submit)."""
+    if master or not settings.spark.master or settings.spark.master.startswith("local"):
+        spark.stop()
 
 
 def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
@@ -168,13 +185,12 @@ def audit_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], 
         staging.write_verdict(staged, {"passed": True, "dt": snapshot_date.isoformat(), "run_id": staged.run_id,
                                        "errors": [], "warnings": [], "gate": "disabled"})
         return
-    staged_df = delta.read_staged(staged).cache()
-    try:
-        with step(f"quality gate: auditing staged {entity['profile_table']}") as s:
-            report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id)
-            s.detail = report.summary()
-    finally:
-        staged_df.unpersist()
+    # not cached: the fused pass reads the Parquet files at most twice, and caching a large snapshot
+    # spills to disk (slower than reading it again); the GX fallback persists what it needs
+    staged_df = delta.read_staged(staged)
+    with step(f"quality gate: auditing staged {entity['profile_table']}") as s:
+        report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id)
+        s.detail = report.summary()
     staging.write_verdict(staged, report.verdict())
     if report.passed:
         return
