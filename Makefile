@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.11 and Java 17 present):
-#   make demo   - virtualenv, install, demo data, run the daily DAG through Airflow, print the result
+#   make demo   - virtualenv, install, demo data, run the daily DAG through Airflow for two days, print the
+#                 profile, the audiences (sizes, day-over-day changes) and the scene summary
 #   make test   - virtualenv, install, run the test suite
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
@@ -21,10 +22,11 @@ export TAGFACTORY_WAREHOUSE ?= $(CURDIR)/warehouse
 export TAGFACTORY_SOURCES_ROOT ?= $(DEMO_DATA)
 export TAGFACTORY_TARGET ?= $(CURDIR)/target
 
-.PHONY: demo test install lint typecheck demo-data clean help bench-validate
+.PHONY: demo test install lint typecheck demo-data clean help bench-validate bench-audiences bench-gate
 
 help:
-	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow, show the profile table"
+	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow (two days), show the profile, audiences and scenes"
+	@echo "make bench-audiences - 100 audiences in one pass vs one query per audience (1M users)"
 	@echo "make test   - install, validate tag_definitions/ and run the tests"
 	@echo "make bench-validate - time tagfactory validate on 2,000 generated tags"
 	@echo "make lint   - ruff; make typecheck - mypy"
@@ -48,13 +50,22 @@ demo-data: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 demo: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	@start=$$(date +%s); \
 	$(BIN)/airflow db migrate > $(CURDIR)/.airflow-migrate.log 2>&1 || { cat $(CURDIR)/.airflow-migrate.log; exit 1; }; \
+	previous=$$(date -d "$(DEMO_LOGICAL_DATE) -1 day" +%F); \
+	echo "== airflow dags test tag_factory_daily $$previous (the day before, for day-over-day changes)"; \
+	$(BIN)/airflow dags test tag_factory_daily $$previous > $(CURDIR)/.airflow-demo-previous.log 2>&1 \
+	  || { tail -n 80 $(CURDIR)/.airflow-demo-previous.log; echo "DAG run failed; full log: .airflow-demo-previous.log"; exit 1; }; \
+	grep -E "state=|DagRun Finished" $(CURDIR)/.airflow-demo-previous.log | tail -n 1 || true; \
 	echo "== airflow dags test tag_factory_daily $(DEMO_LOGICAL_DATE)"; \
 	$(BIN)/airflow dags test tag_factory_daily $(DEMO_LOGICAL_DATE) > $(CURDIR)/.airflow-demo.log 2>&1 \
 	  || { tail -n 80 $(CURDIR)/.airflow-demo.log; echo "DAG run failed; full log: .airflow-demo.log"; exit 1; }; \
 	grep -E "\[tagfactory|compiled entity|plan written" $(CURDIR)/.airflow-demo.log | sed -E -e 's/^.*(\[tagfactory|compiled entity|plan written)/\1/' -e 's/ \[airflow\.[^]]*\] loc=.*$$//' || true; \
 	grep -E "state=|DagRun Finished" $(CURDIR)/.airflow-demo.log | tail -n 3 || true; \
 	$(BIN)/tagfactory show --entity user; \
+	echo; $(BIN)/tagfactory show-audiences --entity user; \
+	echo; $(BIN)/tagfactory lookup u0000097; \
 	echo; echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
+	echo "quality results: Delta table $(TAGFACTORY_WAREHOUSE)/quality_results"; \
+	echo "Data Docs (open in a browser): file://$(TAGFACTORY_WAREHOUSE)/_quality/gx/uncommitted/data_docs/local_site/index.html"; \
 	echo "demo finished in $$(( $$(date +%s) - start ))s (Airflow log: .airflow-demo.log)"
 
 test: $(STAMP)
@@ -63,6 +74,13 @@ test: $(STAMP)
 
 bench-validate: $(STAMP)
 	$(BIN)/python benchmarks/validate_2000.py
+
+bench-audiences: $(STAMP)
+	$(BIN)/python benchmarks/audiences_100.py
+
+bench-gate: $(STAMP)
+	$(BIN)/python benchmarks/gate_cost.py demo --gx
+	$(BIN)/python benchmarks/gate_cost.py synthetic --gx
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

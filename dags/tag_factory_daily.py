@@ -1,11 +1,16 @@
-"""Daily tag factory DAG: compile the definitions, then write-audit-publish the profile snapshots.
+"""Daily tag factory DAG: compile the definitions, write-audit-publish the profile snapshots, then
+materialize the audiences and scenes from the published snapshot.
 
     validate_and_compile >> check_sources >> build_profiles >> audit_profiles >> publish_profiles
+        >> materialize_audiences
 
 Each Spark step is its own task (its own spark-submit) sharing one build run id: a failed source
 check stops the run before anything is computed; a failed audit quarantines the staged files and
 fails ``audit_profiles`` with the list of failures, so nothing is published and the previous
-snapshot stays current. To publish a quarantined run anyway (a recorded decision):
+snapshot stays current. ``materialize_audiences`` evaluates every audience in one pass, derives
+changes, stats, audience profiles and scene assignments, checks the audiences' guardrails and only
+then commits its six tables (a failed guardrail quarantines them and fails the task). To publish a
+quarantined profile run anyway (a recorded decision):
 ``tagfactory publish --entity user --date D --override-gate --reason "..."``, then mark the
 failed tasks as success.
 
@@ -85,4 +90,14 @@ with DAG(
     # a failed audit is a verdict on the data, not a transient error: do not retry it
     audit_profiles = spark_step("audit_profiles", "audit", retries=0)
     publish_profiles = spark_step("publish_profiles", "publish")
-    compile_plan >> check_sources >> build_profiles >> audit_profiles >> publish_profiles
+    materialize_audiences = SparkSubmitOperator(
+        task_id="materialize_audiences",
+        application=str(REPO / "jobs" / "build_audiences.py"),
+        application_args=["--plan", str(TARGET / "plan.json"), "--date", SNAPSHOT_DATE, "--run-id", RUN_ID,
+                          *CONFIG_ARGS],
+        conn_id="spark_default",
+        name="tagfactory-audiences",
+        conf={"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON},
+        retries=0,  # a failed guardrail is a verdict on the data
+    )
+    compile_plan >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences

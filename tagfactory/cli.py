@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=400, help="days of history (default: 400)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
 
-    p = sub.add_parser("build", help="build and publish the profile snapshot of a date with local Spark (in-process)")
+    p = sub.add_parser("build", help="check sources, build, audit (quality gate) and publish the profile snapshot of a date with local Spark (in-process)")
     p.add_argument("--date", type=_date, required=True, help="snapshot date D (YYYY-MM-DD)")
     p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
     p.add_argument("--config", help="settings YAML")
@@ -96,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--master", help="Spark master (default: local[2])")
 
+    p = sub.add_parser("audiences", help="materialize, audit and publish the audiences and scenes of a date "
+                       "(after the profile snapshot is published)")
+    p.add_argument("--date", type=_date, required=True, help="snapshot date D (YYYY-MM-DD)")
+    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
+    p.add_argument("--entity", action="append", help="only this entity (repeatable; default: all)")
+    p.add_argument("--run-id", help="run id (default: a new timestamped id)")
+
+    p = sub.add_parser("show-audiences", help="print audience sizes, day-over-day changes and scene counts "
+                       "of a date (reads the Delta tables, no Spark)")
+    p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
+    p.add_argument("--entity", default="user", help="entity (default: user)")
+    p.add_argument("--config", help="settings YAML")
+
+    p = sub.add_parser("lookup", help="what one user gets: audiences and, per scene, branch, group and payload")
+    p.add_argument("key", help="entity key, e.g. u0000123")
+    p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
+    p.add_argument("--entity", default="user", help="entity (default: user)")
+    p.add_argument("--config", help="settings YAML")
+
     p = sub.add_parser("show", help="print a published snapshot: location, version, row count, sample rows")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
     p.add_argument("--entity", default="user", help="entity (default: user)")
@@ -114,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {
             "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
-            "build": _build, "publish": _publish, "show": _show,
+            "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
+            "show-audiences": _show_audiences, "lookup": _lookup,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -154,8 +176,11 @@ def _validate(args: argparse.Namespace) -> int:
         for diag in diagnostics:
             print(_github_annotation(diag) if args.format == "github" else diag.format())
         if project is not None:
+            extra = ""
+            if project.audiences is not None and (project.audiences.audiences or project.audiences.scenes):
+                extra = f", {len(project.audiences.audiences)} audiences, {len(project.audiences.scenes)} scenes"
             print(f"ok: {len(project.tags)} tags, {len(project.sources)} sources, {len(project.entities)} "
-                  f"entities valid ({len(diagnostics)} warnings) in {elapsed:.2f}s")
+                  f"entities{extra} valid ({len(diagnostics)} warnings) in {elapsed:.2f}s")
         else:
             print(f"invalid: {len(errors)} errors, {len(diagnostics) - len(errors)} warnings", file=sys.stderr)
     return EXIT_OK if project is not None else EXIT_INVALID
@@ -272,6 +297,13 @@ def _demo_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audiences(args: argparse.Namespace) -> int:
+    from tagfactory.audiences.job import run_audiences
+
+    return run_audiences(args.date, plan_path=args.plan, config=args.config, master=args.master,
+                         entities=args.entity, run_id=args.run_id)
+
+
 def _build(args: argparse.Namespace) -> int:
     from tagfactory.pipeline.job import run_build
 
@@ -305,6 +337,22 @@ def _publish(args: argparse.Namespace) -> int:
     finally:
         spark.stop()
     print(f"published {entity['profile_table']} dt={args.date}: version {result['version']}, {result['rows']:,} rows")
+    return EXIT_OK
+
+
+def _show_audiences(args: argparse.Namespace) -> int:
+    from tagfactory.audiences.report import audience_summary
+    from tagfactory.settings import load_settings
+
+    print(audience_summary(load_settings(args.config), args.entity, args.date))
+    return EXIT_OK
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    from tagfactory.audiences.report import lookup
+    from tagfactory.settings import load_settings
+
+    print(lookup(load_settings(args.config), args.key, args.entity, args.date))
     return EXIT_OK
 
 

@@ -84,6 +84,9 @@ class PlanDiff:
     profile_sql_changed: dict[str, bool]  # profile table -> fused query changed
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unchanged: int = 0
+    # audiences: name -> (added | removed | modified | affected, why); scenes using them
+    audiences: dict[str, tuple[str, str]] = field(default_factory=dict)
+    scenes: list[str] = field(default_factory=list)
 
     @property
     def breaking(self) -> list[tuple[str, str]]:
@@ -125,6 +128,8 @@ class PlanDiff:
             "sources": [s.to_dict() for s in self.sources],
             "affected": self.affected,
             "profile_sql_changed": self.profile_sql_changed,
+            "audiences": [{"name": n, "change": c, "why": w} for n, (c, w) in self.audiences.items()],
+            "scenes_affected": self.scenes,
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 
@@ -179,7 +184,39 @@ def diff_projects(base: Project, head: Project, base_label: str = "base", head_l
         profile_table(e): (base_sql[e].sql if e in base_sql else None) != (head_sql[e].sql if e in head_sql else None)
         for e in dict.fromkeys([*base_sql, *head_sql])
     }
-    return PlanDiff(base_label, head_label, changes, sources, profile_changed, unchanged=unchanged)
+    result = PlanDiff(base_label, head_label, changes, sources, profile_changed, unchanged=unchanged)
+    changed_values = {c.name for c in changes if c.values_change} | set(result.affected)
+    result.audiences, result.scenes = _audience_impact(base, head, changed_values)
+    return result
+
+
+def _audience_impact(base: Project, head: Project, tags: set[str]) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Audiences added, removed, redefined, or reading changed tags; and the scenes using them."""
+    b, h = base.audiences, head.audiences
+    if h is None:
+        return {}, []
+    before = b.compiled if b is not None else {}
+    out: dict[str, tuple[str, str]] = {}
+    for name, c in h.compiled.items():
+        old = before.get(name)
+        if old is None:
+            out[name] = ("added", c.kind)
+        elif (old.kind, old.condition, old.sql, old.list_ids) != (c.kind, c.condition, c.sql, c.list_ids):
+            out[name] = ("modified", "definition changed")
+    for name in before:
+        if name not in h.compiled:
+            out[name] = ("removed", "")
+    for name in h.downstream_of_tags(tags):
+        if name not in out:
+            reads = sorted(set(h.compiled[name].tags) & tags)
+            out[name] = ("affected", "reads " + ", ".join(f"`{t}`" for t in reads) if reads else
+                         "references an affected audience")
+    # references: an audience including a modified one changes too
+    for name in h.order:
+        refs = set(h.compiled[name].refs) & set(out)
+        if name not in out and refs:
+            out[name] = ("affected", "references " + ", ".join(f"`{r}`" for r in sorted(refs)))
+    return out, h.scenes_using(set(out))
 
 
 def removal_errors(base: Project | None, base_checked: Checked | None, head_checked: Checked) -> list[Diagnostic]:

@@ -7,7 +7,7 @@ checked here but in :mod:`tagfactory.compiler.validate` and :mod:`tagfactory.com
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -176,12 +176,94 @@ Tag = Annotated[
 TAG_KINDS = ("attribute", "aggregate", "rule", "derived", "sql")
 
 
+class ListSpec(Strict):
+    """An uploaded list of identifiers (CSV, TXT or XLSX), see docs/audiences.md."""
+
+    file: str = Field(min_length=1)
+    column: str | int | None = None
+    sheet: str | None = None
+    header: Literal["auto"] | bool = "auto"
+    max_rows: int = Field(1_000_000, ge=1, le=100_000_000)
+
+
+class Guardrails(Strict):
+    """Bounds an audience must keep to be published."""
+
+    min_size: int | None = Field(None, ge=0)
+    max_size: int | None = Field(None, ge=1)
+    max_change: float | None = Field(None, gt=0)
+    severity: Literal["error", "warn"] = "error"
+
+
+class Described(Strict):
+    """Fields every audience and scene has."""
+
+    name: Name
+    display_name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    entity: Name = "user"
+    lifecycle: Literal["draft", "active", "deprecated"] = "active"
+
+    @property
+    def built(self) -> bool:
+        """Drafts are validated but not materialized."""
+        return self.lifecycle != "draft"
+
+
+class AudienceSpec(Described):
+    """A named set of entity keys: a rule tree over tags, an uploaded list or a SQL query."""
+
+    # the rule tree is checked node by node (with YAML locations) in compiler/audiences.py
+    rule: dict[str, Any] | None = None
+    list_: ListSpec | None = Field(default=None, alias="list")
+    sql: str | None = Field(default=None, min_length=1)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    profile_tags: list[Name] | None = None
+
+    @property
+    def kind(self) -> str:
+        """``rule``, ``list`` or ``sql`` (the first one given)."""
+        return "rule" if self.rule is not None else "list" if self.list_ is not None else "sql"
+
+
+PayloadValue = str | int | float | bool
+
+
+class Variant(Strict):
+    """One arm of a branch's A/B split."""
+
+    name: Name
+    weight: float = Field(1.0, gt=0)
+    payload: dict[str, PayloadValue] = Field(default_factory=dict)
+
+
+class Branch(Strict):
+    """One audience of a scene, with what its users get."""
+
+    name: Name
+    audience: Name
+    payload: dict[str, PayloadValue] | None = None
+    control: float = Field(0.0, ge=0, lt=1)
+    variants: list[Variant] | None = Field(default=None, min_length=1)
+
+
+class SceneSpec(Described):
+    """A touchpoint serving several audiences by priority, with splits and a holdout."""
+
+    salt: str | None = Field(default=None, min_length=1, max_length=200)
+    holdout: float = Field(0.0, ge=0, lt=1)
+    branches: list[Branch] = Field(min_length=1)
+
+
 class DefinitionFile(Strict):
     """The top level of one YAML file."""
 
     entities: list[EntitySpec] = Field(default_factory=list)
     sources: list[SourceSpec] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list)
+    audiences: list[AudienceSpec] = Field(default_factory=list)
+    scenes: list[SceneSpec] = Field(default_factory=list)
 
 
 def tag_fields(kind: str) -> list[str]:

@@ -6,7 +6,7 @@ schema error turned into a ``file:line:col`` diagnostic with a did-you-mean hint
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -15,18 +15,24 @@ from pydantic import ValidationError
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.models import (
     TAG_KINDS,
+    AudienceSpec,
+    Branch,
     ColumnSpec,
     DefinitionFile,
     EntitySpec,
+    Guardrails,
+    ListSpec,
+    SceneSpec,
     SourceSpec,
     TagBase,
+    Variant,
     tag_fields,
 )
 from tagfactory.compiler.yamlload import Loc, LocatedDocument, PathKey, load_yaml
 
 T = TypeVar("T")
 
-TOP_LEVEL_KEYS = ("entities", "sources", "tags")
+TOP_LEVEL_KEYS = ("entities", "sources", "tags", "audiences", "scenes")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class ParsedDefinitions:
     sources: list[Located[SourceSpec]]
     tags: list[Located[TagBase]]
     files: list[str]
+    audiences: list[Located[AudienceSpec]] = field(default_factory=list)
+    scenes: list[Located[SceneSpec]] = field(default_factory=list)
 
 
 def discover_files(root: str | Path) -> list[Path]:
@@ -115,7 +123,8 @@ def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefin
             loc = doc.loc((key,), key=True)
             sink.error(doc.file, loc.line, loc.col, "E101", f"unknown top-level key `{key}`",
                        did_you_mean(str(key), TOP_LEVEL_KEYS) or f"allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    for section, model_name in (("entities", "entity"), ("sources", "source"), ("tags", "tag")):
+    for section, model_name in (("entities", "entity"), ("sources", "source"), ("tags", "tag"),
+                                ("audiences", "audience"), ("scenes", "scene")):
         items = data.get(section)
         if items is None:
             continue
@@ -146,6 +155,10 @@ def _parse_item(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefiniti
         into.entities.append(Located(model, doc, path))
     elif section == "sources":
         into.sources.append(Located(model, doc, path))
+    elif section == "audiences":
+        into.audiences.append(Located(model, doc, path))
+    elif section == "scenes":
+        into.scenes.append(Located(model, doc, path))
     else:
         into.tags.append(Located(model, doc, path))
 
@@ -207,7 +220,8 @@ def _is_field_name(part: str) -> bool:
 
 def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: PathKey) -> tuple[str, str, str]:
     kind = err["type"]
-    what = {"entities": "entity", "sources": "source", "tags": "tag"}[section]
+    what = {"entities": "entity", "sources": "source", "tags": "tag", "audiences": "audience",
+            "scenes": "scene"}[section]
     name = item.get("name") if isinstance(item.get("name"), str) else None
     owner = f"{what} `{name}`" if name else what
     if kind == "extra_forbidden":
@@ -247,7 +261,19 @@ def _allowed_fields(section: str, item: dict[str, Any], rel: PathKey) -> list[st
         if len(rel) >= 3 and rel[0] == "columns":
             return list(ColumnSpec.model_fields)
         return list(SourceSpec.model_fields)
+    if section == "audiences":
+        nested = {"list": ListSpec, "guardrails": Guardrails}
+        model = nested.get(str(rel[0])) if len(rel) >= 2 else None
+        return _field_names(model or AudienceSpec)
+    if section == "scenes":
+        if len(rel) >= 5 and rel[0] == "branches" and rel[2] == "variants":
+            return _field_names(Variant)
+        return _field_names(Branch if len(rel) >= 3 and rel[0] == "branches" else SceneSpec)
     return list(EntitySpec.model_fields)
+
+
+def _field_names(model: type[Any]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
 
 
 def _kind(value: Any) -> str:

@@ -48,6 +48,13 @@ def build_plan(project: Project, definitions_root: str | Path) -> dict[str, Any]
     }
 
 
+def audience_tables(entity: str) -> dict[str, str]:
+    """Names of the audience and scene tables of an entity (see docs/audiences.md)."""
+    return {kind: f"{kind}_{entity}" for kind in (
+        "audience_members", "audience_stats", "audience_changes", "audience_profile",
+        "scene_assignments", "scene_stats")}
+
+
 def _entity_plan(project: Project, compiled: CompiledEntity) -> dict[str, Any]:
     return {
         "name": compiled.entity,
@@ -64,7 +71,67 @@ def _entity_plan(project: Project, compiled: CompiledEntity) -> dict[str, Any]:
         "sources": [source_plan(project.sources[s].model) for s in compiled.sources],
         "tags": [_tag_plan(project, project.tags[n].model, compiled) for n, _ in compiled.columns
                  if n in project.tags],
+        "audience_tables": audience_tables(compiled.entity),
+        "audiences": _audience_plans(project, compiled.entity),
+        "scenes": _scene_plans(project, compiled.entity),
     }
+
+
+def _audience_plans(project: Project, entity: str) -> list[dict[str, Any]]:
+    """Built audiences of an entity, references first, with resolved conditions."""
+    from tagfactory.compiler.audiences import resolve_condition
+
+    known = project.audiences
+    if known is None:
+        return []
+    built = {t.model.name: t.model.type for t in project.tags.values() if t.model.entity == entity and t.model.built}
+    default_profile = [n for n, t in built.items() if t in ("enum", "boolean")]
+    out = []
+    for name in known.order:
+        item = known.audiences[name]
+        spec = item.model
+        if spec.entity != entity:
+            continue
+        c = known.compiled[name]
+        entry: dict[str, Any] = {
+            "name": name, "display_name": spec.display_name, "description": spec.description,
+            "owner": spec.owner, "kind": c.kind, "lifecycle": spec.lifecycle,
+            "definition": f"{item.file}:{item.loc('name').line}",
+            "tags": c.tags, "refs": c.refs, "sources": c.sources,
+            "condition": resolve_condition(known.compiled, name) if c.kind == "rule" else None,
+            "sql": c.sql,
+            "list": None,
+            "guardrails": spec.guardrails.model_dump(mode="json"),
+            "profile_tags": list(spec.profile_tags) if spec.profile_tags is not None else default_profile,
+        }
+        if c.kind == "list":
+            ids = c.list_ids
+            entry["list"] = {"file": f"lists/{name}.txt", "source": spec.list_.file if spec.list_ else "",
+                             "ids": len(ids), "sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+                             "_ids": ids,  # written to target/lists/ by write_plan, not to plan.json
+                             **{k: v for k, v in c.list_options.items() if k in ("duplicates", "malformed")}}
+        out.append(entry)
+    return out
+
+
+def _scene_plans(project: Project, entity: str) -> list[dict[str, Any]]:
+    known = project.audiences
+    if known is None:
+        return []
+    out = []
+    for name, item in known.scenes.items():
+        spec = item.model
+        if spec.entity != entity or not spec.built:
+            continue
+        out.append({
+            "name": name, "display_name": spec.display_name, "description": spec.description, "owner": spec.owner,
+            "definition": f"{item.file}:{item.loc('name').line}",
+            "salt": spec.salt or name, "holdout": spec.holdout,
+            "branches": [{"name": b.name, "audience": b.audience, "payload": b.payload, "control": b.control,
+                          "variants": [v.model_dump(mode="json") for v in b.variants] if b.variants else None}
+                         for b in spec.branches],
+        })
+    return out
 
 
 def source_plan(source: SourceSpec) -> dict[str, Any]:
@@ -125,6 +192,17 @@ def write_plan(plan: dict[str, Any], target: str | Path) -> Path:
         for stale in tags_dir.glob("*.sql"):
             if stale.name not in wanted:
                 stale.unlink()
+    from tagfactory.audiences.lists import write_id_list
+
+    lists = target / "lists"
+    for entity in plan["entities"]:
+        for audience in entity.get("audiences", []):
+            if audience["list"] is not None:
+                lists.mkdir(parents=True, exist_ok=True)
+                ids = audience["list"].pop("_ids", None)
+                if ids is None:
+                    raise ValueError(f"audience {audience['name']}: the plan holds no list identifiers to write")
+                write_id_list(ids, target / audience["list"]["file"])
     path = target / "plan.json"
     _atomic_write(path, json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tagfactory.compiler.audiences import check_audiences
 from tagfactory.compiler.diagnostics import DefinitionError, Diagnostic, DiagnosticSink
 from tagfactory.compiler.parse import parse_definitions
 from tagfactory.compiler.resolve import Project, resolve
@@ -31,6 +32,7 @@ def analyze(root: str | Path) -> Analysis:
     parsed = parse_definitions(root, sink)
     checked = check_definitions(parsed, sink)
     project = resolve(checked, sink)
+    project.audiences = check_audiences(parsed, project, sink)
     return Analysis(checked, project, sorted(sink.items))
 
 

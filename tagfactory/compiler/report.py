@@ -54,6 +54,10 @@ def render_text(diff: PlanDiff, preview: dict[str, Any] | None = None, *, show_s
             out.append(f"      tags reading it: {', '.join(s.tags)}")
     for table, changed in diff.profile_sql_changed.items():
         out.append(f"  {table}: fused query {'changed' if changed else 'unchanged'}")
+    for name, (change, why) in diff.audiences.items():
+        out.append(f"  audience {name}: {change}" + (f" ({why.replace('`', '')})" if why else ""))
+    if diff.scenes:
+        out.append(f"  scenes affected: {', '.join(diff.scenes)}")
     if preview:
         out += ["", *_preview_text(preview)]
     if show_sql:
@@ -93,6 +97,10 @@ def render_markdown(diff: PlanDiff, preview: dict[str, Any] | None = None) -> st
         out += ["### Downstream impact", "",
                 "Not changed themselves, but computed from something that changed: "
                 + ", ".join(f"`{t}`" for t in diff.affected), ""]
+    if diff.audiences:
+        out += ["### Audiences and scenes", "", "| audience | change | why |", "|---|---|---|"]
+        out += [f"| `{n}` | {c} | {w or '—'} |" for n, (c, w) in diff.audiences.items()]
+        out += ["", "Scenes affected: " + (", ".join(f"`{s}`" for s in diff.scenes) or "none"), ""]
     changed_tables = [t for t, changed in diff.profile_sql_changed.items() if changed]
     if diff.profile_sql_changed:
         out += ["Fused profile queries changed: " + (", ".join(f"`{t}`" for t in changed_tables) or "none"), ""]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
@@ -10,6 +11,9 @@ from tagfactory.compiler.diagnostics import DiagnosticSink
 from tagfactory.compiler.models import EntitySpec, SourceSpec, TagBase
 from tagfactory.compiler.parse import Located
 from tagfactory.compiler.validate import Checked
+
+if TYPE_CHECKING:
+    from tagfactory.compiler.audiences import AudienceSet
 
 
 @dataclass
@@ -26,6 +30,8 @@ class Project:
     # 0 = computed from sources, n = computed from tags of layers < n.
     order: list[str] = field(default_factory=list)
     layer: dict[str, int] = field(default_factory=dict)
+    # audiences and scenes (checked after the tags; see compiler/audiences.py)
+    audiences: AudienceSet | None = None
 
     def built_tags(self, entity: str) -> list[TagBase]:
         """Built (active or deprecated) tags of an entity, in definition order."""

@@ -71,9 +71,9 @@ class Checked:
 def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checked:
     """Check everything that spans fields or files; see the module docstring."""
     checked = Checked()
-    checked.entities = _unique(parsed.entities, "entity", sink)
-    checked.sources = _unique(parsed.sources, "source", sink)
-    checked.tags = _unique(parsed.tags, "tag", sink)
+    checked.entities = unique_by_name(parsed.entities, "entity", sink)
+    checked.sources = unique_by_name(parsed.sources, "source", sink)
+    checked.tags = unique_by_name(parsed.tags, "tag", sink)
     checked.tag_types = ColumnTypes({n: t.model.type for n, t in checked.tags.items()})
     checked.tag_enums = {n: list(t.model.values) for n, t in checked.tags.items() if t.model.values}
     checked.source_types = {n: _source_types(s.model) for n, s in checked.sources.items()}
@@ -86,7 +86,8 @@ def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checke
     return checked
 
 
-def _unique(items: Iterable[Located[Any]], what: str, sink: DiagnosticSink) -> dict[str, Located[Any]]:
+def unique_by_name(items: Iterable[Located[Any]], what: str, sink: DiagnosticSink) -> dict[str, Located[Any]]:
+    """Definitions by name; a repeated name is an E201 error naming both places."""
     out: dict[str, Located[Any]] = {}
     for item in items:
         name = item.model.name

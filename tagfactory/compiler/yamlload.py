@@ -37,6 +37,9 @@ class LocatedDocument:
     data: Any
     values: dict[PathKey, Loc] = field(default_factory=dict)
     keys: dict[PathKey, Loc] = field(default_factory=dict)
+    # where the file is on disk (None for text parsed from memory or a git ref); files named in
+    # definitions (uploaded lists) are relative to its folder
+    path: Path | None = None
 
     def loc(self, path: PathKey, *, key: bool = False) -> Loc:
         """Location of the value (or key) at ``path``, falling back to the nearest ancestor."""
@@ -175,7 +178,10 @@ def load_yaml(path: str | Path, sink: DiagnosticSink, display_path: str | None =
     if "\x00" in text:
         sink.error(shown, 1, 1, "E001", "file is not text (contains NUL bytes)")
         return None
-    return load_yaml_text(text, shown, sink)
+    doc = load_yaml_text(text, shown, sink)
+    if doc is not None:
+        doc.path = Path(path).resolve()
+    return doc
 
 
 def load_yaml_text(text: str, file: str, sink: DiagnosticSink) -> LocatedDocument | None:

@@ -411,6 +411,7 @@ def commit(
     mode: CommitMode = "overwrite_partitions",
     commit_metadata: dict[str, str] | None = None,
     storage_options: dict[str, str] | None = None,
+    empty_partition: dict[str, str] | None = None,
 ) -> int:
     """Publish a staged write: move its files into the table and commit them to the Delta log.
 
@@ -425,6 +426,9 @@ def commit(
         commit_metadata: Extra keys for the commit info (e.g. job name, snapshot date); the run id
             is recorded as ``run_id``.
         storage_options: delta-rs object store options (e.g. S3 credentials).
+        empty_partition: When the run staged no rows, the partition (column -> value) it
+            replaces with nothing, e.g. ``{"dt": "2026-11-24"}`` for a day without changes;
+            without it an empty run is an error.
 
     Returns:
         The table version created by this commit.
@@ -435,7 +439,7 @@ def commit(
             commit can be retried or the run discarded.
     """
     location = TableLocation.parse(staged.table_uri)
-    if not staged.files:
+    if not staged.files and empty_partition is None:
         raise DeltaPublishError(
             f"Run {staged.run_id} staged no rows for Delta table {staged.table_uri}: an empty "
             "DataFrame cannot say which partitions it replaces. Check the upstream data, then "
@@ -450,7 +454,10 @@ def commit(
         added=added,
         partition_by=staged.partition_by,
         mode=mode,
-        partition_filter=_replace_filter(staged) if mode == "overwrite_partitions" else None,
+        partition_filter=(
+            _replace_filter(staged) if staged.files else
+            [(c, "=", str(empty_partition[c])) for c in staged.partition_by] if empty_partition else None
+        ) if mode == "overwrite_partitions" else None,
         properties=CommitProperties(
             custom_metadata={"run_id": staged.run_id, **(commit_metadata or {})}
         ),

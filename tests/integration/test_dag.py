@@ -80,16 +80,22 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     assert rows > 1_900  # 2,000 generated users, all but the late registrations
     assert table.history()[0]["snapshot_date"] == snapshot.isoformat()
     assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "plan.json").is_file()
-    for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles"):
+    for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles", "materialize_audiences"):
         assert f"task_id={task}" in log
     assert "quality gate PASSED for profile_user" in log
     events = [json.loads(line) for line in (warehouse / "_lineage" / "openlineage.jsonl").read_text().splitlines()]
     assert [(e["job"]["name"], e["eventType"]) for e in events] == [
         ("build_profile.user", "START"), ("build_profile.user", "COMPLETE"),
-        ("publish_profile.user", "START"), ("publish_profile.user", "COMPLETE")]
-    outputs = {o["name"] for o in events[-1]["outputs"]}
+        ("publish_profile.user", "START"), ("publish_profile.user", "COMPLETE"),
+        ("materialize_audiences.user", "START"), ("materialize_audiences.user", "COMPLETE")]
+    outputs = {o["name"] for o in events[3]["outputs"]}
     assert str(warehouse / "profile_user") in outputs
     assert (warehouse / "quality_results" / "_delta_log").is_dir()
+    # the audiences were materialized from the published snapshot, after it
+    members = DeltaTable(str(warehouse / "audience_members_user")).to_pandas(filters=[("dt", "=", snapshot)])
+    assert members["audience"].nunique() >= 8
+    assert DeltaTable(str(warehouse / "scene_assignments_user")).to_pyarrow_table().num_rows > 0
+    assert "scene home_popup:" in log
 
 
 def test_dag_fails_at_the_gate_and_publishes_nothing(airflow_env: dict[str, str], demo_data: Path,

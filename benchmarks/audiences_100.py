@@ -1,0 +1,152 @@
+"""Benchmark: materialize 100 audiences in ONE pass vs one query per audience (target: >= 5x).
+
+A synthetic profile snapshot with the repository's tag columns (``--users``, default 1,000,000;
+values drawn deterministically per type) is written as Parquet first (untimed). 100 rule
+audiences over those tags -- 2 to 5 conditions each, nested ``all``/``any``/``not``, some
+``include``/``exclude`` of earlier audiences -- are generated as YAML and compiled by the real
+compiler. Then, in the same Spark session:
+
+* fused: the job's own one-pass projection (``tagfactory.audiences.materialize.membership``)
+  staged as the members table's Parquet files;
+* baseline: one ``SELECT key WHERE <condition>`` per audience, each staged on its own.
+
+Both produce the same (audience, key) rows (checked). Prints seconds and the ratio; asserts
+nothing. Usage: python benchmarks/audiences_100.py [--users 1000000] [--audiences 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DAY = dt.date(2026, 11, 24)
+
+
+def _leaf(rng: random.Random, tag: dict[str, Any]) -> dict[str, Any]:
+    t = tag["type"]
+    name = tag["name"]
+    if t == "integer":
+        return {"tag": name, "op": rng.choice([">=", "<", "="]), "value": rng.randint(0, 20)}
+    if t == "double":
+        low = rng.randint(0, 500)
+        return {"tag": name, "op": "between", "value": [low, low + rng.randint(50, 2000)]}
+    if t == "boolean":
+        return {"tag": name, "op": "=", "value": rng.random() < 0.5}
+    if t == "enum":
+        return {"tag": name, "op": rng.choice(["in", "not_in"]), "value": rng.sample(tag["values"], 2)}
+    if t == "date":
+        return {"tag": name, "op": "within_last", "days": rng.choice([7, 30, 90, 365])}
+    if t == "array<string>":
+        return {"tag": name, "op": "contains", "value": rng.choice(["a", "b", "c", "d"])}
+    return {"tag": name, "op": "in", "value": ["s1", "s2", "s3"]}
+
+
+def audiences(tags: list[dict[str, Any]], n: int, seed: int = 5) -> list[dict[str, Any]]:
+    """``n`` random but valid rule audiences over ``tags`` (plan entries)."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        leaves: list[dict[str, Any]] = [_leaf(rng, rng.choice(tags)) for _ in range(rng.randint(2, 5))]
+        if rng.random() < 0.3:
+            leaves[0] = {"not": leaves[0]}
+        if out and rng.random() < 0.15:
+            leaves.append({rng.choice(["include", "exclude"]): rng.choice(out)["name"]})
+        rule: dict[str, Any] = {"all": leaves} if rng.random() < 0.6 else {"any": leaves}
+        if len(leaves) > 3:
+            rule = {"all": [leaves[0], {"any": leaves[1:]}]}
+        out.append({"name": f"bench_{i:03d}", "display_name": f"Bench {i}", "description": "generated",
+                    "owner": "bench", "rule": rule})
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument("--audiences", type=int, default=100)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--partitions", type=int, default=8)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+
+    from pyspark.sql import functions as F
+
+    from tagfactory.audiences.materialize import membership
+    from tagfactory.compiler.plan import build_plan
+    from tagfactory.compiler.project import load_project
+    from tagfactory.lakehouse import delta
+    from tagfactory.lakehouse.spark import build_spark_session
+
+    work = Path(tempfile.mkdtemp(prefix="tagfactory-aud-bench-"))
+    definitions = work / "tag_definitions"
+    shutil.copytree(REPO / "tag_definitions" / "sources", definitions / "sources")
+    shutil.copytree(REPO / "tag_definitions" / "tags", definitions / "tags")
+    project, _ = load_project(definitions)
+    tags = build_plan(project, definitions)["entities"][0]["tags"]
+    (definitions / "bench.yaml").write_text(yaml.safe_dump({"audiences": audiences(tags, args.audiences)},
+                                                           allow_unicode=True), encoding="utf-8")
+    started = time.perf_counter()
+    project, _ = load_project(definitions)
+    entity = build_plan(project, definitions)["entities"][0]
+    print(f"compiled {len(entity['audiences'])} audiences in {time.perf_counter() - started:.2f}s")
+
+    spark = build_spark_session("audience-bench", args.master, {"spark.sql.shuffle.partitions": str(args.partitions)})
+    cols = [F.format_string("u%08d", F.col("id")).alias("user_id")]
+    for i, t in enumerate(entity["tags"]):
+        h = F.abs(F.hash(F.col("id"), F.lit(i)))
+        if t["type"] == "integer":
+            c = (h % 40).cast("bigint")
+        elif t["type"] == "double":
+            c = (h % 300000) / F.lit(100.0)
+        elif t["type"] == "boolean":
+            c = h % 2 == 0
+        elif t["type"] == "enum":
+            c = F.element_at(F.array(*[F.lit(v) for v in t["values"]]), (h % len(t["values"]) + 1).cast("int"))
+        elif t["type"] == "date":
+            c = F.date_sub(F.lit(DAY), (h % 400).cast("int"))
+        elif t["type"] == "array<string>":
+            c = F.slice(F.array(*[F.lit(v) for v in "abcdef"]), (h % 3 + 1).cast("int"), 2)
+        else:
+            c = F.concat(F.lit("s"), (h % 9).cast("string"))
+        cols.append(F.when(h % 17 == 0, None).otherwise(c).alias(t["name"]))
+    path = str(work / "profile")
+    t0 = time.perf_counter()
+    spark.range(args.users).select(*cols).write.mode("overwrite").parquet(path)
+    print(f"synthetic profile: {args.users:,} users x {len(entity['tags'])} tags written in "
+          f"{time.perf_counter() - t0:.1f}s (untimed)")
+    keyed = spark.read.parquet(path).withColumn("_ext", F.lit(None).cast("array<string>"))
+
+    t0 = time.perf_counter()
+    fused = delta.stage(spark, membership(keyed, entity["audiences"], "user_id", DAY), str(work / "fused"),
+                        partition_by=["dt"], run_id="fused")
+    fused_s = time.perf_counter() - t0
+    print(f"  fused, one pass:           {fused_s:7.1f}s  {fused.rows:,} member rows")
+
+    t0 = time.perf_counter()
+    rows = 0
+    for i, a in enumerate(entity["audiences"]):
+        query = keyed.where(F.expr(a["condition"])).select(F.lit(a["name"]).alias("audience"), "user_id",
+                                                           F.lit(DAY).alias("dt"))
+        rows += delta.stage(spark, query, str(work / "single" / a["name"]), partition_by=["dt"], run_id="one").rows
+        if (i + 1) % 20 == 0:
+            print(f"    {i + 1} single queries, {time.perf_counter() - t0:.1f}s", flush=True)
+    single_s = time.perf_counter() - t0
+    print(f"  one query per audience:    {single_s:7.1f}s  {rows:,} member rows")
+    print(f"same rows: {rows == fused.rows}; fused is {single_s / fused_s:.1f}x faster "
+          f"({len(entity['audiences'])} audiences, {args.users:,} users, master {args.master})")
+    spark.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""spark-submit entry point: materialize one day's audiences and scenes from a compiled plan.
+
+    spark-submit jobs/build_audiences.py --plan target/plan.json --date 2026-11-24 [--run-id RUN] [--config conf.yaml]
+
+Reads the published profile snapshot of the date, evaluates every audience in one pass, derives
+changes, stats, audience profiles (TGI) and scene assignments, audits the guardrails and only then
+commits the six Delta tables (a failed guardrail quarantines them and fails the task). All logic
+lives in ``tagfactory.audiences``; see docs/audiences.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and materialize the audiences."""
+    parser = argparse.ArgumentParser(prog="build_audiences.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", required=True, help="compiled plan (target/plan.json)")
+    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
+    parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
+    parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
+    parser.add_argument("--run-id", help="run id (default: a new timestamped id)")
+    args = parser.parse_args(argv)
+
+    from tagfactory.audiences.job import run_audiences
+
+    return run_audiences(args.date, plan_path=args.plan, config=args.config, entities=args.entity,
+                         run_id=args.run_id)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Audiences and scenes: definitions, compilation helpers and materialization."""

@@ -1,0 +1,530 @@
+"""Materialize every audience and scene of an entity for one date, through the quality gate.
+
+One Spark projection over the published profile snapshot evaluates the conditions of all rule
+audiences at once (list and SQL audiences are joined in as a per-key array first); the result is
+exploded into the members table. From the staged members the job derives the day's changes and
+stats (vs the latest earlier ``dt``), the audience profiles (TGI) and the scene assignments. All
+six tables are staged, the guardrails are audited, and only then are they committed; a failed
+gate quarantines every staged table and publishes nothing. See docs/audiences.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+from sqlglot import exp
+
+from tagfactory.audiences.lists import read_normalized
+from tagfactory.lakehouse import delta, staging
+from tagfactory.lakehouse.delta import StagedWrite
+from tagfactory.lineage import LineageEmitter, dataset_for_uri
+from tagfactory.pipeline.sources import register_sources
+from tagfactory.progress import log, step
+from tagfactory.quality import store
+from tagfactory.quality.gate import AuditReport, Finding
+from tagfactory.quality.gx_bridge import (
+    ExpectationSpec,
+    build_suite,
+    result_from_outcomes,
+    rows_from_result,
+)
+from tagfactory.quality.run import QualityGateError
+from tagfactory.settings import Settings
+
+EXT = "_ext"
+TWO_POW_60 = float(16**15)
+TOP_STRING_VALUES = 20
+QUINTILES = [0.2, 0.4, 0.6, 0.8]
+
+
+class AudienceError(RuntimeError):
+    """The audiences cannot be materialized (e.g. no profile snapshot for the date)."""
+
+
+def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
+                run_id: str, plan_dir: Path, emitter: LineageEmitter | None = None) -> dict[str, Any]:
+    """Stage, audit and publish the audience and scene tables of ``entity`` for ``snapshot_date``.
+
+    Returns:
+        Summary: per-audience stats rows, per-scene counts, table versions.
+
+    Raises:
+        QualityGateError: an ``error`` guardrail failed; nothing was published.
+        AudienceError: the inputs are missing.
+    """
+    audiences = entity.get("audiences") or []
+    if not audiences:
+        log(f"no audiences defined for entity {entity['name']}: nothing to materialize")
+        return {"stats": [], "scenes": {}}
+    tables = {k: settings.table_uri(v) for k, v in entity["audience_tables"].items()}
+    profile_uri = settings.table_uri(entity["profile_table"])
+    emitter = emitter or LineageEmitter.from_config(False, None, None)
+    with step(f"reading {entity['profile_table']} dt={snapshot_date}") as s:
+        if delta.table_version(profile_uri) is None:
+            raise AudienceError(f"{profile_uri} does not exist: build the profile snapshot first "
+                                f"(tagfactory build --date {snapshot_date})")
+        profile = delta.read_table(spark, profile_uri, writer=settings.writer) \
+            .where(F.col("dt") == F.lit(snapshot_date)).drop("dt").cache()
+        population = profile.count()
+        s.rows = population
+        if population == 0:
+            raise AudienceError(f"{entity['profile_table']} has no snapshot for {snapshot_date}: publish it first "
+                                f"(tagfactory build --date {snapshot_date}); nothing was materialized")
+    profile.createOrReplaceTempView("profile")
+    inputs = [dataset_for_uri(profile_uri)]
+    outputs = [dataset_for_uri(uri) for uri in tables.values()]
+    try:
+        with emitter.run(f"materialize_audiences.{entity['name']}", inputs, outputs, run_id=f"{run_id}-audiences",
+                         parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date):
+            staged, summary, report = _stage_and_audit(spark, settings, entity, profile, population, snapshot_date,
+                                                       run_id, tables, plan_dir)
+            if not report.passed:
+                moved = [staging.quarantine(st) for st in staged.values() if st is not None]
+                raise QualityGateError(
+                    report.message()
+                    + "\nNothing was published; the audience tables still serve their previous versions."
+                    + f"\nThe staged files are quarantined under <table>/_quarantine/{run_id} "
+                    f"({len(moved)} tables, kept {settings.quality.quarantine_retention_days:g} days).")
+            summary["versions"] = _commit_all(staged, snapshot_date, run_id)
+    finally:
+        profile.unpersist()
+    return summary
+
+
+def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, Any], profile: DataFrame,
+                     population: int, snapshot_date: dt.date, run_id: str, tables: dict[str, str],
+                     plan_dir: Path) -> tuple[dict[str, StagedWrite | None], dict[str, Any], AuditReport]:
+    key = entity["key"]
+    audiences = entity["audiences"]
+    staged: dict[str, StagedWrite | None] = {}
+
+    # 1. external memberships (uploaded lists, SQL audiences) as one per-key array
+    with step("reading uploaded lists and running SQL audiences") as s:
+        ext, list_sizes = _external(spark, settings, entity, audiences, snapshot_date, plan_dir)
+        s.detail = f"{sum(1 for a in audiences if a['kind'] != 'rule')} list/SQL audiences"
+    # 2. ONE pass: every audience's condition over the profile snapshot
+    keyed = profile.withColumn(key, F.col(key).cast("string"))
+    if ext is not None:
+        grouped = ext.groupBy(key).agg(F.collect_set("audience").alias(EXT))
+        keyed = keyed.join(grouped, key, "left")
+    else:
+        keyed = keyed.withColumn(EXT, F.lit(None).cast("array<string>"))
+    members = membership(keyed, audiences, key, snapshot_date)
+    with step(f"evaluating {len(audiences)} audiences in one pass and staging members") as s:
+        members_staged = delta.stage(spark, members, tables["audience_members"], partition_by=["dt"], run_id=run_id)
+        staged["audience_members"] = members_staged
+        s.rows = members_staged.rows
+    today = delta.read_staged(members_staged).select("audience", key)
+
+    # 3. changes and stats vs the latest earlier snapshot
+    with step("comparing with the previous snapshot") as s:
+        previous_dt, previous, previous_sizes = _previous(spark, settings, tables, snapshot_date, key)
+        names = [a["name"] for a in audiences]
+        if previous is not None:
+            prev = previous.where(F.col("audience").isin(names))
+            changes = (today.withColumn("_t", F.lit(True))
+                       .join(prev.withColumn("_p", F.lit(True)), ["audience", key], "full_outer")
+                       .where(F.col("_t").isNull() | F.col("_p").isNull())
+                       .select("audience", key, F.when(F.col("_t"), "entered").otherwise("exited").alias("change")))
+        else:
+            changes = today.select("audience", key, F.lit("entered").alias("change"))
+        changes = changes.withColumn("dt", F.lit(snapshot_date))
+        staged["audience_changes"] = delta.stage(spark, changes, tables["audience_changes"], partition_by=["dt"],
+                                                 run_id=run_id)
+        s.detail = f"previous dt {previous_dt or 'none'}"
+    sizes = {r["audience"]: int(r["n"]) for r in today.groupBy("audience").agg(F.count("*").alias("n")).collect()}
+    moves: dict[tuple[str, str], int] = {}
+    for r in delta.read_staged(staged["audience_changes"]).groupBy("audience", "change").count().collect():
+        moves[(r["audience"], r["change"])] = int(r["count"])
+    unknown = _list_unknown(ext, profile, key)
+    stats_rows = []
+    for a in audiences:
+        size = sizes.get(a["name"], 0)
+        prev_size = previous_sizes.get(a["name"]) if previous_dt else None
+        change = abs(size - prev_size) / prev_size if prev_size else None
+        stats_rows.append({
+            "audience": a["name"], "kind": a["kind"], "size": size, "previous_dt": previous_dt,
+            "previous_size": prev_size, "added": moves.get((a["name"], "entered"), 0),
+            "removed": moves.get((a["name"], "exited"), 0), "change": change,
+            "list_unknown": unknown.get(a["name"]) if a["kind"] == "list" else None, "dt": snapshot_date,
+        })
+    stats_df = spark.createDataFrame(stats_rows, "audience string, kind string, size bigint, previous_dt date, "
+                                     "previous_size bigint, added bigint, removed bigint, change double, "
+                                     "list_unknown bigint, dt date")
+    staged["audience_stats"] = delta.stage(spark, stats_df, tables["audience_stats"], partition_by=["dt"], run_id=run_id)
+
+    # 4. audience profiles (TGI)
+    with step("profiling audiences (TGI)") as s:
+        profile_df = _audience_profile(spark, entity, profile, today, sizes, population, key)
+        staged["audience_profile"] = delta.stage(spark, profile_df.withColumn("dt", F.lit(snapshot_date)),
+                                                 tables["audience_profile"], partition_by=["dt"], run_id=run_id)
+        s.rows = staged["audience_profile"].rows
+    # 5. scenes
+    scene_counts: dict[str, list[dict[str, Any]]] = {}
+    scenes = entity.get("scenes") or []
+    with step(f"assigning {len(scenes)} scenes") as s:
+        assignments = assign_scenes(spark, scenes, today, key)
+        if assignments is None:
+            assignments = spark.createDataFrame([], f"scene string, {key} string, branch string, `group` string, "
+                                                "variant string, payload string")
+        assignments = assignments.withColumn("dt", F.lit(snapshot_date))
+        staged["scene_assignments"] = delta.stage(spark, assignments, tables["scene_assignments"],
+                                                  partition_by=["dt"], run_id=run_id)
+        counted = (delta.read_staged(staged["scene_assignments"])
+                   .groupBy("scene", "branch", "group", "variant").agg(F.count("*").alias("users")))
+        count_rows = counted.collect()
+        scene_stats = spark.createDataFrame([r.asDict() for r in count_rows] or [],
+                                            "scene string, branch string, `group` string, variant string, "
+                                            "users bigint").withColumn("dt", F.lit(snapshot_date))
+        staged["scene_stats"] = delta.stage(spark, scene_stats, tables["scene_stats"], partition_by=["dt"],
+                                            run_id=run_id)
+        for r in count_rows:
+            scene_counts.setdefault(r["scene"], []).append(r.asDict())
+        s.rows = staged["scene_assignments"].rows
+    for st in staged.values():
+        if st is not None:
+            staging.save_manifest(st)
+    report = _guardrails(settings, entity, stats_rows, snapshot_date, run_id)
+    for st in staged.values():
+        if st is not None:
+            staging.write_verdict(st, report.verdict())
+    with step("recording guardrail results"):
+        store.record(spark, settings, [report])
+    if settings.quality.data_docs:
+        with step("rendering Data Docs") as s:
+            s.detail = str(store.render_docs(settings, [report]))
+    log(report.message() if not report.passed or report.warnings else report.summary())
+    summary = {"stats": stats_rows, "scenes": scene_counts, "population": population,
+               "list_sizes": list_sizes}
+    return staged, summary, report
+
+
+def membership(keyed: DataFrame, audiences: list[dict[str, Any]], key: str, snapshot_date: dt.date) -> DataFrame:
+    """(audience, key, dt) rows of every audience, from ONE projection over the profile snapshot.
+
+    ``keyed`` is the snapshot with the key as a string and the ``_ext`` array column (list and
+    SQL memberships); each audience contributes ``IF(condition, name, NULL)`` to one array per
+    row, which is exploded: a single scan, whatever the number of audiences.
+    """
+    flags = [f"IF({bind_date(_condition(a), snapshot_date)}, '{a['name']}', NULL)" for a in audiences]
+    return keyed.select(
+        F.col(key),
+        F.explode(F.expr(f"filter(array({', '.join(flags)}), x -> x IS NOT NULL)")).alias("audience"),
+    ).select("audience", key, F.lit(snapshot_date).alias("dt"))
+
+
+def bind_date(condition: str, snapshot_date: dt.date) -> str:
+    """Replace the ``:snapshot_date`` parameter of a compiled condition by the date literal.
+
+    Column expressions cannot take named parameters (``spark.sql(args=...)`` only binds whole
+    queries), so the placeholder nodes of the parsed condition are swapped for ``DATE 'D'``.
+    """
+    if ":snapshot_date" not in condition:
+        return condition
+    tree = sqlglot.parse_one(condition, read="spark")
+    literal = exp.cast(exp.Literal.string(snapshot_date.isoformat()), exp.DataType.build("DATE"))
+    bound = tree.transform(lambda n: literal.copy() if isinstance(n, exp.Placeholder) else n)
+    return bound.sql(dialect="spark")
+
+
+def _condition(audience: dict[str, Any]) -> str:
+    if audience["kind"] == "rule":
+        return str(audience["condition"])
+    return f"coalesce(array_contains({EXT}, '{audience['name']}'), false)"
+
+
+def _external(spark: SparkSession, settings: Settings, entity: dict[str, Any], audiences: list[dict[str, Any]],
+              snapshot_date: dt.date, plan_dir: Path) -> tuple[DataFrame | None, dict[str, int]]:
+    """(key, audience) rows of every list and SQL audience (keys as strings), or None."""
+    key = entity["key"]
+    parts: list[DataFrame] = []
+    sizes: dict[str, int] = {}
+    schema = StructType([StructField(key, StringType()), StructField("audience", StringType())])
+    sources = {s["name"]: s for s in entity["sources"]}
+    needed = [sources[n] for a in audiences if a["kind"] == "sql" for n in a.get("sources") or [] if n in sources]
+    if needed:
+        register_sources(spark, list({s["name"]: s for s in needed}.values()), settings)
+    for a in audiences:
+        if a["kind"] == "list":
+            path = plan_dir / a["list"]["file"]
+            if not path.exists():
+                raise AudienceError(f"audience {a['name']}: {path} is missing; run `tagfactory compile` again")
+            ids = read_normalized(path)
+            sizes[a["name"]] = len(ids)
+            parts.append(spark.createDataFrame([(i, a["name"]) for i in ids], schema))
+        elif a["kind"] == "sql":
+            rows = spark.sql(a["sql"], args={"snapshot_date": snapshot_date})
+            parts.append(rows.select(F.col(rows.columns[0]).cast("string").alias(key))
+                         .where(F.col(key).isNotNull()).distinct().withColumn("audience", F.lit(a["name"])))
+    if not parts:
+        return None, sizes
+    ext = parts[0]
+    for p in parts[1:]:
+        ext = ext.unionByName(p)
+    return ext, sizes
+
+
+def _list_unknown(ext: DataFrame | None, profile: DataFrame, key: str) -> dict[str, int]:
+    if ext is None:
+        return {}
+    keys = profile.select(F.col(key).cast("string").alias(key))
+    rows = ext.join(keys, key, "left_anti").groupBy("audience").count().collect()
+    return {r["audience"]: int(r["count"]) for r in rows}
+
+
+def _previous(spark: SparkSession, settings: Settings, tables: dict[str, str], snapshot_date: dt.date,
+              key: str) -> tuple[dt.date | None, DataFrame | None, dict[str, int]]:
+    """Latest earlier dt of the members table, its members, and the sizes in its stats."""
+    if delta.table_version(tables["audience_stats"]) is None:
+        return None, None, {}
+    stats = delta.read_table(spark, tables["audience_stats"], writer=settings.writer) \
+        .where(F.col("dt") < F.lit(snapshot_date))
+    latest = stats.agg(F.max("dt")).collect()[0][0]
+    if latest is None:
+        return None, None, {}
+    sizes = {r["audience"]: int(r["size"]) for r in stats.where(F.col("dt") == F.lit(latest)).collect()}
+    members: DataFrame
+    if delta.table_version(tables["audience_members"]) is None:
+        members = spark.createDataFrame([], f"audience string, {key} string")
+    else:
+        members = delta.read_table(spark, tables["audience_members"], writer=settings.writer) \
+            .where(F.col("dt") == F.lit(latest)).select("audience", key)
+    return latest, members, sizes
+
+
+# --- audience profile (TGI) --------------------------------------------------------------------------
+
+def _audience_profile(spark: SparkSession, entity: dict[str, Any], profile: DataFrame, today: DataFrame,
+                      sizes: dict[str, int], population: int, key: str) -> DataFrame:
+    types = {t["name"]: t["type"] for t in entity["tags"]}
+    wanted = {a["name"]: [t for t in a["profile_tags"] if t in types and types[t] != "array<string>"]
+              for a in entity["audiences"]}
+    tags = list(dict.fromkeys(t for ts in wanted.values() for t in ts))
+    schema = ("audience string, tag string, value string, audience_users bigint, share_in_audience double, "
+              "population_users bigint, share_in_population double, tgi double")
+    if not tags:
+        return spark.createDataFrame([], schema)
+    labels = _labels(profile, tags, types)
+    stacked = F.explode(F.array(*[F.struct(F.lit(t).alias("tag"), labels[t].alias("value")) for t in tags])).alias("p")
+    pop = (profile.select(stacked).select("p.tag", "p.value").groupBy("tag", "value")
+           .agg(F.count("*").alias("population_users")))
+    pairs = spark.createDataFrame([(a, t) for a, ts in wanted.items() for t in ts], "audience string, tag string")
+    keyed = profile.withColumn(key, F.col(key).cast("string"))
+    aud = (today.join(keyed, key).select("audience", stacked).select("audience", "p.tag", "p.value")
+           .join(F.broadcast(pairs), ["audience", "tag"])
+           .groupBy("audience", "tag", "value").agg(F.count("*").alias("audience_users")))
+    size_df = spark.createDataFrame([(a, n) for a, n in sizes.items()] or [], "audience string, size bigint")
+    return (aud.join(F.broadcast(size_df), "audience").join(pop, ["tag", "value"], "left")
+            .select("audience", "tag", "value", "audience_users",
+                    (F.col("audience_users") / F.col("size")).alias("share_in_audience"),
+                    F.col("population_users"),
+                    (F.col("population_users") / F.lit(population)).alias("share_in_population"))
+            .withColumn("tgi", F.col("share_in_audience") / F.col("share_in_population") * 100))
+
+
+def _labels(profile: DataFrame, tags: list[str], types: dict[str, str]) -> dict[str, Any]:
+    """Column expression of each profiled tag's value label (see docs/audiences.md)."""
+    numeric = [t for t in tags if types[t] in ("integer", "double")]
+    strings = [t for t in tags if types[t] == "string"]
+    edges: dict[str, list[float]] = {}
+    if numeric:
+        row = profile.agg(*[F.expr(f"percentile(`{t}`, array({', '.join(map(str, QUINTILES))}))").alias(t)
+                            for t in numeric]).collect()[0]
+        for t in numeric:
+            edges[t] = sorted({float(v) for v in (row[t] or []) if v is not None})
+    top: dict[str, list[str]] = {}
+    if strings:
+        stacked = F.explode(F.array(*[F.struct(F.lit(t).alias("tag"), F.col(f"`{t}`").alias("value"))
+                                      for t in strings])).alias("p")
+        counts = (profile.select(stacked).select("p.tag", "p.value").where(F.col("value").isNotNull())
+                  .groupBy("tag", "value").count().collect())
+        for t in strings:
+            ranked = sorted(((r["count"], r["value"]) for r in counts if r["tag"] == t), key=lambda x: (-x[0], x[1]))
+            top[t] = [v for _, v in ranked[:TOP_STRING_VALUES]]
+    out: dict[str, Any] = {}
+    for t in tags:
+        c = F.col(f"`{t}`")
+        if t in edges:
+            e = edges[t]
+            if not e:
+                label = F.lit(None).cast("string")
+            else:
+                label = F.when(c < F.lit(e[0]), F.lit(f"< {e[0]:g}"))
+                for lo, hi in zip(e, e[1:], strict=False):
+                    label = label.when(c < F.lit(hi), F.lit(f"[{lo:g}, {hi:g})"))
+                label = label.otherwise(F.lit(f">= {e[-1]:g}"))
+        elif t in top:
+            label = F.when(c.isin(top[t]), c).otherwise(F.lit("(other)")) if top[t] else F.lit("(other)")
+        elif types[t] == "boolean":
+            label = F.when(c, F.lit("true")).otherwise(F.lit("false"))
+        else:
+            label = c.cast("string")
+        out[t] = F.when(c.isNull(), F.lit("(null)")).otherwise(label)
+    return out
+
+
+# --- scenes --------------------------------------------------------------------------------------------
+
+def _unit(salt: Any, part: Any, key: str) -> Any:
+    """u(salt, part, k) in [0, 1): the first 15 hex digits of sha256("salt:part:k") / 16**15."""
+    text = F.concat_ws(":", salt, part, F.col(key).cast("string"))
+    return F.conv(F.substring(F.sha2(text, 256), 1, 15), 16, 10).cast("bigint").cast("double") / F.lit(TWO_POW_60)
+
+
+def payload_json(payload: dict[str, Any] | None) -> str | None:
+    """Canonical JSON of a payload (sorted keys), or None."""
+    return None if payload is None else json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def assign_scenes(spark: SparkSession, scenes: list[dict[str, Any]], today: DataFrame, key: str) -> DataFrame | None:
+    """Scene assignments (scene, key, branch, group, variant, payload) from (audience, key) members.
+
+    ``scenes`` are plan entries (see docs/audiences.md#scenes for the rules and the hash).
+    """
+    if not scenes:
+        return None
+    used = sorted({b["audience"] for s in scenes for b in s["branches"]})
+    held = today.where(F.col("audience").isin(used)).groupBy(key).agg(F.collect_set("audience").alias("auds"))
+    picks = []
+    for scene in scenes:
+        branch = None
+        for b in reversed(scene["branches"]):
+            hit = F.array_contains("auds", b["audience"])
+            branch = F.when(hit, F.lit(b["name"])) if branch is None else F.when(hit, F.lit(b["name"])).otherwise(branch)
+        picks.append(F.struct(F.lit(scene["name"]).alias("scene"), branch.alias("branch")))
+    rows = held.select(key, F.explode(F.array(*picks)).alias("a")).select(key, "a.scene", "a.branch") \
+        .where(F.col("branch").isNotNull())
+    config = []
+    for scene in scenes:
+        for b in scene["branches"]:
+            variants = b.get("variants") or []
+            total = sum(float(v["weight"]) for v in variants)
+            cums, acc = [], 0.0
+            for v in variants:
+                acc += float(v["weight"])
+                cums.append(acc / total)
+            if cums:
+                cums[-1] = 1.0
+            base = b.get("payload")
+            payloads = [payload_json({**(base or {}), **(v.get("payload") or {})})
+                        if (base is not None or v.get("payload") is not None) else None for v in variants]
+            config.append((scene["name"], b["name"], str(scene["salt"]), float(scene["holdout"]), float(b["control"]),
+                           [v["name"] for v in variants], cums, payloads, payload_json(base)))
+    cfg = spark.createDataFrame(config, "scene string, branch string, salt string, holdout double, control double, "
+                                "v_names array<string>, v_cums array<double>, v_payloads array<string>, "
+                                "b_payload string")
+    joined = rows.join(F.broadcast(cfg), ["scene", "branch"])
+    h = _unit(F.col("salt"), F.lit("holdout"), key)
+    s = _unit(F.col("salt"), F.concat(F.lit("split:"), F.col("branch")), key)
+    joined = joined.withColumn("_h", h).withColumn("_s", s)
+    group = (F.when(F.col("_h") < F.col("holdout"), F.lit("holdout"))
+             .when(F.col("_s") < F.col("control"), F.lit("control")).otherwise(F.lit("treatment")))
+    v = (F.col("_s") - F.col("control")) / (F.lit(1.0) - F.col("control"))
+    position = F.array_position(F.transform("v_cums", lambda c: v < c), True)
+    has_variants = F.size("v_names") > 0
+    variant = F.when((F.col("group") == "treatment") & has_variants, F.element_at("v_names", position.cast("int")))
+    payload = (F.when(F.col("group") != "treatment", F.lit(None).cast("string"))
+               .when(has_variants, F.element_at("v_payloads", position.cast("int")))
+               .otherwise(F.col("b_payload")))
+    return (joined.withColumn("group", group).withColumn("variant", variant).withColumn("payload", payload)
+            .select("scene", key, "branch", "group", "variant", "payload"))
+
+
+# --- guardrails and commit -----------------------------------------------------------------------------
+
+def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dict[str, Any]], snapshot_date: dt.date,
+                run_id: str) -> AuditReport:
+    """Check each audience's guardrails against its stats row; a GX result like every other gate."""
+    started = time.perf_counter()
+    by_name = {r["audience"]: r for r in stats_rows}
+    outcomes: list[tuple[ExpectationSpec, bool, dict[str, Any]]] = []
+    findings: list[tuple[str, Finding]] = []
+    for a in entity["audiences"]:
+        g = a["guardrails"]
+        row = by_name[a["name"]]
+        size = row["size"]
+        severity = g.get("severity", "error")
+        if g.get("min_size") is not None or g.get("max_size") is not None:
+            spec = ExpectationSpec("expect_column_values_to_be_between",
+                                   {"column": "size", "min_value": g.get("min_size"), "max_value": g.get("max_size"),
+                                    **_row_of(a["name"])},
+                                   severity, name=f"{a['name']}.size", meta={"audience": a["name"]})
+            ok = (g.get("min_size") is None or size >= g["min_size"]) and (g.get("max_size") is None or size <= g["max_size"])
+            outcomes.append((spec, ok, {"observed_value": size, "element_count": 1, "unexpected_count": 0 if ok else 1,
+                                        "unexpected_percent": 0.0 if ok else 100.0, "partial_unexpected_list": [] if ok else [size]}))
+            if not ok:
+                bound = (f"below min_size {g['min_size']:,}" if g.get("min_size") is not None and size < g["min_size"]
+                         else f"above max_size {g['max_size']:,}")
+                findings.append((severity, Finding(spec.name, severity, f"audience `{a['name']}`: {size:,} users, {bound}")))
+        if g.get("max_change") is not None and row["change"] is not None:
+            spec = ExpectationSpec("expect_column_values_to_be_between",
+                                   {"column": "change", "min_value": 0, "max_value": g["max_change"], **_row_of(a["name"])},
+                                   severity, name=f"{a['name']}.change", meta={"audience": a["name"]})
+            ok = row["change"] <= g["max_change"]
+            outcomes.append((spec, ok, {"observed_value": row["change"], "element_count": 1,
+                                        "unexpected_count": 0 if ok else 1, "unexpected_percent": 0.0 if ok else 100.0,
+                                        "partial_unexpected_list": [] if ok else [row["change"]]}))
+            if not ok:
+                findings.append((severity, Finding(spec.name, severity, (
+                    f"audience `{a['name']}`: {row['previous_size']:,} -> {size:,} users on {row['previous_dt']} -> "
+                    f"{snapshot_date}, a change of {row['change']:.1%} > max_change {g['max_change']:.0%}"))))
+    dataset = entity["audience_tables"]["audience_members"]
+    suite_name = f"audiences_{entity['name']}"
+    specs = [o[0] for o in outcomes]
+    suite = build_suite(suite_name, specs)
+    result = result_from_outcomes(suite, outcomes, run_name=run_id, batch_id=f"{dataset}__{snapshot_date}")
+    rows = rows_from_result(result, run_id=run_id, dt=snapshot_date.isoformat(), dataset=dataset)
+    report = AuditReport(dataset, snapshot_date.isoformat(), run_id, result, rows,
+                         evaluated={"guardrails": len(outcomes)})
+    for severity, finding in findings:
+        (report.errors if severity == "error" else report.warnings).append(finding)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _row_of(audience: str) -> dict[str, str]:
+    """GX kwargs restricting an expectation to one audience's row of the stats table."""
+    return {"row_condition": f'audience == "{audience}"', "condition_parser": "spark"}
+
+
+def _commit_all(staged: dict[str, StagedWrite | None], snapshot_date: dt.date, run_id: str) -> dict[str, int]:
+    """Commit every staged table; members last, so a reader of members sees a complete day."""
+    versions: dict[str, int] = {}
+    order = ["audience_changes", "audience_stats", "audience_profile", "scene_assignments", "scene_stats",
+             "audience_members"]
+    for name in order:
+        st = staged.get(name)
+        if st is None:
+            continue
+        with step(f"publishing {name}") as s:
+            versions[name] = delta.commit(st, commit_metadata={"run_id": run_id, "job": "materialize_audiences",
+                                                               "snapshot_date": snapshot_date.isoformat()},
+                                          empty_partition={"dt": snapshot_date.isoformat()})
+            s.detail = f"version {versions[name]}, {st.rows:,} rows"
+    return versions
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """Human summary: audience sizes and day-over-day changes, scene counts."""
+    lines = [f"{'audience':<28} {'kind':<5} {'size':>9} {'prev':>9} {'+added':>8} {'-removed':>9} {'change':>7}"]
+    for r in summary.get("stats", []):
+        prev = "-" if r["previous_size"] is None else f"{r['previous_size']:,}"
+        change = "-" if r["change"] is None else f"{r['change']:.1%}"
+        lines.append(f"{r['audience']:<28} {r['kind']:<5} {r['size']:>9,} {prev:>9} {r['added']:>8,} "
+                     f"{r['removed']:>9,} {change:>7}")
+    for scene, counts in sorted(summary.get("scenes", {}).items()):
+        total = sum(c["users"] for c in counts)
+        lines.append(f"scene {scene}: {total:,} users assigned")
+        for c in sorted(counts, key=lambda c: (c["branch"], c["group"], c["variant"] or "")):
+            variant = f" variant {c['variant']}" if c["variant"] else ""
+            lines.append(f"  {c['branch']:<20} {c['group']:<9}{variant:<12} {c['users']:>9,}")
+    return "\n".join(lines)
+

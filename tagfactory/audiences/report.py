@@ -1,0 +1,64 @@
+"""Read the published audience and scene tables without Spark (delta-rs): summaries and lookups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from deltalake import DeltaTable
+
+from tagfactory.audiences.materialize import describe
+from tagfactory.compiler.plan import audience_tables
+from tagfactory.settings import Settings
+
+
+def _table(settings: Settings, name: str) -> DeltaTable:
+    uri = settings.table_uri(name)
+    if not DeltaTable.is_deltatable(uri):
+        raise FileNotFoundError(f"no Delta table at {uri}: run `tagfactory audiences --date D` first")
+    return DeltaTable(uri)
+
+
+def _latest(table: DeltaTable) -> dt.date | None:
+    dates = table.to_pyarrow_table(columns=["dt"]).column("dt").to_pylist()
+    return max(dates) if dates else None
+
+
+def audience_summary(settings: Settings, entity: str = "user", date: dt.date | None = None) -> str:
+    """Sizes and day-over-day changes of every audience, and per-branch scene counts, for a date."""
+    names = audience_tables(entity)
+    stats = _table(settings, names["audience_stats"])
+    date = date or _latest(stats)
+    if date is None:
+        return "no audience snapshot published yet"
+    rows = stats.to_pyarrow_table(filters=[("dt", "=", date)]).to_pylist()
+    scenes: dict[str, list[dict[str, Any]]] = {}
+    uri = settings.table_uri(names["scene_stats"])
+    if DeltaTable.is_deltatable(uri):
+        for r in DeltaTable(uri).to_pyarrow_table(filters=[("dt", "=", date)]).to_pylist():
+            scenes.setdefault(r["scene"], []).append(r)
+    order = {r["audience"]: i for i, r in enumerate(sorted(rows, key=lambda r: r["audience"]))}
+    rows.sort(key=lambda r: order[r["audience"]])
+    head = f"audiences of {entity} on {date} ({settings.table_uri(names['audience_stats'])}):"
+    return head + "\n" + describe({"stats": rows, "scenes": scenes})
+
+
+def lookup(settings: Settings, key: str, entity: str = "user", date: dt.date | None = None) -> str:
+    """What one entity gets on a date: its audiences and, for every scene, branch, group and payload."""
+    names = audience_tables(entity)
+    members = _table(settings, names["audience_members"])
+    date = date or _latest(members)
+    if date is None:
+        return "no audience snapshot published yet"
+    key_column = [f.name for f in members.schema().fields if f.name not in ("audience", "dt")][0]
+    auds = members.to_pyarrow_table(filters=[("dt", "=", date), (key_column, "=", key)]).column("audience")
+    lines = [f"{key_column} {key} on {date}: member of {', '.join(sorted(auds.to_pylist())) or 'no audience'}"]
+    uri = settings.table_uri(names["scene_assignments"])
+    if DeltaTable.is_deltatable(uri):
+        rows = DeltaTable(uri).to_pyarrow_table(filters=[("dt", "=", date), (key_column, "=", key)]).to_pylist()
+        for r in sorted(rows, key=lambda r: r["scene"]):
+            variant = f", variant {r['variant']}" if r["variant"] else ""
+            lines.append(f"  scene {r['scene']}: branch {r['branch']}, {r['group']}{variant}, payload {r['payload'] or '-'}")
+        if not rows:
+            lines.append("  no scene assigns it")
+    return "\n".join(lines)
