@@ -10,6 +10,10 @@ compiler. Then, in the same Spark session:
   staged as the members table's Parquet files;
 * baseline: one ``SELECT key WHERE <condition>`` per audience, each staged on its own.
 
+``--shape targeted`` (default) generates campaign-like audiences (conjunctions, a few percent of
+the users each); ``--shape broad`` generates wide ones (a third of the users each), where writing
+the ~33 member rows per user dominates both sides.
+
 Both produce the same (audience, key) rows (checked). Prints seconds and the ratio; asserts
 nothing. Usage: python benchmarks/audiences_100.py [--users 1000000] [--audiences 100]
 """
@@ -51,19 +55,28 @@ def _leaf(rng: random.Random, tag: dict[str, Any]) -> dict[str, Any]:
     return {"tag": name, "op": "in", "value": ["s1", "s2", "s3"]}
 
 
-def audiences(tags: list[dict[str, Any]], n: int, seed: int = 5) -> list[dict[str, Any]]:
-    """``n`` random but valid rule audiences over ``tags`` (plan entries)."""
+def audiences(tags: list[dict[str, Any]], n: int, seed: int = 5, shape: str = "targeted") -> list[dict[str, Any]]:
+    """``n`` random but valid rule audiences over ``tags`` (YAML dicts).
+
+    ``targeted``: campaign-like conjunctions of 3 to 5 conditions (an ``any`` of two inside some),
+    a few percent of the users each; ``broad``: 2 to 5 conditions, often ``any`` at the top, about
+    a third of the users each.
+    """
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
     for i in range(n):
-        leaves: list[dict[str, Any]] = [_leaf(rng, rng.choice(tags)) for _ in range(rng.randint(2, 5))]
+        low, high = (3, 5) if shape == "targeted" else (2, 5)
+        leaves: list[dict[str, Any]] = [_leaf(rng, rng.choice(tags)) for _ in range(rng.randint(low, high))]
         if rng.random() < 0.3:
             leaves[0] = {"not": leaves[0]}
         if out and rng.random() < 0.15:
             leaves.append({rng.choice(["include", "exclude"]): rng.choice(out)["name"]})
-        rule: dict[str, Any] = {"all": leaves} if rng.random() < 0.6 else {"any": leaves}
-        if len(leaves) > 3:
-            rule = {"all": [leaves[0], {"any": leaves[1:]}]}
+        if shape == "targeted":
+            rule: dict[str, Any] = {"all": leaves if rng.random() < 0.5 else [*leaves[:-2], {"any": leaves[-2:]}]}
+        else:
+            rule = {"all": leaves} if rng.random() < 0.6 else {"any": leaves}
+            if len(leaves) > 3:
+                rule = {"all": [leaves[0], {"any": leaves[1:]}]}
         out.append({"name": f"bench_{i:03d}", "display_name": f"Bench {i}", "description": "generated",
                     "owner": "bench", "rule": rule})
     return out
@@ -73,6 +86,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--audiences", type=int, default=100)
+    parser.add_argument("--shape", choices=("targeted", "broad"), default="targeted",
+                        help="targeted: campaign-like conjunctions (default); broad: a third of the users each")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
@@ -80,7 +95,7 @@ def main() -> int:
 
     from pyspark.sql import functions as F
 
-    from tagfactory.audiences.materialize import membership
+    from tagfactory.audiences.materialize import bind_date, membership
     from tagfactory.compiler.plan import build_plan
     from tagfactory.compiler.project import load_project
     from tagfactory.lakehouse import delta
@@ -92,7 +107,7 @@ def main() -> int:
     shutil.copytree(REPO / "tag_definitions" / "tags", definitions / "tags")
     project, _ = load_project(definitions)
     tags = build_plan(project, definitions)["entities"][0]["tags"]
-    (definitions / "bench.yaml").write_text(yaml.safe_dump({"audiences": audiences(tags, args.audiences)},
+    (definitions / "bench.yaml").write_text(yaml.safe_dump({"audiences": audiences(tags, args.audiences, shape=args.shape)},
                                                            allow_unicode=True), encoding="utf-8")
     started = time.perf_counter()
     project, _ = load_project(definitions)
@@ -134,7 +149,7 @@ def main() -> int:
     t0 = time.perf_counter()
     rows = 0
     for i, a in enumerate(entity["audiences"]):
-        query = keyed.where(F.expr(a["condition"])).select(F.lit(a["name"]).alias("audience"), "user_id",
+        query = keyed.where(F.expr(bind_date(a["condition"], DAY))).select(F.lit(a["name"]).alias("audience"), "user_id",
                                                            F.lit(DAY).alias("dt"))
         rows += delta.stage(spark, query, str(work / "single" / a["name"]), partition_by=["dt"], run_id="one").rows
         if (i + 1) % 20 == 0:
@@ -142,7 +157,8 @@ def main() -> int:
     single_s = time.perf_counter() - t0
     print(f"  one query per audience:    {single_s:7.1f}s  {rows:,} member rows")
     print(f"same rows: {rows == fused.rows}; fused is {single_s / fused_s:.1f}x faster "
-          f"({len(entity['audiences'])} audiences, {args.users:,} users, master {args.master})")
+          f"({len(entity['audiences'])} {args.shape} audiences, {args.users:,} users, "
+          f"{fused.rows / args.users:.1f} audiences per user, master {args.master})")
     spark.stop()
     shutil.rmtree(work, ignore_errors=True)
     return 0

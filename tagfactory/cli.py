@@ -103,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
     p.add_argument("--entity", action="append", help="only this entity (repeatable; default: all)")
-    p.add_argument("--run-id", help="run id (default: a new timestamped id)")
+    p.add_argument("--run-id", help="run id (default: a new timestamped id; with --override-gate: the quarantined run)")
+    p.add_argument("--override-gate", action="store_true",
+                   help="publish the audience tables a failed guardrail quarantined (needs --run-id and --reason)")
+    p.add_argument("--reason", help="why the guardrails are overridden (recorded in quality_results and the commits)")
+    p.add_argument("--by", help="who overrides (default: $USER)")
 
     p = sub.add_parser("show-audiences", help="print audience sizes, day-over-day changes and scene counts "
                        "of a date (reads the Delta tables, no Spark)")
@@ -300,8 +304,12 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _audiences(args: argparse.Namespace) -> int:
     from tagfactory.audiences.job import run_audiences
 
+    if args.override_gate and not args.reason:
+        print("tagfactory audiences: error: --override-gate needs --reason \"...\" (it is recorded)", file=sys.stderr)
+        return EXIT_USAGE
     return run_audiences(args.date, plan_path=args.plan, config=args.config, master=args.master,
-                         entities=args.entity, run_id=args.run_id)
+                         entities=args.entity, run_id=args.run_id,
+                         override_reason=args.reason if args.override_gate else None, actor=args.by)
 
 
 def _build(args: argparse.Namespace) -> int:

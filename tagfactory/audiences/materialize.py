@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,15 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
                                                        run_id, tables, plan_dir)
             if not report.passed:
                 moved = [staging.quarantine(st) for st in staged.values() if st is not None]
+                for uri in tables.values():
+                    staging.purge_quarantine(spark, uri, settings.quality.quarantine_retention_days)
                 raise QualityGateError(
                     report.message()
                     + "\nNothing was published; the audience tables still serve their previous versions."
                     + f"\nThe staged files are quarantined under <table>/_quarantine/{run_id} "
-                    f"({len(moved)} tables, kept {settings.quality.quarantine_retention_days:g} days).")
+                    f"({len(moved)} tables, kept {settings.quality.quarantine_retention_days:g} days)."
+                    + f"\nTo publish them anyway: tagfactory audiences --entity {entity['name']} --date "
+                    f"{snapshot_date} --run-id {run_id} --override-gate --reason \"...\"")
             summary["versions"] = _commit_all(staged, snapshot_date, run_id)
     finally:
         profile.unpersist()
@@ -495,7 +500,31 @@ def _row_of(audience: str) -> dict[str, str]:
     return {"row_condition": f'audience == "{audience}"', "condition_parser": "spark"}
 
 
-def _commit_all(staged: dict[str, StagedWrite | None], snapshot_date: dt.date, run_id: str) -> dict[str, int]:
+def publish_overridden(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
+                       run_id: str, reason: str, actor: str | None = None) -> dict[str, int]:
+    """Publish the audience tables of a run the guardrails quarantined: a recorded decision.
+
+    The override (who, why, which guardrails failed) is a row of ``quality_results`` and part of
+    every Delta commit's metadata.
+    """
+    if len(reason.strip()) < 10:
+        raise ValueError("--reason must say why the gate is overridden (at least 10 characters)")
+    tables = {k: settings.table_uri(v) for k, v in entity["audience_tables"].items()}
+    staged: dict[str, StagedWrite | None] = {
+        name: staging.load_staged(spark, uri, run_id, quarantined=True) for name, uri in tables.items()}
+    verdict = staging.read_verdict(staged["audience_members"]) or {}  # type: ignore[arg-type]
+    if verdict.get("dt") not in (None, snapshot_date.isoformat()):
+        raise ValueError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
+    who = actor or os.environ.get("USER") or "unknown"
+    store.record(spark, settings, [], [store.override_row(
+        run_id=run_id, dataset=entity["audience_tables"]["audience_members"], snapshot_date=snapshot_date.isoformat(),
+        reason=reason.strip(), actor=who, overridden=verdict.get("errors", []))])
+    log(f"audience guardrails overridden by {who}: {reason.strip()}")
+    return _commit_all(staged, snapshot_date, run_id, {"gate_override": reason.strip(), "gate_override_by": who})
+
+
+def _commit_all(staged: dict[str, StagedWrite | None], snapshot_date: dt.date, run_id: str,
+                extra: dict[str, str] | None = None) -> dict[str, int]:
     """Commit every staged table; members last, so a reader of members sees a complete day."""
     versions: dict[str, int] = {}
     order = ["audience_changes", "audience_stats", "audience_profile", "scene_assignments", "scene_stats",
@@ -506,7 +535,8 @@ def _commit_all(staged: dict[str, StagedWrite | None], snapshot_date: dt.date, r
             continue
         with step(f"publishing {name}") as s:
             versions[name] = delta.commit(st, commit_metadata={"run_id": run_id, "job": "materialize_audiences",
-                                                               "snapshot_date": snapshot_date.isoformat()},
+                                                               "snapshot_date": snapshot_date.isoformat(),
+                                                               **(extra or {})},
                                           empty_partition={"dt": snapshot_date.isoformat()})
             s.detail = f"version {versions[name]}, {st.rows:,} rows"
     return versions

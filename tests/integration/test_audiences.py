@@ -178,3 +178,16 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
     results = DeltaTable(str(warehouse / "quality_results")).to_pandas()
     failed = results[(results["run_id"] == "aud-fail") & ~results["success"]]
     assert list(failed["expectation"]) == ["high_value_customers.size"]
+    assert "--override-gate" in str(err.value)
+
+    # overriding is an explicit, recorded decision that publishes the quarantined tables
+    from tagfactory.audiences.materialize import publish_overridden
+
+    publish_overridden(spark, world["settings"], entity, LATE, "aud-fail", "campaign launch approved by CRM lead",
+                       actor="tester")
+    assert all(DeltaTable(str(warehouse / t)).version() > v for t, v in versions.items())
+    assert DeltaTable(str(warehouse / "audience_members_user")).history()[0]["gate_override_by"] == "tester"
+    results = DeltaTable(str(warehouse / "quality_results")).to_pandas()
+    override = results[(results["run_id"] == "aud-fail") & (results["expectation"] == "__override__")]
+    assert len(override) == 1 and "campaign launch" in override["details"].iloc[0]
+    assert len(_read(warehouse / "audience_members_user", LATE)) == len(before["audience_members_user"])
