@@ -544,11 +544,12 @@ def _commit_all(staged: dict[str, StagedWrite | None], snapshot_date: dt.date, r
 
 def describe(summary: dict[str, Any]) -> str:
     """Human summary: audience sizes and day-over-day changes, scene counts."""
-    lines = [f"{'audience':<28} {'kind':<5} {'size':>9} {'prev':>9} {'+added':>8} {'-removed':>9} {'change':>7}"]
+    width = max([28, *(len(r["audience"]) for r in summary.get("stats", []))])
+    lines = [f"{'audience':<{width}} {'kind':<5} {'size':>9} {'prev':>9} {'+added':>8} {'-removed':>9} {'change':>7}"]
     for r in summary.get("stats", []):
         prev = "-" if r["previous_size"] is None else f"{r['previous_size']:,}"
         change = "-" if r["change"] is None else f"{r['change']:.1%}"
-        lines.append(f"{r['audience']:<28} {r['kind']:<5} {r['size']:>9,} {prev:>9} {r['added']:>8,} "
+        lines.append(f"{r['audience']:<{width}} {r['kind']:<5} {r['size']:>9,} {prev:>9} {r['added']:>8,} "
                      f"{r['removed']:>9,} {change:>7}")
     for scene, counts in sorted(summary.get("scenes", {}).items()):
         total = sum(c["users"] for c in counts)
