@@ -130,7 +130,11 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
     except BaseException:
         delta.discard(staged)
         raise
-    return publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
+    try:
+        return publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
+    except BuildError:
+        delta.discard(staged)  # the snapshot itself is wrong: nothing to retry
+        raise
 
 
 def check_sources_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,

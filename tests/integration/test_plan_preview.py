@@ -23,17 +23,22 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.spark
 
 
+def _widen_filter(text: str, tag: str) -> str:
+    """Count refunded orders too in ``tag`` (the first filter after its name)."""
+    start = text.index(f"- name: {tag}\n")
+    old = "filter: \"status = 'completed'\""
+    at = text.index(old, start)
+    assert at < text.index("- name:", start + 1), f"{tag} has no completed-status filter"
+    return text[:at] + "filter: \"status IN ('completed', 'refunded')\"" + text[at + len(old):]
+
+
 def _head_definitions(tmp_path: Path) -> Path:
     root = tmp_path / "tag_definitions"
     shutil.copytree(REPO / "tag_definitions", root)
     path = root / "tags" / "consumption.yaml"
     text = path.read_text(encoding="utf-8")
-    old = "    window: 30d\n    filter: \"status = 'completed'\"\n\n  - name: orders_90d"
-    assert old in text
-    text = text.replace(old, "    window: 30d\n    filter: \"status IN ('completed', 'refunded')\"\n\n  - name: orders_90d")
-    old = "    window: 90d\n    filter: \"status = 'completed'\"\n\n  - name: orders_365d"
-    assert old in text
-    text = text.replace(old, "    window: 90d\n    filter: \"status IN ('completed', 'refunded')\"\n\n  - name: orders_365d")
+    for tag in ("orders_30d", "orders_90d"):
+        text = _widen_filter(text, tag)
     assert 'when: "gmv_365d >= 500"' in text
     text = text.replace('when: "gmv_365d >= 500"', 'when: "gmv_365d >= 800"')
     path.write_text(text, encoding="utf-8")

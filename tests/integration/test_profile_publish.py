@@ -97,13 +97,22 @@ def test_time_travel_reads_an_earlier_version(spark: SparkSession, built: Built)
     assert DeltaTable(uri, version=0).to_pyarrow_table().num_rows == first.count()
 
 
+def _complete_day(built: Built, entity: dict, start: dt.date) -> dt.date:
+    """The latest day <= start for which every partitioned source has data (the gate checks it)."""
+    day = start
+    parts = [s for s in entity["sources"] if s["partition_column"]]
+    while not all(any((built.data / s["path"] / f"{s['partition_column']}={day}").glob("*.parquet")) for s in parts):
+        day -= dt.timedelta(days=1)
+    return day
+
+
 def test_adding_a_tag_evolves_the_schema(spark: SparkSession, built: Built, tmp_path: Path) -> None:
     definitions = tmp_path / "tag_definitions"
     shutil.copytree(REPO / "tag_definitions", definitions)
     (definitions / "tags" / "new_tag.yaml").write_text(NEW_TAG, encoding="utf-8")
     plan = compile_to(definitions, tmp_path / "target")
     entity = plan["entities"][0]
-    new_date = DATES[1] - dt.timedelta(days=1)
+    new_date = _complete_day(built, entity, DATES[1] - dt.timedelta(days=1))
     build(spark, built, entity, new_date)
     table = _table(built)
     assert "big_orders_30d" in [f.name for f in table.schema().fields]
@@ -115,8 +124,11 @@ def test_adding_a_tag_evolves_the_schema(spark: SparkSession, built: Built, tmp_
     assert spark_new.where("big_orders_30d IS NULL").count() == 0
 
 
-def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_path: Path) -> None:
-    from tagfactory.pipeline.job import BuildError
+@pytest.mark.parametrize("gate", [True, False], ids=["quality-gate", "gate-disabled"])
+def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_path: Path, gate: bool) -> None:
+    from tagfactory.lineage import LineageEmitter
+    from tagfactory.pipeline.job import BuildError, build_entity
+    from tagfactory.quality.run import QualityGateError
 
     definitions = tmp_path / "tag_definitions"
     shutil.copytree(REPO / "tag_definitions", definitions)
@@ -124,8 +136,12 @@ def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_p
     entity = compile_to(definitions, tmp_path / "target")["entities"][0]
     before = _table(built)
     version, rows = before.version(), _rows(before, EDGE_DATE)
-    with pytest.raises(BuildError, match="duplicate `user_id`"):
-        build(spark, built, entity, EDGE_DATE)
+    settings = built.settings.model_copy(deep=True)
+    settings.quality.enabled = gate
+    # with the gate the audit finds the repeated keys; without it the publish step's own check does
+    expected = (QualityGateError, "`user_id`: expected unique values") if gate else (BuildError, "duplicate `user_id`")
+    with pytest.raises(expected[0], match=expected[1]):
+        build_entity(spark, settings, entity, EDGE_DATE, LineageEmitter.from_config(False, None, None))
     after = _table(built)
     assert after.version() == version
     assert _rows(after, EDGE_DATE) == rows
