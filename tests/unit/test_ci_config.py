@@ -70,7 +70,7 @@ def test_compiler_requirements_match_setup_cfg() -> None:
 
 
 def test_validate_and_plan_run_without_heavy_dependencies(tmp_path: Path) -> None:
-    """What the light CI install gives: only sqlglot, pydantic and PyYAML besides the stdlib."""
+    """What the light CI install gives: only sqlglot, pydantic, PyYAML and openpyxl besides the stdlib."""
     script = f"""
 import sys, importlib.abc
 BLOCKED = ('pyspark', 'py4j', 'airflow', 'deltalake', 'great_expectations', 'pyarrow', 'pandas', 'openlineage')
