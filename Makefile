@@ -27,6 +27,7 @@ export TAGFACTORY_TARGET ?= $(CURDIR)/target
 help:
 	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow (two days), show the profile, audiences and scenes"
 	@echo "make bench-audiences - 100 audiences in one pass vs one query per audience (1M users)"
+	@echo "make bench-gate - quality gate cost vs the build (demo data, 10M-row synthetic profile)"
 	@echo "make test   - install, validate tag_definitions/ and run the tests"
 	@echo "make bench-validate - time tagfactory validate on 2,000 generated tags"
 	@echo "make lint   - ruff; make typecheck - mypy"
