@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tagfactory.lakehouse import delta
+from tagfactory.progress import log
 from tagfactory.quality.gx_bridge import write_data_docs
 
 if TYPE_CHECKING:
@@ -66,6 +68,23 @@ def override_row(*, run_id: str, dataset: str, snapshot_date: str, reason: str, 
             "observed_value": json.dumps({"overridden": list(overridden)}), "unexpected_count": None,
             "unexpected_percent": None, "element_count": None, "dt": snapshot_date,
             "details": json.dumps({"reason": reason, "by": actor})}
+
+
+def record_override(spark: SparkSession, settings: Settings, *, run_id: str, dataset: str, snapshot_date: str,
+                    reason: str, actor: str | None, overridden: Sequence[str]) -> dict[str, str]:
+    """Check and record a gate override; return the Delta commit metadata that carries it.
+
+    Raises:
+        ValueError: the reason does not say why (fewer than 10 characters).
+    """
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise ValueError("--reason must say why the gate is overridden (at least 10 characters)")
+    who = actor or os.environ.get("USER") or "unknown"
+    record(spark, settings, [], [override_row(run_id=run_id, dataset=dataset, snapshot_date=snapshot_date,
+                                              reason=reason, actor=who, overridden=overridden)])
+    log(f"quality gate of {dataset} overridden by {who}: {reason}")
+    return {"gate_override": reason, "gate_override_by": who}
 
 
 def _row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:

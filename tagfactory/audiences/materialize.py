@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -88,7 +87,7 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
             staged, summary, report = _stage_and_audit(spark, settings, entity, profile, population, snapshot_date,
                                                        run_id, tables, plan_dir)
             if not report.passed:
-                moved = [staging.quarantine(st) for st in staged.values() if st is not None]
+                moved = [staging.quarantine(st) for st in staged.values()]
                 for uri in tables.values():
                     staging.purge_quarantine(spark, uri, settings.quality.quarantine_retention_days)
                 raise QualityGateError(
@@ -106,14 +105,14 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
 
 def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, Any], profile: DataFrame,
                      population: int, snapshot_date: dt.date, run_id: str, tables: dict[str, str],
-                     plan_dir: Path) -> tuple[dict[str, StagedWrite | None], dict[str, Any], AuditReport]:
+                     plan_dir: Path) -> tuple[dict[str, StagedWrite], dict[str, Any], AuditReport]:
     key = entity["key"]
     audiences = entity["audiences"]
-    staged: dict[str, StagedWrite | None] = {}
+    staged: dict[str, StagedWrite] = {}
 
     # 1. external memberships (uploaded lists, SQL audiences) as one per-key array
     with step("reading uploaded lists and running SQL audiences") as s:
-        ext, list_sizes = _external(spark, settings, entity, audiences, snapshot_date, plan_dir)
+        ext, lists = _external(spark, settings, entity, audiences, snapshot_date, plan_dir)
         s.detail = f"{sum(1 for a in audiences if a['kind'] != 'rule')} list/SQL audiences"
     # 2. ONE pass: every audience's condition over the profile snapshot
     keyed = profile.withColumn(key, F.col(key).cast("string"))
@@ -149,7 +148,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
     moves: dict[tuple[str, str], int] = {}
     for r in delta.read_staged(staged["audience_changes"]).groupBy("audience", "change").count().collect():
         moves[(r["audience"], r["change"])] = int(r["count"])
-    unknown = _list_unknown(ext, profile, key)
+    unknown = _list_unknown(lists, profile, key)
     stats_rows = []
     for a in audiences:
         size = sizes.get(a["name"], 0)
@@ -195,20 +194,17 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
             scene_counts.setdefault(r["scene"], []).append(r.asDict())
         s.rows = staged["scene_assignments"].rows
     for st in staged.values():
-        if st is not None:
-            staging.save_manifest(st)
+        staging.save_manifest(st)
     report = _guardrails(settings, entity, stats_rows, snapshot_date, run_id)
     for st in staged.values():
-        if st is not None:
-            staging.write_verdict(st, report.verdict())
+        staging.write_verdict(st, report.verdict())
     with step("recording guardrail results"):
         store.record(spark, settings, [report])
     if settings.quality.data_docs:
         with step("rendering Data Docs") as s:
             s.detail = str(store.render_docs(settings, [report]))
     log(report.message() if not report.passed or report.warnings else report.summary())
-    summary = {"stats": stats_rows, "scenes": scene_counts, "population": population,
-               "list_sizes": list_sizes}
+    summary = {"stats": stats_rows, "scenes": scene_counts, "population": population}
     return staged, summary, report
 
 
@@ -247,11 +243,11 @@ def _condition(audience: dict[str, Any]) -> str:
 
 
 def _external(spark: SparkSession, settings: Settings, entity: dict[str, Any], audiences: list[dict[str, Any]],
-              snapshot_date: dt.date, plan_dir: Path) -> tuple[DataFrame | None, dict[str, int]]:
-    """(key, audience) rows of every list and SQL audience (keys as strings), or None."""
+              snapshot_date: dt.date, plan_dir: Path) -> tuple[DataFrame | None, DataFrame | None]:
+    """(key, audience) rows of every list and SQL audience (keys as strings), and of the lists alone."""
     key = entity["key"]
-    parts: list[DataFrame] = []
-    sizes: dict[str, int] = {}
+    lists: list[DataFrame] = []
+    queries: list[DataFrame] = []
     schema = StructType([StructField(key, StringType()), StructField("audience", StringType())])
     sources = {s["name"]: s for s in entity["sources"]}
     needed = [sources[n] for a in audiences if a["kind"] == "sql" for n in a.get("sources") or [] if n in sources]
@@ -262,26 +258,29 @@ def _external(spark: SparkSession, settings: Settings, entity: dict[str, Any], a
             path = plan_dir / a["list"]["file"]
             if not path.exists():
                 raise AudienceError(f"audience {a['name']}: {path} is missing; run `tagfactory compile` again")
-            ids = read_normalized(path)
-            sizes[a["name"]] = len(ids)
-            parts.append(spark.createDataFrame([(i, a["name"]) for i in ids], schema))
+            lists.append(spark.createDataFrame([(i, a["name"]) for i in read_normalized(path)], schema))
         elif a["kind"] == "sql":
             rows = spark.sql(a["sql"], args={"snapshot_date": snapshot_date})
-            parts.append(rows.select(F.col(rows.columns[0]).cast("string").alias(key))
-                         .where(F.col(key).isNotNull()).distinct().withColumn("audience", F.lit(a["name"])))
+            queries.append(rows.select(F.col(rows.columns[0]).cast("string").alias(key))
+                           .where(F.col(key).isNotNull()).distinct().withColumn("audience", F.lit(a["name"])))
+    return _union(lists + queries), _union(lists)
+
+
+def _union(parts: list[DataFrame]) -> DataFrame | None:
     if not parts:
-        return None, sizes
-    ext = parts[0]
-    for p in parts[1:]:
-        ext = ext.unionByName(p)
-    return ext, sizes
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
 
 
-def _list_unknown(ext: DataFrame | None, profile: DataFrame, key: str) -> dict[str, int]:
-    if ext is None:
+def _list_unknown(lists: DataFrame | None, profile: DataFrame, key: str) -> dict[str, int]:
+    """Identifiers of each list audience that are not in the profile snapshot."""
+    if lists is None:
         return {}
     keys = profile.select(F.col(key).cast("string").alias(key))
-    rows = ext.join(keys, key, "left_anti").groupBy("audience").count().collect()
+    rows = lists.join(keys, key, "left_anti").groupBy("audience").count().collect()
     return {r["audience"]: int(r["count"]) for r in rows}
 
 
@@ -507,32 +506,25 @@ def publish_overridden(spark: SparkSession, settings: Settings, entity: dict[str
     The override (who, why, which guardrails failed) is a row of ``quality_results`` and part of
     every Delta commit's metadata.
     """
-    if len(reason.strip()) < 10:
-        raise ValueError("--reason must say why the gate is overridden (at least 10 characters)")
     tables = {k: settings.table_uri(v) for k, v in entity["audience_tables"].items()}
-    staged: dict[str, StagedWrite | None] = {
-        name: staging.load_staged(spark, uri, run_id, quarantined=True) for name, uri in tables.items()}
-    verdict = staging.read_verdict(staged["audience_members"]) or {}  # type: ignore[arg-type]
+    staged = {name: staging.load_staged(spark, uri, run_id, quarantined=True) for name, uri in tables.items()}
+    verdict = staging.read_verdict(staged["audience_members"]) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
         raise ValueError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
-    who = actor or os.environ.get("USER") or "unknown"
-    store.record(spark, settings, [], [store.override_row(
-        run_id=run_id, dataset=entity["audience_tables"]["audience_members"], snapshot_date=snapshot_date.isoformat(),
-        reason=reason.strip(), actor=who, overridden=verdict.get("errors", []))])
-    log(f"audience guardrails overridden by {who}: {reason.strip()}")
-    return _commit_all(staged, snapshot_date, run_id, {"gate_override": reason.strip(), "gate_override_by": who})
+    metadata = store.record_override(
+        spark, settings, run_id=run_id, dataset=entity["audience_tables"]["audience_members"],
+        snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))
+    return _commit_all(staged, snapshot_date, run_id, metadata)
 
 
-def _commit_all(staged: dict[str, StagedWrite | None], snapshot_date: dt.date, run_id: str,
+def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str,
                 extra: dict[str, str] | None = None) -> dict[str, int]:
     """Commit every staged table; members last, so a reader of members sees a complete day."""
     versions: dict[str, int] = {}
     order = ["audience_changes", "audience_stats", "audience_profile", "scene_assignments", "scene_stats",
              "audience_members"]
     for name in order:
-        st = staged.get(name)
-        if st is None:
-            continue
+        st = staged[name]
         with step(f"publishing {name}") as s:
             versions[name] = delta.commit(st, commit_metadata={"run_id": run_id, "job": "materialize_audiences",
                                                                "snapshot_date": snapshot_date.isoformat(),

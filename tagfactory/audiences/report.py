@@ -47,7 +47,7 @@ def lookup(settings: Settings, key: str, entity: str = "user", date: dt.date | N
     """What one entity gets on a date: its audiences and, for every scene, branch, group and payload."""
     names = audience_tables(entity)
     members = _table(settings, names["audience_members"])
-    date = date or _latest(members)
+    date = date or _latest(_table(settings, names["audience_stats"]))  # one row per audience and day
     if date is None:
         return "no audience snapshot published yet"
     key_column = [f.name for f in members.schema().fields if f.name not in ("audience", "dt")][0]

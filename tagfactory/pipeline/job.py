@@ -8,7 +8,6 @@ them visible. A failure at any point leaves the previous version current.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -258,14 +257,9 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
                                "--reason \"...\"")
     metadata = {"run_id": run_id, "job": f"build_profile.{entity['name']}", "snapshot_date": snapshot_date.isoformat()}
     if override_reason is not None:
-        if len(override_reason.strip()) < 10:
-            raise ValueError("--reason must say why the gate is overridden (at least 10 characters)")
-        who = actor or os.environ.get("USER") or "unknown"
-        store.record(spark, settings, [], [store.override_row(
-            run_id=run_id, dataset=entity["profile_table"], snapshot_date=snapshot_date.isoformat(),
-            reason=override_reason.strip(), actor=who, overridden=verdict.get("errors", []))])
-        metadata.update({"gate_override": override_reason.strip(), "gate_override_by": who})
-        log(f"quality gate overridden by {who}: {override_reason.strip()}")
+        metadata.update(store.record_override(
+            spark, settings, run_id=run_id, dataset=entity["profile_table"], snapshot_date=snapshot_date.isoformat(),
+            reason=override_reason, actor=actor, overridden=verdict.get("errors", [])))
     emitter = emitter or LineageEmitter.from_config(False, None, None)
     staged_in = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}")]
     outputs = [dataset_for_uri(profile_uri, [(c["name"], c["type"]) for c in entity["columns"]]),
