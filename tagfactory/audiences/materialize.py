@@ -1,8 +1,8 @@
 """Materialize every audience and scene of an entity for one date, through the quality gate.
 
 One Spark projection over the published profile snapshot evaluates the conditions of all rule
-audiences at once (list and SQL audiences are joined in as a per-key array first); the result is
-exploded into the members table. From the staged members the job derives the day's changes and
+audiences at once (list and SQL audiences are joined in as a per-key array first), packing the
+results into bit words that are decoded into member rows (see :func:`membership`). From the staged members the job derives the day's changes and
 stats (vs the latest earlier ``dt``), the audience profiles (TGI) and the scene assignments. All
 six tables are staged, the guardrails are audited, and only then are they committed; a failed
 gate quarantines every staged table and publishes nothing. See docs/audiences.md.
@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,9 @@ from tagfactory.quality.run import QualityGateError
 from tagfactory.settings import Settings
 
 EXT = "_ext"
+# audiences packed per integer word in the one-pass projection (2^8 - 1 decode rows per word)
+WORD_BITS = 8
+HUGE_METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
 TWO_POW_60 = float(16**15)
 TOP_STRING_VALUES = 20
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
@@ -122,7 +127,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
     else:
         keyed = keyed.withColumn(EXT, F.lit(None).cast("array<string>"))
     members = membership(keyed, audiences, key, snapshot_date)
-    with step(f"evaluating {len(audiences)} audiences in one pass and staging members") as s:
+    with step(f"evaluating {len(audiences)} audiences in one pass and staging members") as s, one_pass_codegen(spark):
         members_staged = delta.stage(spark, members, tables["audience_members"], partition_by=["dt"], run_id=run_id)
         staged["audience_members"] = members_staged
         s.rows = members_staged.rows
@@ -212,14 +217,62 @@ def membership(keyed: DataFrame, audiences: list[dict[str, Any]], key: str, snap
     """(audience, key, dt) rows of every audience, from ONE projection over the profile snapshot.
 
     ``keyed`` is the snapshot with the key as a string and the ``_ext`` array column (list and
-    SQL memberships); each audience contributes ``IF(condition, name, NULL)`` to one array per
-    row, which is exploded: a single scan, whatever the number of audiences.
+    SQL memberships). A single scan, whatever the number of audiences, in two stages:
+
+    1. one projection evaluates every condition and packs the results into small integer words,
+       ``WORD_BITS`` audiences per word (``IF(cond, 1 << bit, 0) | ...``); a condition on null
+       is false, as everywhere;
+    2. after a repartition by key, each row's non-zero words are exploded and decoded into
+       audience names by a broadcast join with the (word, value) -> names table, so only member
+       rows are ever produced.
+
+    Run it under :func:`one_pass_codegen`: the shuffle is the stage boundary that lets the wide
+    stage 1 fall back to split, JIT-compilable methods while the narrow stage 2 stays whole-stage
+    code-generated. ``posexplode_outer`` (then ``_value != 0``) keeps Spark from inferring a
+    ``size(array(...)) > 0`` filter that would evaluate every condition a second time.
     """
-    flags = [f"IF({bind_date(_condition(a), snapshot_date)}, '{a['name']}', NULL)" for a in audiences]
-    return keyed.select(
-        F.col(key),
-        F.explode(F.expr(f"filter(array({', '.join(flags)}), x -> x IS NOT NULL)")).alias("audience"),
-    ).select("audience", key, F.lit(snapshot_date).alias("dt"))
+    words = []
+    for start in range(0, len(audiences), WORD_BITS):
+        terms = [f"IF({bind_date(_condition(a), snapshot_date)}, {1 << bit}, 0)"
+                 for bit, a in enumerate(audiences[start:start + WORD_BITS])]
+        words.append(F.expr(" | ".join(terms)))
+    packed = keyed.select(F.col(key), F.array(*words).alias("_words")).repartition(key)
+    bits = packed.select(F.col(key), F.posexplode_outer("_words").alias("_word", "_value")).where(F.col("_value") != 0)
+    decode = F.broadcast(_word_table(keyed.sparkSession, [a["name"] for a in audiences]))
+    return (bits.join(decode, ["_word", "_value"])
+            .select(F.explode("_names").alias("audience"), F.col(key))
+            .select("audience", key, F.lit(snapshot_date).alias("dt")))
+
+
+def _word_table(spark: SparkSession, names: list[str]) -> DataFrame:
+    """(word, value, names) for every non-zero value of every word of :func:`membership`."""
+    rows = []
+    for word, start in enumerate(range(0, len(names), WORD_BITS)):
+        chunk = names[start:start + WORD_BITS]
+        rows.extend((word, value, [n for bit, n in enumerate(chunk) if value >> bit & 1])
+                    for value in range(1, 1 << len(chunk)))
+    return spark.createDataFrame(rows, "_word int, _value int, _names array<string>")
+
+
+@contextmanager
+def one_pass_codegen(spark: SparkSession) -> Iterator[None]:
+    """Run :func:`membership` with ``spark.sql.codegen.hugeMethodLimit=8000`` (restored after).
+
+    A whole-stage generated method larger than 8,000 bytes of bytecode is never JIT-compiled by
+    HotSpot and runs interpreted, many times slower; Spark's documented remedy is this limit, which
+    makes such a stage fall back to per-expression generated code split into small methods. With
+    100 audiences the condition stage is far above it (measured by benchmarks/audiences_100.py:
+    the one-pass stage went from ~40 s to ~10 s on 1M users).
+    """
+    previous = spark.conf.get(HUGE_METHOD_LIMIT, None)
+    spark.conf.set(HUGE_METHOD_LIMIT, "8000")
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(HUGE_METHOD_LIMIT)
+        else:
+            spark.conf.set(HUGE_METHOD_LIMIT, previous)
 
 
 def bind_date(condition: str, snapshot_date: dt.date) -> str:
