@@ -117,7 +117,8 @@ def main() -> int:
     entity = build_plan(project, definitions)["entities"][0]
     print(f"compiled {len(entity['audiences'])} audiences in {time.perf_counter() - started:.2f}s")
 
-    spark = build_spark_session("audience-bench", args.master, {"spark.sql.shuffle.partitions": str(args.partitions)})
+    spark = build_spark_session("audience-bench", args.master, {"spark.sql.shuffle.partitions": str(args.partitions),
+                                                          "spark.driver.memory": "4g"})
     cols = [F.format_string("u%08d", F.col("id")).alias("user_id")]
     for i, t in enumerate(entity["tags"]):
         h = F.abs(F.hash(F.col("id"), F.lit(i)))

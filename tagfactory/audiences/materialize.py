@@ -13,8 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,6 @@ from tagfactory.settings import Settings
 EXT = "_ext"
 # audiences packed per integer word in the one-pass projection (2^8 - 1 decode rows per word)
 WORD_BITS = 8
-HUGE_METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
 TWO_POW_60 = float(16**15)
 TOP_STRING_VALUES = 20
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
@@ -254,8 +252,7 @@ def _word_table(spark: SparkSession, names: list[str]) -> DataFrame:
     return spark.createDataFrame(rows, "_word int, _value int, _names array<string>")
 
 
-@contextmanager
-def one_pass_codegen(spark: SparkSession) -> Iterator[None]:
+def one_pass_codegen(spark: SparkSession) -> AbstractContextManager[None]:
     """Run :func:`membership` with ``spark.sql.codegen.hugeMethodLimit=8000`` (restored after).
 
     A whole-stage generated method larger than 8,000 bytes of bytecode is never JIT-compiled by
@@ -264,15 +261,7 @@ def one_pass_codegen(spark: SparkSession) -> Iterator[None]:
     100 audiences the condition stage is far above it (measured by benchmarks/audiences_100.py:
     the one-pass stage went from ~40 s to ~10 s on 1M users).
     """
-    previous = spark.conf.get(HUGE_METHOD_LIMIT, None)
-    spark.conf.set(HUGE_METHOD_LIMIT, "8000")
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(HUGE_METHOD_LIMIT)
-        else:
-            spark.conf.set(HUGE_METHOD_LIMIT, previous)
+    return delta.session_conf(spark, "spark.sql.codegen.hugeMethodLimit", "8000")
 
 
 def bind_date(condition: str, snapshot_date: dt.date) -> str:
