@@ -14,10 +14,25 @@ compiler. Then, in the same Spark session:
 the users each); ``--shape broad`` generates wide ones (a third of the users each), where writing
 the ~33 member rows per user dominates both sides.
 
-Both produce the same (audience, key) rows (checked). Both sides are warmed up first (the fused
-pass once to a no-op sink, five single queries), untimed. Prints seconds and the ratio; asserts
-nothing. Both sides are timed --repeat times (default 2), alternating, and the best of each is
-compared. Usage: python benchmarks/audiences_100.py [--users 1000000] [--audiences 100] [--repeat 2]
+Both read the same snapshot DataFrame: by default cached in memory and counted first, untimed, as
+the job does (``materialize`` caches the day's snapshot, which its later steps read again);
+``--source parquet`` reads the Parquet files instead. Both produce the same (audience, key) rows
+(checked, untimed). Each side is timed ``--repeat`` times (default 3), alternating; the best of each
+is compared, and the medians and the slowest fused round against the fastest baseline are printed
+too. Prints seconds and ratios; asserts nothing. Three ways to treat the JVM's warm-up:
+
+* ``--jvm shared`` (default): one Spark session; both sides are first run once, untimed, with the
+  real sink. Spark's generated-code cache keeps 100 classes (``--codegen-cache``), so the
+  baseline's 100 queries evict each other's and the fused pass's classes and every round after the
+  first recompiles both sides' generated code, as a daily job does, while the JVM's own code
+  (scans, shuffle, Parquet writer) is warm.
+* ``--jvm shared --codegen-cache 2000``: steady state, nothing is recompiled after the warm-up.
+* ``--jvm fresh``: every timed side runs in a new Python process and JVM (session start and the
+  snapshot cache untimed): the cold start of a daily job, all JIT warm-up included. The rows are
+  compared by count only in this mode.
+
+Usage: python benchmarks/audiences_100.py [--users 1000000] [--audiences 100] [--repeat 3]
+[--shape targeted|broad] [--source cache|parquet] [--jvm shared|fresh] [--codegen-cache N]
 """
 
 from __future__ import annotations
@@ -27,6 +42,8 @@ import datetime as dt
 import functools
 import random
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,7 +102,7 @@ def audiences(tags: list[dict[str, Any]], n: int, seed: int = 5, shape: str = "t
     return out
 
 
-def main() -> int:
+def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--audiences", type=int, default=100)
@@ -93,35 +110,49 @@ def main() -> int:
                         help="targeted: campaign-like conjunctions (default); broad: a third of the users each")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="timed rounds of both sides; the best of each is compared (default 2)")
-    args = parser.parse_args()
-    sys.path.insert(0, str(REPO))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed rounds of both sides; the best of each is compared (default 3)")
+    parser.add_argument("--source", choices=("cache", "parquet"), default="cache",
+                        help="cache: the snapshot cached in memory, as the job reads it (default); "
+                             "parquet: read the Parquet files on every pass")
+    parser.add_argument("--jvm", choices=("shared", "fresh"), default="shared",
+                        help="shared: one session, warmed up (default); fresh: each timed side in a new JVM")
+    parser.add_argument("--codegen-cache", type=int, default=100,
+                        help="spark.sql.codegen.cache.maxEntries of the shared session (Spark's default 100)")
+    parser.add_argument("--child", choices=("fused", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    return parser.parse_args()
 
-    from pyspark.sql import DataFrame
-    from pyspark.sql import functions as F
 
-    from tagfactory.audiences.materialize import bind_date, membership, one_pass_codegen
+def _entity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Compile the repository's tags plus ``args.audiences`` generated audiences; the plan's entity."""
     from tagfactory.compiler.plan import build_plan
     from tagfactory.compiler.project import load_project
-    from tagfactory.lakehouse import delta
+
+    definitions = work / "tag_definitions"
+    if not definitions.exists():
+        shutil.copytree(REPO / "tag_definitions" / "sources", definitions / "sources")
+        shutil.copytree(REPO / "tag_definitions" / "tags", definitions / "tags")
+        project, _ = load_project(definitions)
+        tags = build_plan(project, definitions)["entities"][0]["tags"]
+        generated = {"audiences": audiences(tags, args.audiences, shape=args.shape)}
+        (definitions / "bench.yaml").write_text(yaml.safe_dump(generated, allow_unicode=True), encoding="utf-8")
+    project, _ = load_project(definitions)
+    entity: dict[str, Any] = build_plan(project, definitions)["entities"][0]
+    return entity
+
+
+def _session(args: argparse.Namespace) -> Any:
     from tagfactory.lakehouse.spark import build_spark_session
 
-    work = Path(tempfile.mkdtemp(prefix="tagfactory-aud-bench-"))
-    definitions = work / "tag_definitions"
-    shutil.copytree(REPO / "tag_definitions" / "sources", definitions / "sources")
-    shutil.copytree(REPO / "tag_definitions" / "tags", definitions / "tags")
-    project, _ = load_project(definitions)
-    tags = build_plan(project, definitions)["entities"][0]["tags"]
-    (definitions / "bench.yaml").write_text(yaml.safe_dump({"audiences": audiences(tags, args.audiences, shape=args.shape)},
-                                                           allow_unicode=True), encoding="utf-8")
-    started = time.perf_counter()
-    project, _ = load_project(definitions)
-    entity = build_plan(project, definitions)["entities"][0]
-    print(f"compiled {len(entity['audiences'])} audiences in {time.perf_counter() - started:.2f}s")
+    return build_spark_session("audience-bench", args.master, {
+        "spark.sql.shuffle.partitions": str(args.partitions), "spark.driver.memory": "4g",
+        "spark.sql.codegen.cache.maxEntries": str(args.codegen_cache)})
 
-    spark = build_spark_session("audience-bench", args.master, {"spark.sql.shuffle.partitions": str(args.partitions),
-                                                          "spark.driver.memory": "4g"})
+
+def _write_profile(spark: Any, entity: dict[str, Any], path: str, users: int) -> None:
+    from pyspark.sql import functions as F
+
     cols = [F.format_string("u%08d", F.col("id")).alias("user_id")]
     for i, t in enumerate(entity["tags"]):
         h = F.abs(F.hash(F.col("id"), F.lit(i)))
@@ -140,53 +171,140 @@ def main() -> int:
         else:
             c = F.concat(F.lit("s"), (h % 9).cast("string"))
         cols.append(F.when(h % 17 == 0, None).otherwise(c).alias(t["name"]))
-    path = str(work / "profile")
+    spark.range(users).select(*cols).write.mode("overwrite").parquet(path)
+
+
+class _Sides:
+    """The two ways to materialize the audiences over one snapshot DataFrame."""
+
+    def __init__(self, spark: Any, entity: dict[str, Any], work: Path, source: str) -> None:
+        from pyspark.sql import functions as F
+
+        self.spark, self.entity, self.work = spark, entity, work
+        snapshot = spark.read.parquet(str(work / "profile"))
+        if source == "cache":
+            t0 = time.perf_counter()
+            snapshot = snapshot.cache()
+            print(f"snapshot cached: {snapshot.count():,} rows in {time.perf_counter() - t0:.1f}s (untimed)", flush=True)
+        self.keyed = snapshot.withColumn("_ext", F.lit(None).cast("array<string>"))  # no list/SQL audiences here
+        self.singles: list[Any] = []
+        self.last_fused: Any = None
+
+    def single(self, a: dict[str, Any]) -> Any:
+        from pyspark.sql import functions as F
+
+        from tagfactory.audiences.materialize import bind_date
+
+        return self.keyed.where(F.expr(bind_date(a["condition"], DAY))).select(
+            F.lit(a["name"]).alias("audience"), "user_id", F.lit(DAY).alias("dt"))
+
+    def fused(self, folder: str = "fused") -> Any:
+        from tagfactory.audiences.materialize import membership
+        from tagfactory.lakehouse import delta
+
+        self.last_fused = delta.stage(self.spark, membership(self.keyed, self.entity["audiences"], "user_id", DAY),
+                                      str(self.work / folder), partition_by=["dt"], run_id=folder)
+        return self.last_fused
+
+    def baseline(self, folder: str = "single", count: int | None = None) -> int:
+        from tagfactory.lakehouse import delta
+
+        t0 = time.perf_counter()
+        self.singles = []
+        for i, a in enumerate(self.entity["audiences"][:count]):
+            self.singles.append(delta.stage(self.spark, self.single(a), str(self.work / folder / a["name"]),
+                                            partition_by=["dt"], run_id=folder))
+            if count is None and (i + 1) % 20 == 0:
+                print(f"    {i + 1} single queries, {time.perf_counter() - t0:.1f}s", flush=True)
+        return sum(st.rows for st in self.singles)
+
+    def timed(self, side: str) -> tuple[float, int]:
+        from tagfactory.audiences.materialize import one_pass_codegen
+
+        with one_pass_codegen(self.spark):  # the job's setting; the single queries are far below its limit
+            t0 = time.perf_counter()
+            rows = self.fused().rows if side == "fused" else self.baseline()
+            return time.perf_counter() - t0, rows
+
+
+def _child(args: argparse.Namespace) -> int:
+    """One timed side in this fresh JVM; prints ``RESULT <seconds> <rows>`` for the parent."""
+    work = Path(args.work)
+    entity = _entity(work, args)
+    spark = _session(args)
+    seconds, rows = _Sides(spark, entity, work, args.source).timed(args.child)
+    print(f"RESULT {seconds} {rows}", flush=True)
+    spark.stop()
+    return 0
+
+
+def _fresh_round(args: argparse.Namespace, work: Path, side: str) -> tuple[float, int]:
+    cmd = [sys.executable, __file__, "--child", side, "--work", str(work), "--users", str(args.users),
+           "--audiences", str(args.audiences), "--shape", args.shape, "--master", args.master,
+           "--partitions", str(args.partitions), "--source", args.source, "--codegen-cache", str(args.codegen_cache)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result = [line.split() for line in out.splitlines() if line.startswith("RESULT ")][-1]
+    return float(result[1]), int(result[2])
+
+
+def main() -> int:
+    args = _args()
+    sys.path.insert(0, str(REPO))
+    if args.child:
+        return _child(args)
+    from pyspark.sql import DataFrame
+
+    from tagfactory.audiences.materialize import one_pass_codegen
+    from tagfactory.lakehouse import delta
+
+    work = Path(tempfile.mkdtemp(prefix="tagfactory-aud-bench-"))
+    started = time.perf_counter()
+    entity = _entity(work, args)
+    print(f"compiled {len(entity['audiences'])} audiences in {time.perf_counter() - started:.2f}s")
+    spark = _session(args)
     t0 = time.perf_counter()
-    spark.range(args.users).select(*cols).write.mode("overwrite").parquet(path)
+    _write_profile(spark, entity, str(work / "profile"), args.users)
     print(f"synthetic profile: {args.users:,} users x {len(entity['tags'])} tags written in "
           f"{time.perf_counter() - t0:.1f}s (untimed)")
-    keyed = spark.read.parquet(path).withColumn("_ext", F.lit(None).cast("array<string>"))
-    with one_pass_codegen(spark):  # the job's setting; the single queries are far below its limit
-        # warm-up (untimed) for both sides: JIT-compile the fused pass's generated code, run a few
-        # single queries, so neither side pays the JVM's warm-up inside its timing
+    sides = None
+    if args.jvm == "shared":
+        sides = _Sides(spark, entity, work, args.source)
+        # warm-up (untimed), with the real sink: JIT-compile the fused pass's generated code and the
+        # Parquet writer, run a few single queries, so neither side pays the JVM's warm-up in its timing
         t0 = time.perf_counter()
-        membership(keyed, entity["audiences"], "user_id", DAY).write.format("noop").mode("overwrite").save()
-        for a in entity["audiences"][:5]:
-            keyed.where(F.expr(bind_date(a["condition"], DAY))).select("user_id").write.format("noop").mode("overwrite").save()
+        with one_pass_codegen(spark):
+            sides.fused("warm")
+            sides.baseline("warm", count=5)
         print(f"warm-up: {time.perf_counter() - t0:.1f}s (untimed)")
-
-        fused_times, single_times = [], []
-        for attempt in range(args.repeat):
-            print(f"round {attempt + 1} of {args.repeat}", flush=True)
-            t0 = time.perf_counter()
-            fused = delta.stage(spark, membership(keyed, entity["audiences"], "user_id", DAY), str(work / "fused"),
-                                partition_by=["dt"], run_id="fused")
-            fused_s = time.perf_counter() - t0
-            print(f"  fused, one pass:           {fused_s:7.1f}s  {fused.rows:,} member rows")
-
-            t0 = time.perf_counter()
-            rows = 0
-            singles = []
-            for i, a in enumerate(entity["audiences"]):
-                query = keyed.where(F.expr(bind_date(a["condition"], DAY))).select(F.lit(a["name"]).alias("audience"), "user_id",
-                                                                   F.lit(DAY).alias("dt"))
-                singles.append(delta.stage(spark, query, str(work / "single" / a["name"]), partition_by=["dt"], run_id="one"))
-                rows += singles[-1].rows
-                if (i + 1) % 20 == 0:
-                    print(f"    {i + 1} single queries, {time.perf_counter() - t0:.1f}s", flush=True)
-            single_s = time.perf_counter() - t0
-            print(f"  one query per audience:    {single_s:7.1f}s  {rows:,} member rows")
-            fused_times.append(fused_s)
-            single_times.append(single_s)
-        fused_s, single_s = min(fused_times), min(single_times)
-    # untimed: the same (audience, key) rows on both sides, not only the same count
-    one = functools.reduce(DataFrame.unionAll, [delta.read_staged(st).select("audience", "user_id") for st in singles])
-    both = delta.read_staged(fused).select("audience", "user_id")
-    same = rows == fused.rows and both.exceptAll(one).isEmpty() and one.exceptAll(both).isEmpty()
-    print(f"same rows: {same}; best of {args.repeat}: fused {fused_s:.1f}s vs {single_s:.1f}s, {single_s / fused_s:.1f}x faster "
+    else:
+        spark.stop()
+    times: dict[str, list[float]] = {"fused": [], "baseline": []}
+    rows: dict[str, int] = {}
+    for attempt in range(args.repeat):
+        print(f"round {attempt + 1} of {args.repeat}", flush=True)
+        for side in ("fused", "baseline"):
+            seconds, rows[side] = sides.timed(side) if sides else _fresh_round(args, work, side)
+            times[side].append(seconds)
+            label = "fused, one pass:" if side == "fused" else "one query per audience:"
+            print(f"  {label:27s}{seconds:7.1f}s  {rows[side]:,} member rows", flush=True)
+    fused_s, single_s = min(times["fused"]), min(times["baseline"])
+    fused_med, single_med = statistics.median(times["fused"]), statistics.median(times["baseline"])
+    if sides is not None:
+        # untimed: the same (audience, key) rows on both sides, not only the same count
+        one = functools.reduce(DataFrame.unionAll, [delta.read_staged(st).select("audience", "user_id")
+                                                    for st in sides.singles])
+        both = delta.read_staged(sides.last_fused).select("audience", "user_id")
+        same = rows["fused"] == rows["baseline"] and both.exceptAll(one).isEmpty() and one.exceptAll(both).isEmpty()
+        spark.stop()
+        check = f"same rows: {same}"
+    else:
+        check = f"same row count: {rows['fused'] == rows['baseline']}"
+    print(f"{check}; best of {args.repeat}: fused {fused_s:.1f}s vs {single_s:.1f}s, {single_s / fused_s:.1f}x faster "
           f"({len(entity['audiences'])} {args.shape} audiences, {args.users:,} users, "
-          f"{fused.rows / args.users:.1f} audiences per user, master {args.master})")
-    spark.stop()
+          f"{rows['fused'] / args.users:.1f} audiences per user, snapshot from {args.source}, "
+          f"jvm {args.jvm}, codegen cache {args.codegen_cache}, master {args.master})")
+    print(f"median of {args.repeat}: fused {fused_med:.1f}s vs {single_med:.1f}s, {single_med / fused_med:.1f}x; "
+          f"slowest fused vs fastest baseline: {single_s / max(times['fused']):.1f}x")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -18,12 +18,12 @@ from typing import Any
 from sqlglot import exp
 
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
-from tagfactory.compiler.expressions import parse_select, snippet_position
+from tagfactory.compiler.expressions import parse_select
 from tagfactory.compiler.models import AudienceSpec, SceneSpec, SourceSpec
-from tagfactory.compiler.parse import Located, ParsedDefinitions
+from tagfactory.compiler.parse import Located, ParsedDefinitions, kind_of, report
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import bind_snapshot, day_offset, to_sql
-from tagfactory.compiler.typecheck import SqlColumnError, sql_value_family
+from tagfactory.compiler.typecheck import SqlColumnError, report_unknown_column, sql_value_family
 from tagfactory.compiler.validate import unique_by_name
 
 EXT_COLUMN = "_ext"
@@ -101,12 +101,6 @@ def check_audiences(parsed: ParsedDefinitions, project: Project, sink: Diagnosti
     return result
 
 
-def _err(item: Located[Any], path: tuple[str | int, ...], code: str, message: str, hint: str,
-         sink: DiagnosticSink, *, key: bool = False, warning: bool = False) -> None:
-    loc = item.loc(*path, key=key)
-    (sink.warning if warning else sink.error)(item.file, loc.line, loc.col, code, message, hint)
-
-
 class _Checker:
     """Checks and compiles one audience."""
 
@@ -122,7 +116,7 @@ class _Checker:
 
     def error(self, path: tuple[str | int, ...], code: str, message: str, hint: str = "", *, key: bool = False) -> None:
         self.ok = False
-        _err(self.item, path, code, f"audience `{self.spec.name}`: {message}", hint, self.sink, key=key)
+        report(self.item, path, code, f"audience `{self.spec.name}`: {message}", hint, self.sink, key=key)
 
     def run(self) -> CompiledAudience | None:
         spec = self.spec
@@ -160,7 +154,7 @@ class _Checker:
             return None
         if not isinstance(node, dict) or not node:
             self.error(path, "E701", f"each rule node must be a mapping with one of {', '.join(NODE_KEYS)}; "
-                       f"got {_kind(node)}", "e.g. `{tag: orders_30d, op: '>=', value: 1}` or `all: [...]`")
+                       f"got {kind_of(node)}", "e.g. `{tag: orders_30d, op: '>=', value: 1}` or `all: [...]`")
             return None
         keys = [k for k in node if k in NODE_KEYS]
         if "tag" in node:
@@ -180,7 +174,7 @@ class _Checker:
         value = node[kind]
         if kind in ("all", "any"):
             if not isinstance(value, list) or not value:
-                self.error(path + (kind,), "E701", f"`{kind}` needs a non-empty list of rule nodes, got {_kind(value)}",
+                self.error(path + (kind,), "E701", f"`{kind}` needs a non-empty list of rule nodes, got {kind_of(value)}",
                            f"write `{kind}:` followed by `- ...` items")
                 return None
             parts = [self.node(child, path + (kind, i), depth + 1) for i, child in enumerate(value)]
@@ -196,7 +190,7 @@ class _Checker:
     def reference(self, kind: str, name: Any, path: tuple[str | int, ...]) -> exp.Expression | None:
         where = path + (kind,)
         if not isinstance(name, str):
-            self.error(where, "E701", f"`{kind}` takes an audience name, got {_kind(name)}", "")
+            self.error(where, "E701", f"`{kind}` takes an audience name, got {kind_of(name)}", "")
             return None
         target = self.known.audiences.get(name)
         if target is None:
@@ -213,8 +207,8 @@ class _Checker:
                        f"activate `{name}` or make `{self.spec.name}` a draft too")
             return None
         if target.model.lifecycle == "deprecated" and self.spec.lifecycle == "active":
-            _err(self.item, where, "W501", f"active audience `{self.spec.name}` references deprecated audience "
-                 f"`{name}`", f"move `{self.spec.name}` off `{name}` before it is removed", self.sink, warning=True)
+            report(self.item, where, "W501", f"active audience `{self.spec.name}` references deprecated audience "
+                   f"`{name}`", f"move `{self.spec.name}` off `{name}` before it is removed", self.sink, warning=True)
         self.refs.append(name)
         # a placeholder: the job resolves references (rule audiences inline, others via _ext)
         member = exp.func("array_contains", exp.column(EXT_COLUMN), exp.Literal.string(name))
@@ -229,7 +223,7 @@ class _Checker:
                            key=True)
         name, op = node.get("tag"), node.get("op")
         if not isinstance(name, str):
-            self.error(path + ("tag",), "E701", f"`tag` must be a tag name, got {_kind(name)}", "")
+            self.error(path + ("tag",), "E701", f"`tag` must be a tag name, got {kind_of(name)}", "")
             return None
         tag = self.project.tags.get(name)
         if tag is None or tag.model.entity != self.spec.entity:
@@ -244,9 +238,9 @@ class _Checker:
                        f"activate `{name}` (lifecycle: active)")
             return None
         if tag.model.lifecycle == "deprecated" and self.spec.lifecycle == "active":
-            _err(self.item, path + ("tag",), "W501", f"active audience `{self.spec.name}` reads deprecated tag "
-                 f"`{name}` ({tag.file}:{tag.loc('name').line})", f"move it off `{name}` before `{name}` is removed",
-                 self.sink, warning=True)
+            report(self.item, path + ("tag",), "W501", f"active audience `{self.spec.name}` reads deprecated tag "
+                   f"`{name}` ({tag.file}:{tag.loc('name').line})", f"move it off `{name}` before `{name}` is removed",
+                   self.sink, warning=True)
         self.tags.append(name)
         ttype = tag.model.type
         if "op" not in node:
@@ -291,7 +285,7 @@ class _Checker:
         if op in ("in", "not_in", "between") or (op == "contains" and ttype == "array<string>" and isinstance(value, list)):
             if not isinstance(value, list) or not value or (op == "between" and len(value) != 2):
                 need = "a list `[low, high]`" if op == "between" else "a non-empty list"
-                self.error(vpath, "E705", f"`{op}` needs {need}, got {_kind(value)}", f"e.g. `value: {_example(op, ttype, tag.model.values)}`")
+                self.error(vpath, "E705", f"`{op}` needs {need}, got {kind_of(value)}", f"e.g. `value: {_example(op, ttype, tag.model.values)}`")
                 return None
             lits = [self.literal(v, ttype, tag.model.values, vpath + (i,), name) for i, v in enumerate(value)]
             if any(v is None for v in lits):
@@ -328,7 +322,7 @@ class _Checker:
         if ttype in ("integer", "double"):
             if isinstance(value, bool) or not isinstance(value, int | float) or \
                     (isinstance(value, float) and not math.isfinite(value)):
-                self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a number, got {_kind(value)} {value!r}",
+                self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a number, got {kind_of(value)} {value!r}",
                            "write the number without quotes")
                 return None
             return exp.Literal.number(value)
@@ -348,7 +342,7 @@ class _Checker:
                 return day_offset(-day)
             return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.build("DATE"))
         if not isinstance(value, str):
-            self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a string, got {_kind(value)} {value!r}",
+            self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a string, got {kind_of(value)} {value!r}",
                        "quote the value")
             return None
         if ttype == "enum" and values is not None and value not in values:
@@ -381,11 +375,11 @@ class _Checker:
                        exc.hint or "check the file path (relative to this YAML file) and its format")
             return
         for issue in result.malformed[:5]:
-            _err(self.item, ("list", "file"), "W708", f"audience `{self.spec.name}`: {spec.file}:{issue.line}: "
-                 f"{issue.reason}: `{issue.value}` (skipped)", "fix or remove the row", self.sink, warning=True)
+            report(self.item, ("list", "file"), "W708", f"audience `{self.spec.name}`: {spec.file}:{issue.line}: "
+                   f"{issue.reason}: `{issue.value}` (skipped)", "fix or remove the row", self.sink, warning=True)
         if result.malformed_count > 5:
-            _err(self.item, ("list", "file"), "W708", f"audience `{self.spec.name}`: {spec.file}: "
-                 f"{result.malformed_count - 5} more malformed rows skipped", "", self.sink, warning=True)
+            report(self.item, ("list", "file"), "W708", f"audience `{self.spec.name}`: {spec.file}: "
+                   f"{result.malformed_count - 5} more malformed rows skipped", "", self.sink, warning=True)
         compiled.list_file = str(path)
         compiled.list_ids = result.ids
         compiled.list_options = {"column": spec.column, "sheet": spec.sheet, "header": spec.header,
@@ -432,15 +426,9 @@ class _Checker:
         try:
             sql_value_family(tree, schema)
         except SqlColumnError as exc:
-            loc = self.item.loc("sql")
-            start = max(exc.col - len(exc.column) + 1, 1)
-            line, col = snippet_position(loc, exc.line, start) if exc.line else (loc.line, loc.col)
-            known = sorted({c for cols in schema.values() for c in cols})
             self.ok = False
-            self.sink.error(self.item.file, line, col, "E204",
-                            f"{where}: unknown column `{exc.column}` of {', '.join(f'`{s}`' for s in schema)}"
-                            if exc.column else f"{where}: {exc}",
-                            (did_you_mean(exc.column, known) if exc.column else "") or "check the column names")
+            report_unknown_column(exc, self.item.file, self.item.loc("sql"), schema, where, "check the column names",
+                                  self.sink)
             return
         self.tags.extend(c.name for c in tree.find_all(exp.Column) if c.name in profile_cols and c.name != entity.key)
         compiled.sources = [u for u in used if u != PROFILE_VIEW]
@@ -521,31 +509,31 @@ def _check_cycles(result: AudienceSet, sink: DiagnosticSink) -> None:
 def _check_scene(item: Located[SceneSpec], project: Project, known: AudienceSet, sink: DiagnosticSink) -> None:
     spec = item.model
     if spec.entity not in project.entities:
-        _err(item, ("entity",), "E202", f"scene `{spec.name}`: unknown entity `{spec.entity}`",
-             did_you_mean(spec.entity, project.entities), sink)
+        report(item, ("entity",), "E202", f"scene `{spec.name}`: unknown entity `{spec.entity}`",
+               did_you_mean(spec.entity, project.entities), sink)
         return
     seen: dict[str, int] = {}
     for i, branch in enumerate(spec.branches):
         if branch.name in seen:
-            _err(item, ("branches", i, "name"), "E721", f"scene `{spec.name}`: duplicate branch `{branch.name}` "
-                 f"(also branch {seen[branch.name] + 1})", "branch names must be unique within a scene", sink)
+            report(item, ("branches", i, "name"), "E721", f"scene `{spec.name}`: duplicate branch `{branch.name}` "
+                   f"(also branch {seen[branch.name] + 1})", "branch names must be unique within a scene", sink)
         seen.setdefault(branch.name, i)
         audience = known.audiences.get(branch.audience)
         if audience is None:
-            _err(item, ("branches", i, "audience"), "E703", f"scene `{spec.name}`: branch `{branch.name}` uses "
-                 f"unknown audience `{branch.audience}`", did_you_mean(branch.audience, known.audiences)
-                 or "declare it under `audiences:`", sink)
+            report(item, ("branches", i, "audience"), "E703", f"scene `{spec.name}`: branch `{branch.name}` uses "
+                   f"unknown audience `{branch.audience}`", did_you_mean(branch.audience, known.audiences)
+                   or "declare it under `audiences:`", sink)
         elif audience.model.entity != spec.entity:
-            _err(item, ("branches", i, "audience"), "E703", f"scene `{spec.name}`: audience `{branch.audience}` is "
-                 f"of entity `{audience.model.entity}`, the scene of `{spec.entity}`", "", sink)
+            report(item, ("branches", i, "audience"), "E703", f"scene `{spec.name}`: audience `{branch.audience}` is "
+                   f"of entity `{audience.model.entity}`, the scene of `{spec.entity}`", "", sink)
         elif spec.built and not audience.model.built:
-            _err(item, ("branches", i, "audience"), "E502", f"scene `{spec.name}`: audience `{branch.audience}` "
-                 "is a draft and is not built", f"activate `{branch.audience}` or make the scene a draft", sink)
+            report(item, ("branches", i, "audience"), "E502", f"scene `{spec.name}`: audience `{branch.audience}` "
+                   "is a draft and is not built", f"activate `{branch.audience}` or make the scene a draft", sink)
         names = [v.name for v in branch.variants or []]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
-            _err(item, ("branches", i, "variants"), "E721", f"scene `{spec.name}`: branch `{branch.name}` has "
-                 f"variant `{dup}` twice", "variant names must be unique within a branch", sink)
+            report(item, ("branches", i, "variants"), "E721", f"scene `{spec.name}`: branch `{branch.name}` has "
+                   f"variant `{dup}` twice", "variant names must be unique within a branch", sink)
 
 
 def _binary(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
@@ -593,11 +581,6 @@ def _example(op: str, ttype: str, values: list[str] | None) -> str:
 
 def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
 def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:

@@ -115,7 +115,7 @@ def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefin
     if not isinstance(data, dict):
         loc = doc.loc(())
         sink.error(doc.file, loc.line, loc.col, "E003",
-                   f"a definitions file must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}; got {_kind(data)}",
+                   f"a definitions file must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}; got {kind_of(data)}",
                    "start the file with `tags:` (or `sources:` / `entities:`) followed by a list")
         return
     for key in data:
@@ -130,7 +130,7 @@ def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefin
             continue
         if not isinstance(items, list):
             loc = doc.loc((section,))
-            sink.error(doc.file, loc.line, loc.col, "E003", f"`{section}` must be a list, got {_kind(items)}",
+            sink.error(doc.file, loc.line, loc.col, "E003", f"`{section}` must be a list, got {kind_of(items)}",
                        f"write each {model_name} as a list item starting with `- name: ...`")
             continue
         for index, item in enumerate(items):
@@ -142,7 +142,7 @@ def _parse_item(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefiniti
     path: PathKey = (section, index)
     if not isinstance(item, dict):
         loc = doc.loc(path)
-        sink.error(doc.file, loc.line, loc.col, "E003", f"each entry of `{section}` must be a mapping, got {_kind(item)}",
+        sink.error(doc.file, loc.line, loc.col, "E003", f"each entry of `{section}` must be a mapping, got {kind_of(item)}",
                    "write fields as `name: value` under the list item")
         return
     try:
@@ -248,7 +248,7 @@ def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: Pat
     if kind == "value_error":
         return "E303" if field == "window" else "E103", f"{owner}: `{field}`: {err['ctx']['error']}", ""
     given = err.get("input")
-    return ("E103", f"{owner}: `{field or what}` {err['msg'].lower()} (got {_kind(given)} {given!r})"[:300],
+    return ("E103", f"{owner}: `{field or what}` {err['msg'].lower()} (got {kind_of(given)} {given!r})"[:300],
             "quote the value if YAML turned it into another type (e.g. 'yes', '1.0', '2026-01-01')")
 
 
@@ -276,7 +276,15 @@ def _field_names(model: type[Any]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How an error message names the YAML kind of ``value`` ("a mapping", "a list", ...)."""
     return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
             bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def report(item: Located[Any], path: tuple[str | int, ...], code: str, message: str, hint: str,
+           sink: DiagnosticSink, *, key: bool = False, warning: bool = False) -> None:
+    """Report a problem at ``path`` inside ``item`` (its key with ``key=True``, else its value)."""
+    loc = item.loc(*path, key=key)
+    (sink.warning if warning else sink.error)(item.file, loc.line, loc.col, code, message, hint)
 

@@ -20,7 +20,9 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns
+from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
+from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns, snippet_position
+from tagfactory.compiler.yamlload import Loc
 
 SQL_TYPES = {
     "boolean": "BOOLEAN", "integer": "BIGINT", "double": "DOUBLE", "string": "STRING", "enum": "STRING",
@@ -160,6 +162,22 @@ class SqlColumnError(Exception):
     def __init__(self, column: str, line: int, col: int, message: str) -> None:
         super().__init__(message)
         self.column, self.line, self.col = column, line, col
+
+
+def report_unknown_column(exc: SqlColumnError, file: str, loc: Loc, schema: Mapping[str, Mapping[str, str]],
+                          label: str, hint: str, sink: DiagnosticSink) -> None:
+    """Report ``exc`` as E204 at the column's position inside the YAML ``sql`` block at ``loc``.
+
+    ``label`` prefixes the message (``tag `x`: sql``); ``hint`` is used when no close name exists.
+    """
+    # sqlglot points at the end of the column token
+    start = max(exc.col - len(exc.column) + 1, 1)
+    line, col = snippet_position(loc, exc.line, start) if exc.line else (loc.line, loc.col)
+    known = sorted({c for cols in schema.values() for c in cols})
+    message = (f"unknown column `{exc.column}`: not a declared column of {', '.join(f'`{s}`' for s in schema)}"
+               if exc.column else str(exc))
+    sink.error(file, line, col, "E204", f"{label}: {message}",
+               (did_you_mean(exc.column, known) if exc.column else "") or hint)
 
 
 def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -> str:
