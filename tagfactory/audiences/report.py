@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pyarrow as pa
 from deltalake import DeltaTable
-from pyarrow.parquet import filters_to_expression
 
 from tagfactory.audiences.materialize import describe
 from tagfactory.compiler.plan import audience_tables
+from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
 
 
@@ -21,19 +20,8 @@ def _table(settings: Settings, name: str) -> DeltaTable:
     return DeltaTable(uri)
 
 
-def _read(table: DeltaTable, columns: list[str] | None = None, filters: list[Any] | None = None) -> pa.Table:
-    """``table`` as Arrow, scanned without pyarrow's thread pool.
-
-    delta-rs gives pyarrow a filesystem implemented in Python; pyarrow's scan threads could outlive
-    the interpreter and abort the process at exit ("terminate called without an active exception",
-    delta-io/delta-rs#2184), so `tagfactory show-audiences` printed its summary and exited 134.
-    """
-    expression = filters_to_expression(filters) if filters else None
-    return table.to_pyarrow_dataset().to_table(columns=columns, filter=expression, use_threads=False)
-
-
 def _latest(table: DeltaTable) -> dt.date | None:
-    dates = _read(table, columns=["dt"]).column("dt").to_pylist()
+    dates = read_arrow(table, columns=["dt"]).column("dt").to_pylist()
     return max(dates) if dates else None
 
 
@@ -44,11 +32,11 @@ def audience_summary(settings: Settings, entity: str = "user", date: dt.date | N
     date = date or _latest(stats)
     if date is None:
         return "no audience snapshot published yet"
-    rows = _read(stats, filters=[("dt", "=", date)]).to_pylist()
+    rows = read_arrow(stats, filters=[("dt", "=", date)]).to_pylist()
     scenes: dict[str, list[dict[str, Any]]] = {}
     uri = settings.table_uri(names["scene_stats"])
     if DeltaTable.is_deltatable(uri):
-        for r in _read(DeltaTable(uri), filters=[("dt", "=", date)]).to_pylist():
+        for r in read_arrow(DeltaTable(uri), filters=[("dt", "=", date)]).to_pylist():
             scenes.setdefault(r["scene"], []).append(r)
     order = {r["audience"]: i for i, r in enumerate(sorted(rows, key=lambda r: r["audience"]))}
     rows.sort(key=lambda r: order[r["audience"]])
@@ -64,11 +52,11 @@ def lookup(settings: Settings, key: str, entity: str = "user", date: dt.date | N
     if date is None:
         return "no audience snapshot published yet"
     key_column = [f.name for f in members.schema().fields if f.name not in ("audience", "dt")][0]
-    auds = _read(members, filters=[("dt", "=", date), (key_column, "=", key)]).column("audience")
+    auds = read_arrow(members, filters=[("dt", "=", date), (key_column, "=", key)]).column("audience")
     lines = [f"{key_column} {key} on {date}: member of {', '.join(sorted(auds.to_pylist())) or 'no audience'}"]
     uri = settings.table_uri(names["scene_assignments"])
     if DeltaTable.is_deltatable(uri):
-        rows = _read(DeltaTable(uri), filters=[("dt", "=", date), (key_column, "=", key)]).to_pylist()
+        rows = read_arrow(DeltaTable(uri), filters=[("dt", "=", date), (key_column, "=", key)]).to_pylist()
         for r in sorted(rows, key=lambda r: r["scene"]):
             variant = f", variant {r['variant']}" if r["variant"] else ""
             lines.append(f"  scene {r['scene']}: branch {r['branch']}, {r['group']}{variant}, payload {r['payload'] or '-'}")

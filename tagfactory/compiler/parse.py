@@ -287,4 +287,3 @@ def report(item: Located[Any], path: tuple[str | int, ...], code: str, message: 
     """Report a problem at ``path`` inside ``item`` (its key with ``key=True``, else its value)."""
     loc = item.loc(*path, key=key)
     (sink.warning if warning else sink.error)(item.file, loc.line, loc.col, code, message, hint)
-

@@ -861,6 +861,20 @@ def read_table(
     return _read_parquet(spark, schema, location.spark_uri, files)
 
 
+def read_arrow(table: DeltaTable, columns: list[str] | None = None, filters: list[Any] | None = None) -> pa.Table:
+    """The rows of a delta-rs ``table`` as Arrow (``filters`` in pyarrow's DNF tuples), for CLI reads.
+
+    Scans without pyarrow's thread pool: delta-rs gives pyarrow a filesystem implemented in
+    Python, and pyarrow's scan threads could outlive the interpreter and abort the process at exit
+    ("terminate called without an active exception", delta-io/delta-rs#2184); `tagfactory
+    show-audiences` printed its summary and then exited 134.
+    """
+    from pyarrow.parquet import filters_to_expression
+
+    expression = filters_to_expression(filters) if filters else None
+    return table.to_pyarrow_dataset().to_table(columns=columns, filter=expression, use_threads=False)
+
+
 def table_version(uri: str, *, storage_options: dict[str, str] | None = None) -> int | None:
     """Current version of the Delta table at ``uri``, or None when there is no table."""
     table = _load_table(TableLocation.parse(uri), storage_options)

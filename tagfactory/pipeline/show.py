@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from tagfactory.compiler.plan import profile_table, stats_table
+from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
 
 
@@ -20,13 +21,12 @@ def show_snapshot(settings: Settings, entity: str, snapshot_date: dt.date | None
         table = DeltaTable(uri)
     except Exception:  # delta-rs raises TableNotFoundError and friends
         raise FileNotFoundError(f"no Delta table at {uri}: build a snapshot first (`tagfactory build --date ...`)") from None
-    dataset = table.to_pyarrow_dataset()
     if snapshot_date is None:
-        dates = dataset.to_table(columns=["dt"]).column("dt")
+        dates = read_arrow(table, columns=["dt"]).column("dt")
         if len(dates) == 0:
             return f"{uri}: the table is empty"
         snapshot_date = pc.max(dates).as_py()
-    data = dataset.to_table(filter=pc.field("dt") == snapshot_date)
+    data = read_arrow(table, filters=[("dt", "=", snapshot_date)])
     lines = [
         f"profile table : {uri}",
         f"delta version : {table.version()}  (history: {len(table.history())} commits)",
@@ -37,7 +37,7 @@ def show_snapshot(settings: Settings, entity: str, snapshot_date: dt.date | None
         lines += ["", f"sample rows (first {limit}, first columns):", frame.iloc[:, :10].to_string(index=False)]
     stats_uri = settings.table_uri(stats_table(entity))
     try:
-        stats = DeltaTable(stats_uri).to_pyarrow_dataset().to_table(filter=pc.field("dt") == snapshot_date).to_pandas()
+        stats = read_arrow(DeltaTable(stats_uri), filters=[("dt", "=", snapshot_date)]).to_pandas()
     except Exception:
         stats = None
     if stats is not None and len(stats):
