@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ EXT = "_ext"
 # measured on benchmarks/audiences_100.py: 4 is as fast as 8 or 2 in the condition stage and keeps the
 # decode table small (375 rows for 100 audiences)
 WORD_BITS = 4
+# spark.sql.codegen.maxFields under one_pass_codegen: fewer than a snapshot's columns, more than the
+# decode steps' (key, word, value, names, audience)
+ONE_PASS_MAX_FIELDS = 8
 TWO_POW_60 = float(16**15)
 TOP_STRING_VALUES = 20
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
@@ -128,9 +132,15 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
     else:
         keyed = keyed.withColumn(EXT, F.lit(None).cast("array<string>"))
     members = membership(keyed, audiences, key, snapshot_date)
+
+    def stage_day(df: DataFrame, table: str) -> StagedWrite:
+        """Stage the day's rows of one audience table (``dt`` is the snapshot date)."""
+        staged[table] = delta.stage(spark, df, tables[table], partition_by=["dt"], run_id=run_id,
+                                    partition_values={"dt": snapshot_date})
+        return staged[table]
+
     with step(f"evaluating {len(audiences)} audiences in one pass and staging members") as s, one_pass_codegen(spark):
-        members_staged = delta.stage(spark, members, tables["audience_members"], partition_by=["dt"], run_id=run_id)
-        staged["audience_members"] = members_staged
+        members_staged = stage_day(members, "audience_members")
         s.rows = members_staged.rows
     today = delta.read_staged(members_staged).select("audience", key)
 
@@ -146,9 +156,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
                        .select("audience", key, F.when(F.col("_t"), "entered").otherwise("exited").alias("change")))
         else:
             changes = today.select("audience", key, F.lit("entered").alias("change"))
-        changes = changes.withColumn("dt", F.lit(snapshot_date))
-        staged["audience_changes"] = delta.stage(spark, changes, tables["audience_changes"], partition_by=["dt"],
-                                                 run_id=run_id)
+        stage_day(changes, "audience_changes")
         s.detail = f"previous dt {previous_dt or 'none'}"
     sizes = {r["audience"]: int(r["n"]) for r in today.groupBy("audience").agg(F.count("*").alias("n")).collect()}
     moves: dict[tuple[str, str], int] = {}
@@ -164,19 +172,17 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
             "audience": a["name"], "kind": a["kind"], "size": size, "previous_dt": previous_dt,
             "previous_size": prev_size, "added": moves.get((a["name"], "entered"), 0),
             "removed": moves.get((a["name"], "exited"), 0), "change": change,
-            "list_unknown": unknown.get(a["name"]) if a["kind"] == "list" else None, "dt": snapshot_date,
+            "list_unknown": unknown.get(a["name"]) if a["kind"] == "list" else None,
         })
     stats_df = spark.createDataFrame(stats_rows, "audience string, kind string, size bigint, previous_dt date, "
                                      "previous_size bigint, added bigint, removed bigint, change double, "
-                                     "list_unknown bigint, dt date")
-    staged["audience_stats"] = delta.stage(spark, stats_df, tables["audience_stats"], partition_by=["dt"], run_id=run_id)
+                                     "list_unknown bigint")
+    stage_day(stats_df, "audience_stats")
 
     # 4. audience profiles (TGI)
     with step("profiling audiences (TGI)") as s:
         profile_df = _audience_profile(spark, entity, profile, today, sizes, population, key)
-        staged["audience_profile"] = delta.stage(spark, profile_df.withColumn("dt", F.lit(snapshot_date)),
-                                                 tables["audience_profile"], partition_by=["dt"], run_id=run_id)
-        s.rows = staged["audience_profile"].rows
+        s.rows = stage_day(profile_df, "audience_profile").rows
     # 5. scenes
     scene_counts: dict[str, list[dict[str, Any]]] = {}
     scenes = entity.get("scenes") or []
@@ -185,17 +191,14 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
         if assignments is None:
             assignments = spark.createDataFrame([], f"scene string, {key} string, branch string, `group` string, "
                                                 "variant string, payload string")
-        assignments = assignments.withColumn("dt", F.lit(snapshot_date))
-        staged["scene_assignments"] = delta.stage(spark, assignments, tables["scene_assignments"],
-                                                  partition_by=["dt"], run_id=run_id)
+        stage_day(assignments, "scene_assignments")
         counted = (delta.read_staged(staged["scene_assignments"])
                    .groupBy("scene", "branch", "group", "variant").agg(F.count("*").alias("users")))
         count_rows = counted.collect()
         scene_stats = spark.createDataFrame([r.asDict() for r in count_rows] or [],
                                             "scene string, branch string, `group` string, variant string, "
-                                            "users bigint").withColumn("dt", F.lit(snapshot_date))
-        staged["scene_stats"] = delta.stage(spark, scene_stats, tables["scene_stats"], partition_by=["dt"],
-                                            run_id=run_id)
+                                            "users bigint")
+        stage_day(scene_stats, "scene_stats")
         for r in count_rows:
             scene_counts.setdefault(r["scene"], []).append(r.asDict())
         s.rows = staged["scene_assignments"].rows
@@ -215,34 +218,32 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
 
 
 def membership(keyed: DataFrame, audiences: list[dict[str, Any]], key: str, snapshot_date: dt.date) -> DataFrame:
-    """(audience, key, dt) rows of every audience, from ONE projection over the profile snapshot.
+    """(audience, key) rows of every audience, from ONE projection over the profile snapshot.
 
     ``keyed`` is the snapshot with the key as a string and the ``_ext`` array column (list and
-    SQL memberships). A single scan, whatever the number of audiences, in two stages:
+    SQL memberships). A single scan, whatever the number of audiences, in one Spark stage:
 
     1. one projection evaluates every condition and packs the results into small integer words,
        ``WORD_BITS`` audiences per word (``IF(cond, 1 << bit, 0) | ...``); a condition on null
        is false, as everywhere;
-    2. after a repartition by key, each row's non-zero words are exploded and decoded into
-       audience names by a broadcast join with the (word, value) -> names table, so only member
-       rows are ever produced.
+    2. each row's non-zero words are exploded and decoded into audience names by a broadcast
+       join with the (word, value) -> names table, so only member rows are ever produced.
 
-    Run it under :func:`one_pass_codegen`: the shuffle is the stage boundary that lets the wide
-    stage 1 fall back to split, JIT-compilable methods while the narrow stage 2 stays whole-stage
-    code-generated. ``posexplode_outer`` (then ``_value != 0``) keeps Spark from inferring a
-    ``size(array(...)) > 0`` filter that would evaluate every condition a second time.
+    Run it under :func:`one_pass_codegen`, which keeps the wide projection of step 1 out of
+    whole-stage code generation (it runs as split, JIT-compilable methods) while step 2 stays
+    whole-stage code-generated. ``posexplode_outer`` (then ``_value != 0``) keeps Spark from
+    inferring a ``size(array(...)) > 0`` filter that would evaluate every condition a second time.
     """
     words = []
     for start in range(0, len(audiences), WORD_BITS):
         terms = [f"IF({bind_date(_condition(a), snapshot_date)}, {1 << bit}, 0)"
                  for bit, a in enumerate(audiences[start:start + WORD_BITS])]
         words.append(F.expr(" | ".join(terms)))
-    packed = keyed.select(F.col(key), F.array(*words).alias("_words")).repartition(key)
+    packed = keyed.select(F.col(key), F.array(*words).alias("_words"))
     bits = packed.select(F.col(key), F.posexplode_outer("_words").alias("_word", "_value")).where(F.col("_value") != 0)
     decode = F.broadcast(_word_table(keyed.sparkSession, [a["name"] for a in audiences]))
     return (bits.join(decode, ["_word", "_value"])
-            .select(F.explode("_names").alias("audience"), F.col(key))
-            .select("audience", key, F.lit(snapshot_date).alias("dt")))
+            .select(F.explode("_names").alias("audience"), F.col(key)))
 
 
 def _word_table(spark: SparkSession, names: list[str]) -> DataFrame:
@@ -255,16 +256,25 @@ def _word_table(spark: SparkSession, names: list[str]) -> DataFrame:
     return spark.createDataFrame(rows, "_word int, _value int, _names array<string>")
 
 
-def one_pass_codegen(spark: SparkSession) -> AbstractContextManager[None]:
-    """Run :func:`membership` with ``spark.sql.codegen.hugeMethodLimit=8000`` (restored after).
+@contextmanager
+def one_pass_codegen(spark: SparkSession) -> Iterator[None]:
+    """Run :func:`membership` with the code-generation settings it needs (restored after).
 
-    A whole-stage generated method larger than 8,000 bytes of bytecode is never JIT-compiled by
-    HotSpot and runs interpreted, many times slower; Spark's documented remedy is this limit, which
-    makes such a stage fall back to per-expression generated code split into small methods. With
-    100 audiences the condition stage is far above it (measured by benchmarks/audiences_100.py:
-    the one-pass stage went from ~40 s to ~10 s on 1M users).
+    Whole-stage code generation would fuse the condition projection (hundreds of conditions)
+    into one method far above 8,000 bytes of bytecode, which HotSpot never JIT-compiles: it runs
+    interpreted, many times slower. ``spark.sql.codegen.maxFields`` (``ONE_PASS_MAX_FIELDS``)
+    below the snapshot's column count keeps that projection out of whole-stage code: it runs as
+    per-expression generated code split into small, JIT-compiled methods, and the narrow
+    explode/decode steps above it still form one whole-stage-generated stage, in the same task.
+    ``spark.sql.codegen.hugeMethodLimit=8000`` covers a narrow snapshot (fewer columns than
+    that) with many conditions: such a stage falls back to split methods as a whole.
+    Measured by benchmarks/audiences_100.py (1M users x 96 tags, 100 audiences): ~40 s with
+    Spark's defaults, ~10 s like this; the earlier hugeMethodLimit-only settings needed a
+    shuffle to split the stages and compiled the whole stage once in vain on every run.
     """
-    return delta.session_conf(spark, "spark.sql.codegen.hugeMethodLimit", "8000")
+    with delta.session_conf(spark, "spark.sql.codegen.maxFields", str(ONE_PASS_MAX_FIELDS)), \
+            delta.session_conf(spark, "spark.sql.codegen.hugeMethodLimit", "8000"):
+        yield
 
 
 def bind_date(condition: str, snapshot_date: dt.date) -> str:

@@ -173,7 +173,9 @@ def stage_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], 
                      sql=entity["sql"]) as lineage_run:
         query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
         with step(f"computing and staging {entity['profile_table']}") as s:
-            staged = delta.stage(spark, query, profile_uri, partition_by=["dt"], run_id=run_id)
+            # the compiled query's dt is the snapshot date: its files go straight into that folder
+            staged = delta.stage(spark, query.drop("dt"), profile_uri, partition_by=["dt"], run_id=run_id,
+                                 partition_values={"dt": snapshot_date})
             staging.save_manifest(staged)
             s.rows = staged.rows
             s.detail = f"{len(staged.files)} files"

@@ -191,3 +191,26 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
     override = results[(results["run_id"] == "aud-fail") & (results["expectation"] == "__override__")]
     assert len(override) == 1 and "campaign launch" in override["details"].iloc[0]
     assert len(_read(warehouse / "audience_members_user", LATE)) == len(before["audience_members_user"])
+
+
+def test_all_audiences_are_one_scan_in_one_stage(spark: SparkSession, built: Built) -> None:
+    """The one pass: one scan of the snapshot, no shuffle, the conditions outside whole-stage code."""
+    from pyspark.sql import functions as F
+
+    from tagfactory.audiences.materialize import membership, one_pass_codegen
+    from tagfactory.lakehouse import delta
+
+    snapshot = delta.read_table(spark, str(built.warehouse / "profile_user")).where(F.col("dt") == F.lit(LATE))
+    keyed = snapshot.drop("dt").withColumn("_ext", F.lit(None).cast("array<string>")).cache()
+    try:
+        audiences = [a for a in built.entity["audiences"] if a["kind"] == "rule"]
+        with one_pass_codegen(spark), delta.session_conf(spark, "spark.sql.adaptive.enabled", "false"):
+            plan = membership(keyed, audiences, "user_id", LATE)._jdf.queryExecution().executedPlan().toString()
+    finally:
+        keyed.unpersist()
+    lines = plan.splitlines()
+    assert sum("InMemoryTableScan" in line for line in lines) == 1, plan
+    assert "Exchange hashpartitioning" not in plan and "BroadcastExchange" in plan, plan
+    conditions = next(line for line in lines if "Project [user_id" in line and "array(" in line)
+    assert "*(" not in conditions, plan  # split generated code, JIT-compilable
+    assert any("*(" in line and "Generate posexplode" in line for line in lines), plan  # whole-stage code

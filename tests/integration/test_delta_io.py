@@ -254,6 +254,38 @@ def test_user_errors_are_explained(spark: Any, tmp_path: Path) -> None:
 
 
 @pytest.mark.spark
+def test_one_known_partition_is_staged_like_a_partitioned_write(spark: Any, tmp_path: Path) -> None:
+    rows = [(1, 1, "x", D2), (2, None, None, D2)]
+    routed = stage(spark, _frame(spark, rows), str(tmp_path / "routed"))
+    direct = stage(spark, _frame(spark, rows).drop("dt"), str(tmp_path / "direct"),
+                   partition_values={"dt": D2})
+
+    assert direct.schema == routed.schema and direct.rows == routed.rows == 2
+    assert {tuple(f.partition_values.items()) for f in direct.files} == {(("dt", "2024-01-02"),)}
+    assert _sorted([r.asDict() for r in read_staged(direct).collect()]) == _as_rows(rows)
+    commit(routed)
+    commit(direct)
+    assert _delta_rows(tmp_path / "direct") == _delta_rows(tmp_path / "routed") == _as_rows(rows)
+    assert _spark_rows(spark, str(tmp_path / "direct")) == _as_rows(rows)
+
+    # a value Spark escapes in folder names reads back unchanged; an empty day stages no file
+    odd = stage(spark, spark.createDataFrame([(1,)], "user_id long"), str(tmp_path / "odd"),
+                partition_by=["k"], partition_values={"k": "a/b=c d%"})
+    assert [f.partition_values for f in odd.files] == [{"k": "a/b=c d%"}]
+    commit(odd)
+    assert DeltaTable(str(tmp_path / "odd")).to_pyarrow_table().to_pylist() == [{"user_id": 1, "k": "a/b=c d%"}]
+    empty = stage(spark, _frame(spark, []).drop("dt"), str(tmp_path / "direct"), partition_values={"dt": D2})
+    assert empty.files == [] and empty.rows == 0
+    commit(empty, empty_partition={"dt": "2024-01-02"})
+    assert _delta_rows(tmp_path / "direct") == []
+
+    with pytest.raises(DeltaPublishError, match=r"\['dt'\] are both in the DataFrame"):
+        stage(spark, _frame(spark, rows), str(tmp_path / "x"), partition_values={"dt": D2})
+    with pytest.raises(DeltaPublishError, match="must give exactly the partition columns"):
+        stage(spark, _frame(spark, rows).drop("dt"), str(tmp_path / "x"), partition_values={"day": D2})
+
+
+@pytest.mark.spark
 def test_log_stats_match_the_parquet_files(spark: Any, tmp_path: Path) -> None:
     path = tmp_path / "scores"
     long_text = "L" * 40
