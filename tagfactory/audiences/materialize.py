@@ -191,8 +191,8 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
         if assignments is None:
             assignments = spark.createDataFrame([], f"scene string, {key} string, branch string, `group` string, "
                                                 "variant string, payload string")
-        stage_day(assignments, "scene_assignments")
-        counted = (delta.read_staged(staged["scene_assignments"])
+        scene_assignments = stage_day(assignments, "scene_assignments")
+        counted = (delta.read_staged(scene_assignments)
                    .groupBy("scene", "branch", "group", "variant").agg(F.count("*").alias("users")))
         count_rows = counted.collect()
         scene_stats = spark.createDataFrame([r.asDict() for r in count_rows] or [],
@@ -201,7 +201,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
         stage_day(scene_stats, "scene_stats")
         for r in count_rows:
             scene_counts.setdefault(r["scene"], []).append(r.asDict())
-        s.rows = staged["scene_assignments"].rows
+        s.rows = scene_assignments.rows
     for st in staged.values():
         staging.save_manifest(st)
     report = _guardrails(settings, entity, stats_rows, snapshot_date, run_id)

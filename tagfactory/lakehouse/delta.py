@@ -198,13 +198,13 @@ def stage(
                 .option("partitionOverwriteMode", "static")
                 .option("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
             )
+            fs = HadoopFs(spark, staging_uri)
             if partition_values is None:
                 writer.partitionBy(*partition_by).parquet(staging_uri)
             else:
-                HadoopFs(spark, staging_uri).delete(staging_uri)
+                fs.delete(staging_uri)
                 writer.parquet(_partition_folder(spark, staging_uri, partition_by, partition_values))
     with _translated("Reading the staged file footers of", table_uri, "Rerun the job."):
-        fs = HadoopFs(spark, staging_uri)
         root = fs.qualify(staging_uri)
         kinds: dict[str, str | None] = {}
         files = [
