@@ -26,6 +26,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from sqlglot import exp
 
 from tagfactory.audiences.lists import read_normalized
+from tagfactory.compiler import sqlbuild
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
@@ -257,9 +258,8 @@ def _word_table(spark: SparkSession, names: list[str]) -> DataFrame:
     for word, start in enumerate(range(0, len(names), WORD_BITS)):
         chunk = names[start:start + WORD_BITS]
         for value in range(1, 1 << len(chunk)):
-            members = ", ".join(exp.Literal.string(n).sql(dialect="spark")
-                                for bit, n in enumerate(chunk) if value >> bit & 1)
-            rows.append(f"({word}, {value}, array({members}))")
+            members = sqlbuild.literal([n for bit, n in enumerate(chunk) if value >> bit & 1], "array<string>")
+            rows.append(f"({word}, {value}, {members.sql(dialect='spark')})")
     return spark.sql(f"SELECT * FROM VALUES {', '.join(rows)} AS t(_word, _value, _names)")
 
 
