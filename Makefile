@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JARS := $(CURDIR)/.jars
+JARS_STAMP := $(JARS)/.resolved
 DEMO_USERS ?= 50000
 DEMO_DATA := $(CURDIR)/data/demo
 DEMO_LOGICAL_DATE ?= 2026-11-25
@@ -21,8 +23,9 @@ export GX_ANALYTICS_ENABLED := false
 export TAGFACTORY_WAREHOUSE ?= $(CURDIR)/warehouse
 export TAGFACTORY_SOURCES_ROOT ?= $(DEMO_DATA)
 export TAGFACTORY_TARGET ?= $(CURDIR)/target
+export TAGFACTORY_JARS ?= $(CURDIR)/.jars
 
-.PHONY: demo test install lint typecheck demo-data clean help bench-validate bench-audiences bench-gate
+.PHONY: demo test install jars lint typecheck demo-data clean help bench-validate bench-audiences bench-gate
 
 help:
 	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow (two days), show the profile, audiences and scenes"
@@ -39,7 +42,14 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(JARS_STAMP)
+
+# JVM jar sets (jvm/*/pom.xml) from Maven Central into .jars/<set>/; offline once resolved
+$(JARS_STAMP): $(STAMP) $(wildcard jvm/*/pom.xml) jvm/resolve.py
+	$(BIN)/python jvm/resolve.py --out $(JARS)
+	touch $@
+
+jars: $(JARS_STAMP)
 
 $(DEMO_DATA)/.complete-$(DEMO_USERS): | $(STAMP)
 	$(BIN)/tagfactory demo-data --out $(DEMO_DATA) --users $(DEMO_USERS)
@@ -48,7 +58,7 @@ $(DEMO_DATA)/.complete-$(DEMO_USERS): | $(STAMP)
 
 demo-data: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 
-demo: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
+demo: $(STAMP) $(JARS_STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	@start=$$(date +%s); \
 	$(BIN)/airflow db migrate > $(CURDIR)/.airflow-migrate.log 2>&1 || { cat $(CURDIR)/.airflow-migrate.log; exit 1; }; \
 	previous=$$(date -d "$(DEMO_LOGICAL_DATE) -1 day" +%F); \
@@ -69,7 +79,7 @@ demo: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	echo "Data Docs (open in a browser): file://$(TAGFACTORY_WAREHOUSE)/_quality/gx/uncommitted/data_docs/local_site/index.html"; \
 	echo "demo finished in $$(( $$(date +%s) - start ))s (Airflow log: .airflow-demo.log)"
 
-test: $(STAMP)
+test: $(STAMP) $(JARS_STAMP)
 	$(BIN)/tagfactory validate tag_definitions
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -90,4 +100,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf warehouse target .airflow .airflow-*.log data/demo .pytest_cache
+	rm -rf warehouse target .airflow .jars .airflow-*.log data/demo .pytest_cache
