@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+pytest_plugins = ["tests.servers.fixtures"]  # real servers: Kafka, HDFS, Hive (tests/servers)
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
