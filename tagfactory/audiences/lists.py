@@ -24,6 +24,7 @@ import os
 import re
 import uuid
 import warnings
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,12 @@ _STRING_ID_CHAR_RE = re.compile(r"[A-Za-z0-9_.:@-]")
 #: word joiner, soft hyphen and byte-order marks (pasted from web pages or other files).
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\u00ad\ufeff"), None)
 
+#: Bounds of an .xlsx workbook, checked before openpyxl parses it: the sum of the uncompressed
+#: sizes of its parts (the zip directory's sizes, which :mod:`zipfile` enforces while reading),
+#: and, while streaming the sheet, its rows (blank ones included) and cells.
+XLSX_MAX_UNCOMPRESSED = 128 * 1024 * 1024
+XLSX_MAX_ROWS = 1_048_576  # Excel's own limit
+XLSX_MAX_CELLS = 20_000_000
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xlsx
 _DISPLAY_CHARS = 80
@@ -148,6 +155,7 @@ def read_id_list(
     key_name: str | None = None,
     max_rows: int = 1_000_000,
     max_bytes: int = 256 * 1024 * 1024,
+    root: str | Path | None = None,
 ) -> ListReadResult:
     """Read the identifiers of an uploaded list file (``.csv``, ``.txt`` or ``.xlsx``).
 
@@ -162,7 +170,9 @@ def read_id_list(
         key_type: The entity's key type, ``"string"`` or ``"integer"``.
         key_name: The entity's key name (for header detection).
         max_rows: Refuse a list with more distinct identifiers than this.
-        max_bytes: Refuse a bigger file.
+        max_bytes: Refuse a bigger file (for .xlsx: bigger once uncompressed, up to
+            :data:`XLSX_MAX_UNCOMPRESSED`).
+        root: When given, the file must lie inside this folder once symlinks are resolved.
 
     Returns:
         The identifiers and what was skipped (blank, duplicate and malformed values).
@@ -178,7 +188,7 @@ def read_id_list(
         raise ValueError(f"key_type must be one of {', '.join(KEY_TYPES)}, not {key_type!r}")
     header_mode = _header_mode(header, display)
     _check_options(display, column=column, header_mode=header_mode, max_rows=max_rows)
-    file = Path(path)
+    file = _contained(path, root, display)
     kind = _kind(file, display)
     if sheet is not None and kind != "xlsx":
         raise ListFileError(
@@ -199,6 +209,7 @@ def read_id_list(
     source = _Source(kind)
     rows: Iterator[tuple[int, Sequence[_Cell]]]
     if kind == "xlsx":
+        _check_xlsx_size(file, display, min(max_bytes, XLSX_MAX_UNCOMPRESSED))
         rows = _xlsx_rows(file, display, sheet, source)
     else:
         rows = _text_rows(_read_bytes(file, display, max_bytes), display, source)
@@ -302,6 +313,40 @@ def _check_options(display: str, *, column: str | int | None, header_mode: str,
     if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
         raise ListFileError(f"{display}: `max_rows: {max_rows}` is not a positive number",
                             hint="write e.g. `max_rows: 1000000` (the default)")
+
+
+def _contained(path: str | Path, root: str | Path | None, display: str) -> Path:
+    """``path`` as a Path; with ``root``, resolved and checked to stay inside it."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise ListFileError(f"{_display(display)}: the path contains a NUL character",
+                            hint="name the list file without control characters")
+    file = Path(text)
+    if root is None:
+        return file
+    try:
+        resolved = file.resolve(strict=False)
+        inside = Path(root).resolve(strict=False)
+    except (OSError, RuntimeError) as exc:
+        raise ListFileError(f"{display}: the path cannot be resolved ({type(exc).__name__}: a symlink loop?)",
+                            hint="commit the list file itself, not a link") from exc
+    if not resolved.is_relative_to(inside):
+        raise ListFileError(f"{display} leaves {inside.name}/ (after resolving `..` and symlinks)",
+                            hint="keep uploaded lists inside the definitions folder")
+    return resolved
+
+
+def _check_xlsx_size(file: Path, display: str, limit: int) -> None:
+    """Refuse a workbook whose parts add up to more than ``limit`` bytes uncompressed (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip: the workbook reader reports it
+    if total > limit:
+        raise ListFileError(f"{display} expands to {_megabytes(total)} uncompressed, more than the "
+                            f"{_megabytes(limit)} a list workbook may be",
+                            hint="keep only the identifier column, or save the list as CSV")
 
 
 def _kind(file: Path, display: str) -> str:
@@ -455,6 +500,7 @@ def _xlsx_rows(file: Path, display: str, sheet: str | None,
             raise ListFileError(f"{display} is not a readable .xlsx workbook ({_brief(exc)})",
                                 hint="open it in Excel and save it again as .xlsx (Excel Workbook)") from exc
         number = 0
+        cells = 0
         while True:
             try:
                 row = next(rows)
@@ -467,6 +513,13 @@ def _xlsx_rows(file: Path, display: str, sheet: str | None,
                     line=number + 1,
                 ) from exc
             number += 1
+            cells += len(row)
+            if number > XLSX_MAX_ROWS or cells > XLSX_MAX_CELLS:
+                raise ListFileError(
+                    f"{source.where(display)} has more than {XLSX_MAX_ROWS:,} rows or {XLSX_MAX_CELLS:,} cells "
+                    f"(blank ones included; reading stopped at row {number})",
+                    hint="delete the unused rows and columns, or save the list as CSV",
+                    line=number)
             yield number, row
     finally:
         _close_quietly(workbook, handle)

@@ -19,6 +19,7 @@ from sqlglot import exp
 
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import parse_select
+from tagfactory.compiler.guards import INT64, check_ctes, list_path, no_substitution
 from tagfactory.compiler.models import AudienceSpec, SceneSpec, SourceSpec
 from tagfactory.compiler.parse import Located, ParsedDefinitions, kind_of, report
 from tagfactory.compiler.resolve import Project
@@ -91,8 +92,14 @@ def check_audiences(parsed: ParsedDefinitions, project: Project, sink: Diagnosti
     result = AudienceSet()
     result.audiences = unique_by_name(parsed.audiences, "audience", sink)
     result.scenes = unique_by_name(parsed.scenes, "scene", sink)
+    for scene in result.scenes.values():
+        no_substitution(scene, f"scene `{scene.model.name}`", sink)
     for name, audience in result.audiences.items():
-        compiled = _Checker(audience, project, result, sink).run()
+        before = len(sink.errors)
+        no_substitution(audience, f"audience `{name}`", sink)
+        if len(sink.errors) > before:
+            continue
+        compiled = _Checker(audience, project, result, sink, parsed.root).run()
         if compiled is not None:
             result.compiled[name] = compiled
     _check_cycles(result, sink)
@@ -104,7 +111,9 @@ def check_audiences(parsed: ParsedDefinitions, project: Project, sink: Diagnosti
 class _Checker:
     """Checks and compiles one audience."""
 
-    def __init__(self, item: Located[AudienceSpec], project: Project, known: AudienceSet, sink: DiagnosticSink):
+    def __init__(self, item: Located[AudienceSpec], project: Project, known: AudienceSet, sink: DiagnosticSink,
+                 root: Path | None = None):
+        self.root = root
         self.item = item
         self.spec = item.model
         self.project = project
@@ -325,6 +334,10 @@ class _Checker:
                 self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a number, got {kind_of(value)} {value!r}",
                            "write the number without quotes")
                 return None
+            if isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
+                self.error(path, "E409", f"`{tag}`: the value {value} does not fit a 64-bit integer",
+                           "compare with a number Spark can hold")
+                return None
             return exp.Literal.number(value)
         if ttype == "boolean":
             if not isinstance(value, bool):
@@ -360,11 +373,17 @@ class _Checker:
         spec = self.spec.list_
         assert spec is not None
         base = self.item.doc.path.parent if self.item.doc.path is not None else Path(self.item.file).parent
-        path = (base / spec.file).resolve()
+        resolved, why = list_path(base, self.root, spec.file)
+        if resolved is None:
+            self.error(("list", "file"), "E413", f"list file: {why}",
+                       "keep uploaded lists inside the definitions folder (e.g. tag_definitions/lists/)")
+            return
+        path = resolved
         entity = self.project.entities[self.spec.entity].model
         try:
             result = read_id_list(path, column=spec.column, sheet=spec.sheet, header=spec.header,
-                                  key_type=entity.key_type, key_name=entity.key, max_rows=spec.max_rows)
+                                  key_type=entity.key_type, key_name=entity.key, max_rows=spec.max_rows,
+                                  root=self.root or base)
         except ListFileError as exc:
             message = str(exc).replace(str(path), spec.file)
             if spec.file not in message:
@@ -397,6 +416,9 @@ class _Checker:
             return
         entity = self.project.entities[spec.entity].model
         sources = {n: s.model for n, s in self.project.sources.items() if s.model.entity == spec.entity}
+        if not check_ctes(tree, {PROFILE_VIEW, *self.project.sources}, where, self.item, ("sql",), self.sink):
+            self.ok = False
+            return
         ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
         used: list[str] = []
         for table in tree.find_all(exp.Table):

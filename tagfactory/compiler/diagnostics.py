@@ -41,6 +41,11 @@ class Diagnostic:
     hint: str = ""
     severity: Severity = Severity.ERROR
 
+    def __post_init__(self) -> None:
+        # messages quote definition text: escape what a terminal or a CI log would interpret
+        for name in ("file", "message", "hint"):
+            object.__setattr__(self, name, escape(getattr(self, name)))
+
     def format(self) -> str:
         """Render as ``path:line:col: error[CODE]: message`` plus an indented hint line."""
         text = f"{self.file}:{self.line}:{self.col}: {self.severity.value}[{self.code}]: {self.message}"
@@ -59,6 +64,15 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+_CONTROL = {i: f"\\x{i:02x}" for i in (*range(32), 127)}
+_CONTROL.update({0x85: "\\x85", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters and line breaks escaped (``\\x0a``): one line, nothing to interpret."""
+    return text.translate(_CONTROL) if isinstance(text, str) else text
 
 
 # Codes are stable: tests, CI annotations and docs refer to them.
@@ -85,6 +99,15 @@ CODES: dict[str, str] = {
     "E403": "SQL reads a table that is not a declared source",
     "E404": "function not allowed",
     "E405": "SQL result has the wrong shape",
+    "E406": "construct not allowed in definitions (the SQL node allow-list)",
+    "E407": "text Spark's variable substitution would replace (`${...}`)",
+    "E408": "SQL or expression too long, too big or nested too deeply",
+    "E409": "literal out of range, or too large a size for a function that allocates",
+    "E410": "CTE or alias shadows a source, a compiler name or another CTE",
+    "E411": "aggregate, window or generator where it cannot be compiled faithfully",
+    "E412": "`*` in a definition",
+    "E413": "path leaves its root",
+    "E414": "reserved name",
     "E501": "dependency cycle",
     "E502": "depends on a tag that is not built",
     "E503": "removes or renames a tag that other tags still use",
@@ -92,6 +115,7 @@ CODES: dict[str, str] = {
     "E601": "unknown expectation type",
     "E602": "expectation names an unknown column or has invalid arguments",
     "E603": "quality check does not fit the value type",
+    "E604": "expectation argument not allowed or of the wrong type",
 }
 
 

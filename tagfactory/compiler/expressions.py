@@ -6,6 +6,7 @@ sqlglot; a parse error is reported at the line of the YAML file where the snippe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import sqlglot
@@ -14,7 +15,18 @@ from sqlglot.errors import ParseError, TokenError
 
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.functions import ALLOWED, DENIED, function_verdict
+from tagfactory.compiler.sqlpolicy import (
+    Violation,
+    check_shape,
+    check_text,
+    check_tree,
+    strip_comments,
+)
 from tagfactory.compiler.yamlload import Loc
+
+# sqlglot logs warnings that quote the SQL it read: definition text must never reach a log
+# unescaped (a pull request could write GitHub workflow commands into it). Diagnostics say it all.
+logging.getLogger("sqlglot").setLevel(logging.CRITICAL + 1)
 
 DIALECT = "spark"
 SNAPSHOT_DATE = "snapshot_date"
@@ -38,6 +50,8 @@ def snippet_position(loc: Loc, line: int, col: int) -> tuple[int, int]:
 
 def parse_expression(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> exp.Expression | None:
     """Parse one Spark SQL expression; report problems at the YAML position."""
+    if report_violations(check_text(text), where, loc, file, sink):
+        return None
     try:
         tree = sqlglot.parse_one(f"SELECT {text}", read=DIALECT)
     except (ParseError, TokenError) as exc:
@@ -45,6 +59,8 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         return None
     except RecursionError:
         _too_deep(where, loc, file, sink)
+        return None
+    if report_violations([v for v in [check_shape(tree)] if v], where, loc, file, sink):
         return None
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.args.get("from"):
         sink.error(file, loc.line, loc.col, "E401", f"{where} must be a single expression",
@@ -60,11 +76,15 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
                    "use a `sql` tag for logic that needs a query")
         return None
     check_functions(node, where, loc, file, sink)
-    return node
+    if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text), where, loc, file, sink):
+        return None
+    return strip_comments(node)
 
 
 def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> exp.Query | None:
     """Parse the ``sql`` of a sql tag: exactly one read-only query."""
+    if report_violations(check_text(text), where, loc, file, sink):
+        return None
     try:
         statements = [s for s in sqlglot.parse(text, read=DIALECT) if s is not None]
     except (ParseError, TokenError) as exc:
@@ -78,6 +98,8 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
                    "remove the extra statements (and any `;` separators)")
         return None
     tree = statements[0]
+    if report_violations([v for v in [check_shape(tree)] if v], where, loc, file, sink):
+        return None
     bad = next((n for n in tree.walk() if isinstance(n, FORBIDDEN_NODES)), None)
     if bad is not None or not isinstance(tree, exp.Query):
         kind = type(bad or tree).__name__.upper()
@@ -85,7 +107,17 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
                    "sql tags may only read declared sources: no DDL, DML or commands")
         return None
     check_functions(tree, where, loc, file, sink)
-    return tree
+    if report_violations(check_tree(tree, query=True, text=text), where, loc, file, sink):
+        return None
+    return strip_comments(tree)
+
+
+def report_violations(violations: list[Violation], where: str, loc: Loc, file: str, sink: DiagnosticSink) -> bool:
+    """Report policy findings at their YAML positions; True when there was any."""
+    for v in violations:
+        line, col = snippet_position(loc, v.line, v.col) if v.line else (loc.line, loc.col)
+        sink.error(file, line, col, v.code, f"{where}: {v.message}", v.hint)
+    return bool(violations)
 
 
 def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
@@ -104,7 +136,12 @@ def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink:
 
 
 def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:
-    """Column references that are not lambda variables."""
+    """Column references that are not lambda variables.
+
+    A lambda variable is an unqualified name bound by an enclosing lambda (``x``), or the
+    qualifier of a field of one (``x.field``); a qualified column (``users.city``) never is, so
+    naming a parameter like a column cannot hide a qualified reference.
+    """
     for column in tree.find_all(exp.Column):
         lambda_vars: set[str] = set()
         parent = column.parent
@@ -112,7 +149,12 @@ def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:
             if isinstance(parent, exp.Lambda):
                 lambda_vars.update(p.name for p in parent.expressions)
             parent = parent.parent
-        if column.name not in lambda_vars:
+        if column.args.get("db") or column.args.get("catalog"):
+            yield column
+        elif column.table:
+            if column.table not in lambda_vars:
+                yield column
+        elif column.name not in lambda_vars:
             yield column
 
 

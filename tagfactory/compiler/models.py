@@ -68,7 +68,7 @@ class SourceSpec(Strict):
     path: str = Field(min_length=1)
     format: Literal["parquet", "delta"] = "parquet"
     description: str = ""
-    columns: dict[str, ColumnSpec | ColumnType] = Field(min_length=1)
+    columns: dict[Name, ColumnSpec | ColumnType] = Field(min_length=1)
     quality: SourceQuality = Field(default_factory=SourceQuality)
 
     def column_specs(self) -> dict[str, ColumnSpec]:

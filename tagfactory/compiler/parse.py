@@ -63,6 +63,8 @@ class ParsedDefinitions:
     files: list[str]
     audiences: list[Located[AudienceSpec]] = field(default_factory=list)
     scenes: list[Located[SceneSpec]] = field(default_factory=list)
+    # the definitions folder: uploaded lists must stay inside it (see guards.list_path)
+    root: Path | None = None
 
 
 def discover_files(root: str | Path) -> list[Path]:
@@ -98,7 +100,17 @@ def parse_definitions(root: str | Path, sink: DiagnosticSink, *, display_root: P
         sink.error(str(root), 0, 0, "E001", f"no such file or folder: {root}",
                    "pass the folder that holds the tag definitions, e.g. tag_definitions/")
         return parsed
+    parsed.root = (root_path if root_path.is_dir() else root_path.parent).resolve()
     for file in discover_files(root_path):
+        try:
+            outside = not file.resolve().is_relative_to(parsed.root)
+        except (OSError, RuntimeError):
+            outside = True
+        if outside:
+            sink.error(_display(file, shown_root), 0, 0, "E413", "the file is a symlink that leaves the "
+                       "definitions folder (or cannot be resolved); it is not read",
+                       "commit the file itself, not a link to it")
+            continue
         doc = load_yaml(file, sink, _display(file, shown_root))
         if doc is None:
             continue

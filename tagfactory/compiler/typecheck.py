@@ -206,8 +206,9 @@ def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -
             raise SqlColumnError(match.group(1), int(match.group(2) or 0), int(match.group(3) or 0),
                                  str(exc).split(". Line:")[0]) from None
         raise SqlColumnError("", 0, 0, str(exc).splitlines()[0]) from None
-    except SqlglotError:
-        return "unknown"  # a construct sqlglot cannot analyse: Spark still checks it when the job runs
+    except (SqlglotError, RecursionError) as exc:
+        # untrusted input: a query whose columns cannot be resolved is refused, not passed on
+        raise SqlColumnError("", 0, 0, f"its columns cannot be resolved ({str(exc).splitlines()[0][:120]})") from None
     annotate_types(qualified, schema=spark_schema, dialect=DIALECT)
     selects = qualified.selects if isinstance(qualified, exp.Query) else []
     return _family_of(selects[1].unalias()) if len(selects) == 2 else "unknown"

@@ -19,6 +19,13 @@ from tagfactory.compiler.expressions import (
     parse_expression,
     parse_select,
 )
+from tagfactory.compiler.guards import (
+    check_ctes,
+    check_source_name_and_path,
+    check_tag_name,
+    no_substitution,
+    value_problem,
+)
 from tagfactory.compiler.models import (
     CATEGORIES,
     AggregateTag,
@@ -78,10 +85,14 @@ def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checke
     checked.tag_enums = {n: list(t.model.values) for n, t in checked.tags.items() if t.model.values}
     checked.source_types = {n: _source_types(s.model) for n, s in checked.sources.items()}
     for entity in checked.entities.values():
+        no_substitution(entity, f"entity `{entity.model.name}`", sink)
         _check_entity(entity, checked, sink)
     for source in checked.sources.values():
+        no_substitution(source, f"source `{source.model.name}`", sink)
+        check_source_name_and_path(source, sink)
         _check_source(source, checked, sink)
     for tag in checked.tags.values():
+        no_substitution(tag, f"tag `{tag.model.name}`", sink)
         _check_tag(tag, checked, sink)
     return checked
 
@@ -155,6 +166,7 @@ def _check_tag(tag: Located[TagBase], checked: Checked, sink: DiagnosticSink) ->
         report(tag, ("entity",), "E205", f"tag `{spec.name}`: unknown entity `{spec.entity}`",
                did_you_mean(spec.entity, checked.entities), sink)
         return
+    check_tag_name(tag, checked.entities[spec.entity].model.key, sink)
     if spec.default is not None:
         _check_value(tag, ("default",), spec.default, "default", sink)
     _check_tag_quality(tag, sink)
@@ -384,6 +396,10 @@ def _check_value(tag: Located[TagBase], fld: tuple[str | int, ...], value: Any, 
     if not ok:
         report(tag, fld, "E301", f"tag `{spec.name}`: {what} {value!r} is not a {spec.type}",
                "quote strings; write numbers without quotes", sink)
+    elif problem := next((value_problem(v, spec.type) for v in (value if isinstance(value, list) else [value])
+                          if value_problem(v, spec.type)), ""):
+        report(tag, fld, "E409", f"tag `{spec.name}`: {what} {problem}",
+               "write a finite number that fits the tag's type", sink)
     elif spec.type == "enum" and spec.values and value not in spec.values:
         report(tag, fld, "E302", f"tag `{spec.name}`: {what} `{value}` is not one of the allowed values "
                f"{', '.join(spec.values)}", did_you_mean(str(value), spec.values) or "add it to `values` or fix it", sink)
@@ -425,6 +441,8 @@ def _check_sql(tag: Located[TagBase], spec: SqlTag, checked: Checked, sink: Diag
     where = f"tag `{spec.name}`: sql"
     tree = parse_select(spec.sql, where, tag.loc("sql"), tag.file, sink)
     if tree is None:
+        return
+    if not check_ctes(tree, set(checked.sources), where, tag, ("sql",), sink):
         return
     cte_names = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     sources: list[str] = []
