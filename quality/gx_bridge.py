@@ -167,6 +167,18 @@ class ExpectationSpec:
         return {**self.meta, "name": self.name, "severity": self.severity}
 
 
+#: kwargs GX would run as code (``row_condition`` becomes a Spark filter); never passed on.
+_CODE_KWARGS = frozenset({"row_condition", "condition_parser"})
+
+
+def _no_conditions(spec: ExpectationSpec) -> dict[str, Any]:
+    """The spec's kwargs, refusing the ones GX would execute (definitions are untrusted)."""
+    found = sorted(_CODE_KWARGS & set(spec.kwargs))
+    if found:
+        raise ValueError(f"expectation {spec.name!r}: {', '.join(found)} not allowed (conditions are code)")
+    return spec.kwargs
+
+
 def build_suite(suite_name: str, specs: Iterable[ExpectationSpec]) -> ExpectationSuite:
     """Build a GX expectation suite from specs.
 
@@ -194,7 +206,7 @@ def build_suite(suite_name: str, specs: Iterable[ExpectationSpec]) -> Expectatio
         seen_names.add(spec.name)
         expectation_class = get_expectation_impl(spec.type)
         expectation = expectation_class(
-            **spec.kwargs, meta=spec.expectation_meta(), severity=_GX_SEVERITY[spec.severity]
+            **_no_conditions(spec), meta=spec.expectation_meta(), severity=_GX_SEVERITY[spec.severity]
         )
         for other in expectations:
             if ExpectationSuite._expectations_are_equalish(expectation, other):

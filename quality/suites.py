@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagfactory.compiler.expectations import validated_kwargs
 from tagfactory.quality.gx_bridge import ExpectationSpec
 
 PSI = "expect_column_psi_to_be_less_than"
@@ -52,6 +53,8 @@ def _declared(decls: list[dict[str, Any]], default_column: str | None, prefix: s
         kwargs = dict(decl.get("kwargs") or {})
         if default_column and "column" not in kwargs and decl["type"].startswith("expect_column"):
             kwargs["column"] = default_column
+        # declared kwargs come from definitions: the compiler's typed models, checked again here
+        kwargs = validated_kwargs(decl["type"], kwargs)
         name = decl.get("name") or f"{prefix}.declared_{i}.{decl['type'].removeprefix('expect_')}"
         out.append(ExpectationSpec(decl["type"], kwargs, decl.get("severity", "error"), name,
                                    {"origin": "declared"}))

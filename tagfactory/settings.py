@@ -68,8 +68,22 @@ class Settings(BaseModel):
         return join_uri(self.warehouse, table)
 
     def source_uri(self, path: str) -> str:
-        """Location of a source dataset (absolute URIs are kept)."""
-        return path if is_absolute(path) else join_uri(self.sources_root, path)
+        """Location of a source dataset: ``path`` (from a definition) inside ``sources_root``.
+
+        Definitions are untrusted: a path that is absolute, has a scheme or leaves the root
+        (``..``) is refused here too, not only by `tagfactory validate` (docs/security.md).
+        Absolute locations come from the settings (``sources_root``), never from definitions.
+
+        Raises:
+            ValueError: ``path`` does not stay inside ``sources_root``.
+        """
+        from tagfactory.compiler.guards import path_problem
+
+        problem = path_problem(path)
+        if problem:
+            raise ValueError(f"source path {path!r} {problem}: definitions name paths relative to "
+                             "`sources_root`; set absolute locations in the settings")
+        return join_uri(self.sources_root, path)
 
     def lineage_file(self) -> str:
         """Default lineage event file."""

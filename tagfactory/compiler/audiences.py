@@ -24,6 +24,13 @@ from tagfactory.compiler.models import AudienceSpec, SceneSpec, SourceSpec
 from tagfactory.compiler.parse import Located, ParsedDefinitions, kind_of, report
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import bind_snapshot, day_offset, to_sql
+from tagfactory.compiler.sqlpolicy import (
+    EMIT_DEPTH,
+    PolicyError,
+    check_compiled,
+    check_emitted,
+    check_shape,
+)
 from tagfactory.compiler.typecheck import SqlColumnError, report_unknown_column, sql_value_family
 from tagfactory.compiler.validate import unique_by_name
 
@@ -62,6 +69,7 @@ class CompiledAudience:
     refs: list[str] = field(default_factory=list)  # audiences referenced (include / exclude)
     tags: list[str] = field(default_factory=list)  # tags read
     sources: list[str] = field(default_factory=list)  # sources read (sql audiences)
+    tree: exp.Expression | None = field(default=None, repr=False, compare=False)  # rule audiences: the condition
 
 
 @dataclass
@@ -103,9 +111,28 @@ def check_audiences(parsed: ParsedDefinitions, project: Project, sink: Diagnosti
         if compiled is not None:
             result.compiled[name] = compiled
     _check_cycles(result, sink)
+    _check_inlined_depth(result, sink)
     for scene in result.scenes.values():
         _check_scene(scene, project, result, sink)
     return result
+
+
+def _check_inlined_depth(result: AudienceSet, sink: DiagnosticSink) -> None:
+    """References to rule audiences are inlined: the inlined condition must stay within the limits."""
+    for name in list(result.order):
+        c = result.compiled[name]
+        if c.kind != "rule":
+            continue
+        try:
+            resolve_condition(result.compiled, name)
+        except PolicyError as exc:
+            item = result.audiences[name]
+            loc = item.loc("rule")
+            sink.error(item.file, loc.line, loc.col, "E408", f"audience `{name}`: with the audiences it "
+                       f"includes or excludes inlined, its condition {exc}",
+                       "flatten the rule trees, or reference fewer nested rule audiences")
+            result.compiled.pop(name)
+    result.order = [n for n in result.order if n in result.compiled]
 
 
 class _Checker:
@@ -145,6 +172,7 @@ class _Checker:
         compiled = CompiledAudience(spec.name, spec.kind, spec.entity)
         if spec.rule is not None:
             condition = self.node(spec.rule, ("rule",), 0)
+            compiled.tree = condition
             compiled.condition = to_sql(condition, pretty=False) if condition is not None else None
         elif spec.list_ is not None:
             self._check_list(compiled)
@@ -454,7 +482,13 @@ class _Checker:
             return
         self.tags.extend(c.name for c in tree.find_all(exp.Column) if c.name in profile_cols and c.name != entity.key)
         compiled.sources = [u for u in used if u != PROFILE_VIEW]
-        compiled.sql = to_sql(_point_in_time(bind_snapshot(tree), {n: sources[n] for n in compiled.sources}, ctes))
+        cut = _point_in_time(bind_snapshot(tree), {n: sources[n] for n in compiled.sources}, ctes)
+        try:
+            check_compiled(cut, {PROFILE_VIEW, *compiled.sources}, where)
+        except PolicyError as exc:
+            self.error(("sql",), "E406", str(exc), "report this: validate accepted what the compiler refuses")
+            return
+        compiled.sql = to_sql(cut)
 
     def _check_guardrails(self) -> None:
         g = self.spec.guardrails
@@ -609,6 +643,9 @@ def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
     """The condition of a rule audience with references to other rule audiences inlined.
 
     References to list and SQL audiences stay as ``array_contains(_ext, '<name>')``.
+
+    Raises:
+        PolicyError: the inlined condition is bigger or deeper than the SQL policy allows.
     """
     from sqlglot import parse_one
 
@@ -619,7 +656,8 @@ def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
             return cache[audience].copy()
         c = compiled[audience]
         assert c.condition is not None
-        tree = parse_one(c.condition, read="spark")
+        tree = c.tree.copy() if c.tree is not None else parse_one(c.condition, read="spark")
+        _bounded(tree)
 
         def swap(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Coalesce) and isinstance(node.this, exp.ArrayContains):
@@ -631,7 +669,18 @@ def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
             return node
 
         out = tree.transform(swap)
+        _bounded(out)
         cache[audience] = out
         return out.copy()
 
-    return to_sql(expand(name), pretty=False)
+    expanded = expand(name)
+    violations = check_emitted(expanded, set(), set())
+    if violations:
+        raise PolicyError(violations[0].message)
+    return to_sql(expanded, pretty=False)
+
+
+def _bounded(tree: exp.Expression) -> None:
+    shape = check_shape(tree, EMIT_DEPTH)
+    if shape is not None:
+        raise PolicyError(shape.message)

@@ -40,6 +40,7 @@ from tagfactory.compiler.sqlbuild import (
     to_sql,
     when,
 )
+from tagfactory.compiler.sqlpolicy import check_compiled
 
 ZERO_DEFAULT_AGGS = ("count", "count_distinct")
 
@@ -131,6 +132,7 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
     for name, cte in ctes:
         final = final.with_(name, as_=cte)
     columns = [(key, entity.key_type)] + [(t.name, t.type) for t in tags] + [("dt", "date")]
+    check_compiled(final, set(project.sources), f"entity `{entity_name}`")
     compiled = CompiledEntity(entity_name, key, entity.key_type, final, columns, sources=read_sources)
     compiled.tag_sql = {t.name: to_sql(_standalone(project, t, key, dimension)) for t in tags}
     return compiled

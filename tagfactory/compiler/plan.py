@@ -37,8 +37,7 @@ def build_plan(project: Project, definitions_root: str | Path) -> dict[str, Any]
     """Compile the project into the plan document (a JSON-ready dict)."""
     compiled = compile_project(project)
     entities = [_entity_plan(project, c) for c in compiled.values()]
-    body = {"format": PLAN_FORMAT, "entities": entities}
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    digest = plan_digest({"format": PLAN_FORMAT, "entities": entities})
     return {
         "format": PLAN_FORMAT,
         "tagfactory_version": __version__,
@@ -46,6 +45,20 @@ def build_plan(project: Project, definitions_root: str | Path) -> dict[str, Any]
         "digest": digest,
         "entities": entities,
     }
+
+
+def plan_digest(plan: dict[str, Any]) -> str:
+    """SHA-256 of what a plan makes jobs do: its format and entities (list identifiers excluded:
+    they live in ``target/lists/``, and the plan holds their count and SHA-256)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "_ids"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    body = {"format": plan.get("format"), "entities": strip(plan.get("entities"))}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def audience_tables(entity: str) -> dict[str, str]:
@@ -208,15 +221,30 @@ def write_plan(plan: dict[str, Any], target: str | Path) -> Path:
     return path
 
 
+class PlanDigestError(ValueError):
+    """A plan's contents do not match its digest: it was edited (or damaged) after compilation."""
+
+
 def read_plan(path: str | Path) -> dict[str, Any]:
-    """Read a plan written by :func:`write_plan`, checking its format version."""
+    """Read a plan written by :func:`write_plan`, checking its format version and digest.
+
+    Raises:
+        FileNotFoundError: there is no plan at ``path``.
+        ValueError: the plan has another format version, or is not a JSON object.
+        PlanDigestError: its contents do not match its ``digest`` (jobs refuse such a plan).
+    """
     plan_path = Path(path)
     if not plan_path.exists():
         raise FileNotFoundError(f"no plan at {plan_path}: run `tagfactory compile` first")
     plan: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
+    if not isinstance(plan, dict):
+        raise ValueError(f"{plan_path} is not a plan (not a JSON object): run `tagfactory compile` again")
     if plan.get("format") != PLAN_FORMAT:
         raise ValueError(f"{plan_path} has plan format {plan.get('format')}, this tagfactory reads "
                          f"{PLAN_FORMAT}: run `tagfactory compile` again")
+    if plan.get("digest") != plan_digest(plan):
+        raise PlanDigestError(f"{plan_path}: its contents do not match its digest (edited after "
+                              "`tagfactory compile`?); refusing to run it: run `tagfactory compile` again")
     return plan
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 from sqlglot.errors import TokenError
@@ -77,6 +78,10 @@ median mode percentile percentile_approx percentile_cont percentile_disc regr_av
 regr_intercept regr_r2 regr_slope regr_sxx regr_sxy regr_syy some any any_value max_by min_by try_avg
 try_sum covar_pop covar_samp corr std stddev stddev_pop stddev_samp var_pop var_samp variance
 """.split())
+
+
+class PolicyError(ValueError):
+    """The compiler produced SQL the policy refuses (a bug, or definitions that bypassed validate)."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,25 @@ def check_emitted(tree: exp.Expression, sources: set[str], ctes: set[str]) -> li
         if found is not None:
             out.append(found)
     return out
+
+
+def check_compiled(query: exp.Expression, sources: set[str], what: str) -> None:
+    """Run the policy over an emitted query, as built and as Spark will read its text.
+
+    Raises:
+        PolicyError: the query holds anything the policy refuses.
+    """
+    problems = check_emitted(query, sources, {c.alias_or_name for c in query.find_all(exp.CTE)})
+    if not problems:
+        text = query.sql(dialect="spark")
+        if SUBSTITUTION.search(text):
+            problems = [Violation("E407", "the compiled SQL contains `${`")]
+        else:
+            reparsed = sqlglot.parse_one(text, read="spark")
+            problems = check_emitted(reparsed, sources, {c.alias_or_name for c in reparsed.find_all(exp.CTE)})
+    if problems:
+        raise PolicyError(f"the compiled query of {what} fails the SQL policy: "
+                          + "; ".join(f"{v.code}: {v.message}" for v in problems[:5]))
 
 
 def _node_violation(node: exp.Expression, allowed: tuple[type[exp.Expression], ...], *, query: bool,

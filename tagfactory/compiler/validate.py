@@ -13,6 +13,7 @@ from typing import Any
 from sqlglot import exp
 
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
+from tagfactory.compiler.expectations import kwargs_problems
 from tagfactory.compiler.expressions import (
     SNAPSHOT_DATE,
     free_columns,
@@ -122,6 +123,9 @@ def _check_entity(entity: Located[EntitySpec], checked: Checked, sink: Diagnosti
     elif spec.key not in source.model.columns:
         report(entity, ("key",), "E204", f"entity `{spec.name}`: key `{spec.key}` is not a column of `{spec.dimension}`",
                did_you_mean(spec.key, source.model.columns), sink)
+    tag_names = [n for n, t in checked.tags.items() if t.model.entity == spec.name]
+    _check_expectations(entity, f"entity `{spec.name}`", ("quality", "expectations"), spec.quality.expectations,
+                        [spec.key, *tag_names], None, sink)
 
 
 def _check_source(source: Located[SourceSpec], checked: Checked, sink: DiagnosticSink) -> None:
@@ -211,6 +215,13 @@ def _check_expectations(item: Located[Any], what: str, fld: tuple[str | int, ...
                                    or not 0 < mostly <= 1):
             report(item, (*fld, i, "kwargs", "mostly"), "E602", f"{what}: `mostly` must be a share in (0, 1], "
                    f"got {mostly!r}", "e.g. `mostly: 0.95` = at least 95% of the rows", sink)
+            continue
+        if decl.type not in GX_EXPECTATIONS:
+            continue
+        for key, why in kwargs_problems(decl.type, decl.kwargs):
+            where = (*fld, i, "kwargs", key) if key is not None else (*fld, i, "kwargs" if decl.kwargs else "type")
+            report(item, where, "E604", f"{what}: expectation `{decl.type}`: {why}",
+                   "declared expectations take typed arguments only; conditions belong in tags", sink)
 
 
 def _check_tag_quality(tag: Located[TagBase], sink: DiagnosticSink) -> None:
