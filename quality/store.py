@@ -56,7 +56,7 @@ def record(spark: SparkSession, settings: Settings, reports: Sequence[AuditRepor
     frame = spark.createDataFrame(rows, RESULTS_DDL)
     result = delta.publish_partition(spark, frame, settings.table_uri(RESULTS_TABLE), partition_by=["dt"],
                                      mode="append", writer=settings.writer,
-                                     commit_metadata={"job": "quality_gate"})
+                                     commit_metadata={"job_name": "quality_gate"})
     return result.version
 
 

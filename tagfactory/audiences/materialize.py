@@ -108,7 +108,7 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
                     f"({len(moved)} tables, kept {settings.quality.quarantine_retention_days:g} days)."
                     + f"\nTo publish them anyway: tagfactory audiences --entity {entity['name']} --date "
                     f"{snapshot_date} --run-id {run_id} --override-gate --reason \"...\"")
-            summary["versions"] = _commit_all(staged, snapshot_date, run_id)
+            summary["versions"] = _commit_all(staged, snapshot_date, run_id, settings.writer)
     finally:
         profile.unpersist()
     return summary
@@ -576,10 +576,10 @@ def publish_overridden(spark: SparkSession, settings: Settings, entity: dict[str
     metadata = store.record_override(
         spark, settings, run_id=run_id, dataset=entity["audience_tables"]["audience_members"],
         snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))
-    return _commit_all(staged, snapshot_date, run_id, metadata)
+    return _commit_all(staged, snapshot_date, run_id, settings.writer, metadata)
 
 
-def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str,
+def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str, writer: delta.Writer,
                 extra: dict[str, str] | None = None) -> dict[str, int]:
     """Commit every staged table; members last, so a reader of members sees a complete day."""
     versions: dict[str, int] = {}
@@ -588,10 +588,10 @@ def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: 
     for name in order:
         st = staged[name]
         with step(f"publishing {name}") as s:
-            versions[name] = delta.commit(st, commit_metadata={"run_id": run_id, "job": "materialize_audiences",
+            versions[name] = delta.commit(st, commit_metadata={"run_id": run_id, "job_name": "materialize_audiences",
                                                                "snapshot_date": snapshot_date.isoformat(),
                                                                **(extra or {})},
-                                          empty_partition={"dt": snapshot_date.isoformat()})
+                                          empty_partition={"dt": snapshot_date.isoformat()}, writer=writer)
             s.detail = f"version {versions[name]}, {st.rows:,} rows"
     return versions
 

@@ -1,7 +1,9 @@
-"""Publish Spark DataFrames as Delta tables, write-audit-publish style, without the Delta jars.
+"""Publish Spark DataFrames as Delta tables, write-audit-publish style.
 
-The Delta Lake JVM jars are not available everywhere we run, so by default Spark only writes
-Parquet and delta-rs (the ``deltalake`` package) writes the Delta log:
+Two writers share the same staging and audit; they differ only in how a staged run is published
+(``writer`` in the settings, see docs/jvm-components.md). With ``deltars`` (the default) Spark only
+writes Parquet and delta-rs (the ``deltalake`` package) writes the Delta log; with ``native`` Delta
+Lake on Spark writes the staged rows (:mod:`tagfactory.lakehouse.native`):
 
 1. :func:`stage` -- Spark writes Parquet into ``<table>/_staging/<run_id>/dt=.../``. Delta readers
    ignore it (it is not in the log, and ``_``-folders are skipped by readers and VACUUM).
@@ -53,6 +55,7 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 
+from tagfactory.lakehouse import native
 from tagfactory.lakehouse.paths import FileInfo, HadoopFs, TableLocation
 
 if TYPE_CHECKING:
@@ -69,10 +72,14 @@ HIVE_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Delta Spark's default prefix length for string statistics.
 STRING_STATS_PREFIX = 32
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_NATIVE_ADVICE = (
-    "writer='native' needs the Delta Lake jars (io.delta:delta-spark) on the cluster; "
-    "without them use writer='deltars'."
-)
+_NATIVE_ADVICE = native.NATIVE_ADVICE
+# Field names of Delta's commitInfo action: delta-rs writes custom metadata as top-level commitInfo
+# keys, and Delta Lake on Spark parses these fields with fixed types (a string `job` made DESCRIBE
+# HISTORY fail with CANNOT_PARSE_JSON_FIELD), so commit metadata may not use them.
+RESERVED_COMMIT_KEYS = frozenset({
+    "version", "timestamp", "userId", "userName", "operation", "operationParameters", "job", "notebook",
+    "clusterId", "readVersion", "isolationLevel", "isBlindAppend", "operationMetrics", "userMetadata", "tags",
+    "engineInfo", "txnId", "inCommitTimestamp"})
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -477,8 +484,12 @@ def commit(
     commit_metadata: dict[str, str] | None = None,
     storage_options: dict[str, str] | None = None,
     empty_partition: dict[str, str] | None = None,
+    writer: Writer = "deltars",
 ) -> int:
     """Publish a staged write: move its files into the table and commit them to the Delta log.
+
+    With ``writer="native"`` Delta Lake on Spark writes the staged rows instead (same modes and
+    metadata, see :mod:`tagfactory.lakehouse.native`); the staged files are then deleted.
 
     ``overwrite_partitions`` replaces exactly the staged partitions (all of them in one commit;
     the whole table when it is unpartitioned) and leaves the others untouched, so re-running a
@@ -494,6 +505,7 @@ def commit(
         empty_partition: When the run staged no rows, the partition (column -> value) it
             replaces with nothing, e.g. ``{"dt": "2026-11-24"}`` for a day without changes;
             without it an empty run is an error.
+        writer: ``"deltars"`` or ``"native"``.
 
     Returns:
         The table version created by this commit.
@@ -503,6 +515,11 @@ def commit(
             failed. The table is then unchanged and the staged files stay in staging, so the
             commit can be retried or the run discarded.
     """
+    clashing = sorted(RESERVED_COMMIT_KEYS & set(commit_metadata or {}))
+    if clashing:
+        raise DeltaPublishError(
+            f"commit metadata keys {clashing} are fields of Delta's commitInfo; Delta Lake readers would fail "
+            "on them (DESCRIBE HISTORY). Rename them (e.g. `job_name`).")
     location = TableLocation.parse(staged.table_uri)
     if not staged.files and empty_partition is None:
         raise DeltaPublishError(
@@ -510,6 +527,15 @@ def commit(
             "DataFrame cannot say which partitions it replaces. Check the upstream data, then "
             "rerun or discard() the run."
         )
+    if writer == "native":
+        metadata = {"run_id": staged.run_id, **(commit_metadata or {})}
+        with _translated(f"Committing run {staged.run_id} (writer='native') to", staged.table_uri,
+                         f"Nothing was published; the staged files are still in {staged.staging_uri}. "
+                         + _NATIVE_ADVICE):
+            version = native.commit_staged(staged, mode=mode, commit_metadata=metadata,
+                                           empty_partition=empty_partition, staged_df=read_staged(staged))
+        log.info("committed run %s to %s as version %d (native)", staged.run_id, staged.table_uri, version)
+        return version
     with _translated("Reading", staged.table_uri, "Check the table path."):
         table = _load_table(location, storage_options)
     schema, added = _target_schema(table, staged)
@@ -780,18 +806,15 @@ def publish_partition(
     With ``writer="deltars"`` (default) this is :func:`stage` then :func:`commit`; if the commit
     fails the staged run is kept for inspection (see :class:`DeltaPublishError` message).
 
-    ``writer="native"`` is for clusters that have the Delta Lake jars: Spark's own Delta writer
-    with ``mergeSchema`` and ``replaceWhere`` over the DataFrame's partition values (computed
-    first by one extra job: cache ``df`` if it is expensive). ``commit_metadata`` becomes Delta's
-    ``userMetadata``. This path cannot run in this repository's CI (no jars) and is untested
-    here.
+    ``writer="native"`` commits the staged rows with Delta Lake on Spark instead (``replaceWhere``
+    over the staged partitions, ``mergeSchema``, ``commit_metadata`` as ``userMetadata``).
 
     Args:
         spark: Active session.
         df: Data to publish.
         table_uri: Table location.
         partition_by: Partition columns.
-        run_id: Run id (deltars only); generated when None.
+        run_id: Run id (names the staging folder, recorded in the commit); generated when None.
         mode: ``"overwrite_partitions"`` or ``"append"``.
         commit_metadata: Extra commit info keys (job name, snapshot date, ...).
         writer: ``"deltars"`` or ``"native"``.
@@ -804,11 +827,9 @@ def publish_partition(
         DeltaPublishError: see :func:`stage` and :func:`commit`.
     """
     started = time.monotonic()
-    if writer == "native":
-        return _publish_native(spark, df, table_uri, partition_by, mode, commit_metadata, started)
     staged = stage(spark, df, table_uri, partition_by=partition_by, run_id=run_id)
     version = commit(
-        staged, mode=mode, commit_metadata=commit_metadata, storage_options=storage_options
+        staged, mode=mode, commit_metadata=commit_metadata, storage_options=storage_options, writer=writer
     )
     return PublishResult(
         version=version,
@@ -817,58 +838,6 @@ def publish_partition(
         bytes=sum(f.size for f in staged.files),
         seconds=time.monotonic() - started,
     )
-
-
-def _publish_native(
-    spark: SparkSession,
-    df: DataFrame,
-    table_uri: str,
-    partition_by: Sequence[str],
-    mode: CommitMode,
-    commit_metadata: dict[str, str] | None,
-    started: float,
-) -> PublishResult:
-    uri = TableLocation.parse(table_uri).spark_uri
-    with _translated("Writing (writer='native') to", table_uri, _NATIVE_ADVICE):
-        from delta.tables import DeltaTable as SparkDeltaTable  # usable only with the Delta jars
-
-        writer = df.write.format("delta").option("mergeSchema", "true").partitionBy(*partition_by)
-        if commit_metadata:
-            writer = writer.option("userMetadata", json.dumps(commit_metadata))
-        if mode == "append":
-            writer = writer.mode("append")
-        elif partition_by:
-            replace_where = _replace_where(df, partition_by)
-            writer = writer.mode("overwrite").option("replaceWhere", replace_where)
-        else:
-            writer = writer.mode("overwrite")
-        writer.save(uri)
-        last = SparkDeltaTable.forPath(spark, uri).history(1).first()
-    metrics = (last["operationMetrics"] if last else None) or {}
-    return PublishResult(
-        version=int(last["version"]) if last else 0,
-        rows=int(metrics.get("numOutputRows", 0)),
-        files=int(metrics.get("numFiles", 0)),
-        bytes=int(metrics.get("numOutputBytes", 0)),
-        seconds=time.monotonic() - started,
-    )
-
-
-def _replace_where(df: DataFrame, partition_by: Sequence[str]) -> str:
-    """SQL predicate matching exactly the partitions present in ``df``."""
-    terms = [
-        " AND ".join(_sql_equals(c, row[c]) for c in partition_by)
-        for row in df.select(*partition_by).distinct().collect()
-    ]
-    return " OR ".join(f"({t})" for t in terms) or "false"
-
-
-def _sql_equals(column: str, value: Any) -> str:
-    name = _quoted(column)
-    if value is None:
-        return f"{name} IS NULL"
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"{name} = '{text}'"
 
 
 # ---------------------------------------------------------------------------------------- read
@@ -887,7 +856,7 @@ def read_table(
     With ``writer="deltars"`` delta-rs resolves the live files and the schema, and Spark reads
     the Parquet files with that schema: partition columns keep their Delta types (``dt`` is a
     date) and files written before a column existed read it as null. ``writer="native"`` uses
-    ``spark.read.format("delta")`` and needs the Delta jars (untested here).
+    ``spark.read.format("delta")`` (Delta Lake on Spark). Both read tables of either writer.
 
     Args:
         spark: Active session.
@@ -906,10 +875,7 @@ def read_table(
     location = TableLocation.parse(table_uri)
     if writer == "native":
         with _translated("Reading (writer='native')", table_uri, _NATIVE_ADVICE, DeltaIOError):
-            reader = spark.read.format("delta")
-            if version is not None:
-                reader = reader.option("versionAsOf", version)
-            return reader.load(location.spark_uri)
+            return native.read(spark, table_uri, version)
     with _translated(
         "Reading",
         table_uri,
@@ -948,10 +914,18 @@ def table_history(
     """Commit infos of the Delta table at ``uri``, newest first ([] when there is no table).
 
     Each entry has ``version``, ``timestamp``, ``operation`` and the commit metadata
-    (``run_id`` and whatever was passed as ``commit_metadata``).
+    (``run_id`` and whatever was passed as ``commit_metadata``), whichever writer made the commit:
+    the native writer's ``userMetadata`` JSON is merged into the entry.
     """
     table = _load_table(TableLocation.parse(uri), storage_options)
-    return [] if table is None else table.history(limit)
+    if table is None:
+        return []
+    entries = table.history(limit)
+    for entry in entries:
+        extra = native.user_metadata(entry.get("userMetadata"))
+        if extra:
+            entry.update({k: v for k, v in extra.items() if k not in entry})
+    return entries
 
 
 def _read_parquet(

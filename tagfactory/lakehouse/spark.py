@@ -11,13 +11,22 @@ import os
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
+from tagfactory.lakehouse.jars import delta_session_conf
+
 DEFAULT_LOCAL_MASTER = "local[*]"
 
 # Session time zone is a correctness setting (dates and timestamps), so it applies everywhere.
 # The console progress bar garbles logs (Airflow, CI); the jobs print their own progress.
-_ALWAYS = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
-# Sizing and UI defaults that only make sense on one machine.
-_LOCAL_ONLY = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"}
+# Variable substitution is off: Spark would replace `${env:SECRET}` in any SQL text (compiled tags
+# included) with the value before parsing (docs/security.md).
+_ALWAYS = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false",
+           "spark.sql.variable.substitute": "false"}
+# Settings that cannot be overridden by ``conf``.
+_ENFORCED = {"spark.sql.variable.substitute": "false"}
+# Sizing and UI defaults that only make sense on one machine. Delta reconstructs a table's state
+# with 50 partitions by default: 50 tasks for a 10-file log on 2 cores.
+_LOCAL_ONLY = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false",
+               "spark.databricks.delta.snapshotPartitions": "2"}
 
 
 def build_spark_session(
@@ -27,9 +36,12 @@ def build_spark_session(
 ) -> SparkSession:
     """Build (or return the running) SparkSession with the project's defaults.
 
-    Defaults: ``spark.sql.session.timeZone=UTC`` always; for ``local`` masters also
-    ``spark.sql.shuffle.partitions=8`` and ``spark.ui.enabled=false``. Entries in ``conf`` win over
-    the defaults. Settings read when the JVM starts (``spark.driver.memory``,
+    Defaults: ``spark.sql.session.timeZone=UTC`` and ``spark.sql.variable.substitute=false``
+    always (the latter cannot be overridden); for ``local`` masters also
+    ``spark.sql.shuffle.partitions=8`` and ``spark.ui.enabled=false``. When this call starts the
+    JVM and the project's jars were resolved (``.jars/spark``, see :mod:`tagfactory.lakehouse.jars`),
+    they go on the classpath with Delta Lake's SQL extension and catalog; under spark-submit pass
+    them with ``--jars`` and ``--conf`` (the DAG does). Entries in ``conf`` win over the defaults. Settings read when the JVM starts (``spark.driver.memory``,
     ``spark.driver.extraJavaOptions``) only take effect when this call starts the JVM, i.e. for
     local runs; under spark-submit pass them on the command line.
 
@@ -53,7 +65,10 @@ def build_spark_session(
     settings = dict(_ALWAYS)
     if effective_master.startswith("local"):
         settings.update(_LOCAL_ONLY)
+    if SparkContext._active_spark_context is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        settings.update(delta_session_conf())
     settings.update(conf or {})
+    settings.update(_ENFORCED)
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

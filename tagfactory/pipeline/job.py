@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from tagfactory.compiler.plan import read_plan
 from tagfactory.lakehouse import delta, staging
@@ -118,8 +117,6 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
     the table's quarantine and :class:`QualityGateError` says why and where.
     """
     run_id = run_id or delta.new_run_id()
-    if settings.writer == "native":
-        return _native(spark, settings, entity, snapshot_date, emitter)
     staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter,
                         check_sources=settings.quality.enabled)
     try:
@@ -212,22 +209,6 @@ def audit_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], 
         f"--run-id {staged.run_id} --override-gate --reason \"...\"")
 
 
-def _native(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-            emitter: LineageEmitter) -> dict[str, Any]:
-    """Publish with the Delta Lake jars (clusters that have them): no staging, so no gate."""
-    profile_uri = settings.table_uri(entity["profile_table"])
-    stats_uri = settings.table_uri(entity["stats_table"])
-    register_sources(spark, entity["sources"], settings)
-    query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
-    with step(f"writing {entity['profile_table']} with native Delta") as s:
-        result = delta.publish_partition(spark, query, profile_uri, partition_by=["dt"], writer="native")
-        s.rows = result.rows
-    published = delta.read_table(spark, profile_uri, writer="native").where(F.col("dt") == F.lit(snapshot_date))
-    stats, rows, _ = compute_tag_stats(spark, published, entity["tags"], snapshot_date)
-    delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], writer="native")
-    return {"profile_uri": profile_uri, "stats_uri": stats_uri, "version": result.version, "rows": rows}
-
-
 def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
                    run_id: str | None, *, override_reason: str | None = None, actor: str | None = None,
                    emitter: LineageEmitter | None = None) -> dict[str, Any]:
@@ -257,7 +238,7 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
         raise QualityGateError(f"run {run_id} of {entity['profile_table']} has no passing audit verdict; "
                                "run the audit step first, or publish a quarantined run with --override-gate "
                                "--reason \"...\"")
-    metadata = {"run_id": run_id, "job": f"build_profile.{entity['name']}", "snapshot_date": snapshot_date.isoformat()}
+    metadata = {"run_id": run_id, "job_name": f"build_profile.{entity['name']}", "snapshot_date": snapshot_date.isoformat()}
     if override_reason is not None:
         metadata.update(store.record_override(
             spark, settings, run_id=run_id, dataset=entity["profile_table"], snapshot_date=snapshot_date.isoformat(),
@@ -276,10 +257,11 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
                 f"{entity['profile_table']} for {snapshot_date} has {rows - keys:,} duplicate `{entity['key']}` rows; "
                 "a sql tag probably returns more than one row per key. Nothing was published.")
         with step(f"publishing {entity['profile_table']}") as s:
-            version = delta.commit(staged, commit_metadata=metadata)
+            version = delta.commit(staged, commit_metadata=metadata, writer=settings.writer)
             s.detail = f"version {version} at {profile_uri}"
         with step(f"publishing {entity['stats_table']}") as s:
-            stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats")
+            stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats",
+                                                   writer=settings.writer)
             s.rows = stats_result.rows
         lineage_run.set_outputs([outputs[0].with_stats(row_count=rows, version=str(version)),
                                  outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])

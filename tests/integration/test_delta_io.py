@@ -91,7 +91,7 @@ def test_republishing_a_date_replaces_only_that_date(spark: Any, tmp_path: Path)
         spark, _frame(spark, [(1, 1, "x", D1), (2, 2, "y", D1), (3, 3, "z", D2)]), str(path)
     )
     new_d1 = [(7, 70, "new", D1)]
-    meta = {"job": "user_profile", "snapshot_date": "2024-01-01"}
+    meta = {"job_name": "user_profile", "snapshot_date": "2024-01-01"}
 
     first = publish_partition(spark, _frame(spark, new_d1), str(path), commit_metadata=meta)
     again = publish_partition(
@@ -220,7 +220,7 @@ def test_staged_data_is_invisible_until_commit(spark: Any, tmp_path: Path) -> No
     assert table_version(uri) == 0 and not (path / "dt=2024-01-02").exists()
 
     again = stage(spark, _frame(spark, d2), uri)
-    assert commit(again, commit_metadata={"job": "audited"}) == 1
+    assert commit(again, commit_metadata={"job_name": "audited"}) == 1
     assert _delta_rows(path) == _as_rows([(1, 1, "x", D1), *d2])
 
 
