@@ -243,14 +243,15 @@ def check_compiled(query: exp.Expression, sources: set[str], what: str) -> None:
 
 def _node_violation(node: exp.Expression, allowed: tuple[type[exp.Expression], ...], *, query: bool,
                     emitted: bool = False) -> Violation | None:
-    if isinstance(node, exp.Func) and not isinstance(node, allowed):
+    # exact types: a subclass of an allowed node is another construct (DISTRIBUTE BY is an ORDER BY)
+    if isinstance(node, exp.Func) and type(node) not in allowed:
         verdict = function_verdict(node)
         if verdict is not None:
             return None  # reported as E404 by the function check, with its reason
         if not any(name in ALLOWED for name in spark_names(node)):
             return _construct(node)
         return _function_rules(node, query=query, emitted=emitted)
-    if not isinstance(node, allowed):
+    if type(node) not in allowed:
         return _construct(node)
     if isinstance(node, exp.Table) and not emitted:
         extra = [k for k, v in node.args.items() if v and k not in ("this", "alias", "db", "catalog")]
@@ -299,6 +300,10 @@ _CONSTRUCT_NAMES: dict[type[exp.Expression], str] = {
     exp.Cluster: "`CLUSTER BY`",
     exp.Sort: "`SORT BY`",
     exp.Schema: "a column list",
+    exp.Window: "a window function (`OVER`) outside a sql tag",
+    exp.Order: "`ORDER BY` outside a sql tag",
+    exp.Ordered: "`ORDER BY` outside a sql tag",
+    exp.Union: "`UNION`", exp.Except: "`EXCEPT`", exp.Intersect: "`INTERSECT`",
     exp.Select: "a subquery",
     exp.Subquery: "a subquery",
 }
