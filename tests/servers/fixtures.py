@@ -8,11 +8,14 @@ See tests/servers/README.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
 from tests.servers.hdfs import HdfsCluster, start_hdfs
+from tests.servers.hive import HiveMetastore, ThriftServer, start_metastore, start_thrift_server
 from tests.servers.kafka import KafkaBroker, start_kafka
 from tests.servers.process import STARTUP_SECONDS, ServerError
 
@@ -20,24 +23,49 @@ from tests.servers.process import STARTUP_SECONDS, ServerError
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """Apache Kafka 4.4 (KRaft, broker+controller, transactions) on 127.0.0.1."""
-    broker = _started(start_kafka, tmp_path_factory.mktemp("kafka"))
-    yield broker
-    broker.stop()
+    yield from _serve(start_kafka, tmp_path_factory.mktemp("kafka"))
 
 
 @pytest.fixture(scope="session")
 def hdfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HdfsCluster]:
     """HDFS mini cluster (Hadoop 3.5.0: one NameNode, one DataNode) on 127.0.0.1."""
-    cluster = _started(start_hdfs, tmp_path_factory.mktemp("hdfs"))
-    yield cluster
-    cluster.stop()
+    yield from _serve(start_hdfs, tmp_path_factory.mktemp("hdfs"))
 
 
-def _started(starter, workdir):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="session")
+def hive_metastore(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HiveMetastore]:
+    """Standalone Hive 2.3.10 metastore (Derby in a temp folder) on 127.0.0.1."""
+    yield from _serve(start_metastore, tmp_path_factory.mktemp("hive-metastore"))
+
+
+@pytest.fixture(scope="session")
+def hive_thrift_server(
+    hive_metastore: HiveMetastore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThriftServer]:
+    """Spark 4.2 Thrift server (HiveServer2 protocol) on ``hive_metastore``, Delta jars loaded."""
+    yield from _serve(
+        lambda workdir: start_thrift_server(hive_metastore, workdir),
+        tmp_path_factory.mktemp("thrift-server"),
+    )
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Stoppable)
+
+
+def _serve(starter: Callable[[Path], S], workdir: Path) -> Iterator[S]:
+    """Start a server for the session (a start-up failure fails the test, log tail shown); stop it."""
     try:
-        return starter(workdir)
+        server = starter(workdir)
     except ServerError as exc:
         pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
