@@ -2,7 +2,7 @@
 materialize the audiences and scenes from the published snapshot.
 
     validate_and_compile >> check_sources >> build_profiles >> audit_profiles >> publish_profiles
-        >> materialize_audiences
+        >> materialize_audiences >> maintain_tables
 
 Each Spark step is its own task (its own spark-submit) sharing one build run id: a failed source
 check stops the run before anything is computed; a failed audit quarantines the staged files and
@@ -13,6 +13,9 @@ then commits its six tables (a failed guardrail quarantines them and fails the t
 quarantined profile run anyway (a recorded decision):
 ``tagfactory publish --entity user --date D --override-gate --reason "..."``, then mark the
 failed tasks as success.
+
+``maintain_tables`` then compacts small files and vacuums files removed longer ago than the
+retention (settings ``maintenance.retention_days``, default 7 days) in every warehouse table.
 
 Wiring only; the logic lives in the ``tagfactory`` package and ``jobs/``.
 
@@ -25,6 +28,9 @@ Environment read at parse time (all optional):
     TAGFACTORY_TARGET          where the compiled plan goes (default: <repo>/target)
     TAGFACTORY_PYSPARK_PYTHON  Python for the Spark driver/executors (default: this interpreter)
     TAGFACTORY_START_DATE      first logical date for catchup (default: 2026-11-01)
+    TAGFACTORY_JARS            resolved jar sets (default: <repo>/.jars, from `make jars`): the jars of
+                               its spark/ folder go to every spark-submit with --jars, with the settings
+                               of spark/spark-conf.json (Delta Lake's extension and catalog)
 The Spark master comes from the Airflow connection ``spark_default``
 (e.g. AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]", "extra": {"deploy-mode": "client"}}',
 or host ``yarn`` / ``k8s://https://...`` on a cluster).
@@ -33,6 +39,7 @@ or host ``yarn`` / ``k8s://https://...`` on a cluster).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
 import sys
@@ -51,6 +58,11 @@ SNAPSHOT_DATE = "{{ params.snapshot_date or macros.ds_add(ds, -1) }}"
 # one id for all steps of a DAG run (sanitised into a folder name by the job)
 RUN_ID = "{{ run_id }}"
 CONFIG_ARGS = ["--config", CONFIG] if CONFIG else []
+SPARK_JARS = Path(os.environ.get("TAGFACTORY_JARS", REPO / ".jars")) / "spark"
+JARS = ",".join(sorted(str(p) for p in SPARK_JARS.glob("*.jar")))
+SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON}
+if JARS:
+    SPARK_CONF.update(json.loads((SPARK_JARS / "spark-conf.json").read_text(encoding="utf-8")))
 
 with DAG(
     dag_id="tag_factory_daily",
@@ -81,7 +93,8 @@ with DAG(
                               "--run-id", RUN_ID, *CONFIG_ARGS],
             conn_id="spark_default",
             name=f"tagfactory-{step}",
-            conf={"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON},
+            conf=SPARK_CONF,
+            jars=JARS or None,
             **kwargs,
         )
 
@@ -97,7 +110,18 @@ with DAG(
                           *CONFIG_ARGS],
         conn_id="spark_default",
         name="tagfactory-audiences",
-        conf={"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON},
+        conf=SPARK_CONF,
+        jars=JARS or None,
         retries=0,  # a failed guardrail is a verdict on the data
     )
-    compile_plan >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences
+    maintain_tables = SparkSubmitOperator(
+        task_id="maintain_tables",
+        application=str(REPO / "jobs" / "maintain_tables.py"),
+        application_args=["--plan", str(TARGET / "plan.json"), *CONFIG_ARGS],
+        conn_id="spark_default",
+        name="tagfactory-maintenance",
+        conf=SPARK_CONF,
+        jars=JARS or None,
+    )
+    (compile_plan >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences
+     >> maintain_tables)

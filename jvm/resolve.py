@@ -45,7 +45,11 @@ def pyspark_jars() -> Path:
 
 
 def digest(pom: Path) -> str:
-    return hashlib.sha256(pom.read_bytes()).hexdigest()
+    """Digest of a set's pom and the settings files beside it."""
+    sha = hashlib.sha256(pom.read_bytes())
+    for extra in sorted(pom.parent.glob("*.json")):
+        sha.update(extra.name.encode() + b"\0" + extra.read_bytes())
+    return sha.hexdigest()
 
 
 def resolve(name: str, out: Path, force: bool) -> None:
@@ -76,6 +80,8 @@ def resolve(name: str, out: Path, force: bool) -> None:
             if artifact_name(jar.name) in shipped:
                 dropped.append(jar.name)
                 jar.unlink()
+    for extra in sorted((JVM / name).glob("*.json")):  # settings that go with the set (spark-conf.json)
+        shutil.copy(extra, tmp / extra.name)
     (tmp / ".pom.sha256").write_text(digest(pom) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)

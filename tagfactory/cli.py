@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entity", default="user", help="entity (default: user)")
     p.add_argument("--config", help="settings YAML")
 
+    p = sub.add_parser("maintain", help="compact small files and vacuum files past the retention in every "
+                                        "warehouse table (the DAG's maintain_tables task)")
+    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--retention-days", type=float,
+                   help="delete files removed longer ago than this (default: settings maintenance.retention_days = 7)")
+
     p = sub.add_parser("show", help="print a published snapshot: location, version, row count, sample rows")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
     p.add_argument("--entity", default="user", help="entity (default: user)")
@@ -140,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
             "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
-            "show-audiences": _show_audiences, "lookup": _lookup,
+            "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -371,6 +378,12 @@ def _show(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     print(show_snapshot(settings, args.entity, args.date, args.limit))
     return EXIT_OK
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from tagfactory.pipeline.maintenance import run_maintenance
+
+    return run_maintenance(args.plan, args.config, retention_days=args.retention_days)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,16 @@ class QualitySettings(BaseModel):
     data_docs: bool = Field(True, description="render Great Expectations Data Docs after each audit")
 
 
+class MaintenanceSettings(BaseModel):
+    """Compaction and vacuum of the warehouse tables (the DAG's ``maintain_tables`` task)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retention_days: float = Field(7, ge=0, description="files removed longer ago than this are deleted; "
+                                                       "time travel works within it")
+    target_file_mb: int = Field(128, gt=0, description="compaction target file size")
+
+
 class Settings(BaseModel):
     """All runtime settings."""
 
@@ -62,6 +72,7 @@ class Settings(BaseModel):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     def table_uri(self, table: str) -> str:
         """Location of a warehouse table."""

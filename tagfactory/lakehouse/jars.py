@@ -6,27 +6,25 @@ Delta Lake and Spark's Kafka connector) belongs on Spark's classpath; the broker
 sets never do. The folder is ``$TAGFACTORY_JARS`` or, in a checkout, ``<repo>/.jars``.
 
 On a cluster, ship the same jars with ``spark-submit --jars`` (or ``spark.jars``) and the two
-settings of :data:`DELTA_CONF`; see docs/jvm-components.md. Standard library only: the DAG file and
+settings in ``jvm/spark/spark-conf.json``; see docs/jvm-components.md. Standard library only: the DAG file and
 jobs may use it without importing Spark.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 SPARK_SET = "spark"
-# Delta Lake's SQL extension (DESCRIBE HISTORY, VERSION AS OF, OPTIMIZE, VACUUM) and its catalog.
-# Delta 4.4's SQL parser drops the named parameters of `spark.sql(text, args=...)` on Spark 4.1+
-# (UNBOUND_SQL_PARAMETER for the compiled queries' :snapshot_date; delta-io/delta#7640, open):
-# Spark's legacy substitution binds the parameters before the parser sees them. Only constants are
-# parameters in this project's SQL, which is all the legacy mode supports.
-DELTA_CONF = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-    "spark.sql.legacy.parameterSubstitution.constantsOnly": "true",
-}
 _CHECKOUT = Path(__file__).resolve().parents[2]
+# Settings that go with the spark jar set: jvm/spark/spark-conf.json, copied beside the jars by
+# jvm/resolve.py (the DAG reads the same file): Delta Lake's SQL extension (DESCRIBE HISTORY,
+# VERSION AS OF, OPTIMIZE, VACUUM) and its catalog, and Spark's legacy parameter substitution:
+# Delta 4.4's SQL parser drops the named parameters of `spark.sql(text, args=...)` on Spark 4.1+
+# (UNBOUND_SQL_PARAMETER for the compiled queries' :snapshot_date; delta-io/delta#7640, open).
+# Only constants are parameters in this project's SQL, which is all the legacy mode supports.
+CONF_FILE = "spark-conf.json"
 
 
 def jars_root() -> Path:
@@ -62,4 +60,7 @@ def delta_session_conf(root: Path | None = None) -> dict[str, str]:
     cluster that provides its own jars through spark-submit).
     """
     jars = spark_jars(root)
-    return {"spark.jars": ",".join(jars), **DELTA_CONF} if jars else {}
+    if not jars:
+        return {}
+    conf: dict[str, str] = json.loads(((root or jars_root()) / SPARK_SET / CONF_FILE).read_text(encoding="utf-8"))
+    return {"spark.jars": ",".join(jars), **conf}

@@ -80,8 +80,10 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     assert rows > 1_900  # 2,000 generated users, all but the late registrations
     assert table.history()[0]["snapshot_date"] == snapshot.isoformat()
     assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "plan.json").is_file()
-    for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles", "materialize_audiences"):
+    for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles", "materialize_audiences",
+                 "maintain_tables"):
         assert f"task_id={task}" in log
+    assert "maintained 9 tables (retention 7 days)" in log
     assert "quality gate PASSED for profile_user" in log
     events = [json.loads(line) for line in (warehouse / "_lineage" / "openlineage.jsonl").read_text().splitlines()]
     assert [(e["job"]["name"], e["eventType"]) for e in events] == [
