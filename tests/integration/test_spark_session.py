@@ -1,0 +1,48 @@
+"""Sessions the project builds: Delta Lake is on, and Spark's variable substitution is off for good.
+
+Spark replaces ``${env:NAME}`` (and ``${system:...}``, ``${spark...}``) in SQL text with the value
+before parsing when ``spark.sql.variable.substitute`` is on (Spark's default): a definition could
+copy a secret from the environment into a table. Validation refuses ``${`` in definitions; this is
+the run-time defence behind it (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tagfactory.lakehouse.delta import session_conf
+from tagfactory.lakehouse.spark import build_spark_session
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+pytestmark = pytest.mark.spark
+QUERY = "SELECT '${env:TAGFACTORY_TEST_SECRET}' AS v"
+
+
+def test_a_project_session_does_not_substitute_environment_variables(spark: SparkSession,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGFACTORY_TEST_SECRET", "s3cr3t")
+    assert os.environ["TAGFACTORY_TEST_SECRET"] == "s3cr3t"
+    assert spark.conf.get("spark.sql.variable.substitute") == "false"
+    assert spark.sql(QUERY).first()["v"] == "${env:TAGFACTORY_TEST_SECRET}"  # type: ignore[index]
+    again = build_spark_session("tagfactory-tests", conf={"spark.sql.variable.substitute": "true"})
+    assert again is spark or again.sparkContext is spark.sparkContext
+    assert again.conf.get("spark.sql.variable.substitute") == "false"  # settings cannot turn it back on
+
+
+def test_spark_substitutes_when_the_setting_is_on(spark: SparkSession) -> None:
+    """Control: with Spark's default the JVM's environment reaches the query (HOME is set in the JVM)."""
+    with session_conf(spark, "spark.sql.variable.substitute", "true"):
+        value = spark.sql("SELECT '${env:HOME}' AS v").first()["v"]  # type: ignore[index]
+    assert value != "${env:HOME}" and value == os.environ["HOME"]
+
+
+def test_a_project_session_has_delta_lake(spark: SparkSession, tmp_path: object) -> None:
+    assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    path = f"{tmp_path}/t"
+    spark.range(3).write.format("delta").save(path)
+    assert spark.sql(f"SELECT count(*) AS n FROM delta.`{path}` VERSION AS OF 0").first()["n"] == 3  # type: ignore[index]
