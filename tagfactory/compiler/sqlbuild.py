@@ -92,5 +92,6 @@ def when(condition: exp.Expression | None, value: exp.Expression) -> exp.Express
 
 
 def to_sql(tree: exp.Expression, pretty: bool = True) -> str:
-    """Spark SQL text of a tree."""
-    return tree.sql(dialect=DIALECT, pretty=pretty)
+    """Spark SQL text of a tree, every identifier quoted (`name`): nothing a definition names can
+    be read as a keyword or break out of its place in the query."""
+    return tree.sql(dialect=DIALECT, pretty=pretty, identify=True)

@@ -30,7 +30,7 @@ def test_plan_holds_every_audience_with_references_resolved(tmp_path: Path) -> N
         assert all(order.index(r) < order.index(a["name"]) for r in a["refs"])
     winback = audiences["winback_push"]["condition"]
     assert "`lifecycle_stage`" in winback  # churn_risk_browsers inlined
-    assert "ARRAY_CONTAINS(_ext, 'phone_verified_vips')" in winback  # a list audience stays a membership
+    assert "ARRAY_CONTAINS(`_ext`, 'phone_verified_vips')" in winback  # a list audience stays a membership
     assert audiences["recent_signups_without_order"]["condition"].count(":snapshot_date") == 2
     assert [s["name"] for s in entity["scenes"]] == ["home_popup", "push_campaign"]
     assert entity["scenes"][1]["salt"] == "push_campaign"  # default salt: the scene name
@@ -50,8 +50,8 @@ def test_sql_audience_over_a_source_reads_it_point_in_time(tmp_path: Path) -> No
     project, _ = load_project(root)
     entry = next(a for a in build_plan(project, root)["entities"][0]["audiences"] if a["name"] == "big_orders")
     assert entry["sources"] == ["orders"]
-    assert "order_ts < CAST(DATE_ADD(:snapshot_date, 1) AS TIMESTAMP)" in entry["sql"]
-    assert "dt <= :snapshot_date" in entry["sql"] and ":snapshot_date, 6 * -1" in entry["sql"]
+    assert "`order_ts` < CAST(DATE_ADD(:snapshot_date, 1) AS TIMESTAMP)" in entry["sql"]
+    assert "`dt` <= :snapshot_date" in entry["sql"] and ":snapshot_date, 6 * -1" in entry["sql"]
 
 
 def test_forbidden_function_in_sql_audience_is_located(tmp_path: Path) -> None:

@@ -183,8 +183,8 @@ def test_add_modify_remove_rename(repo: Path, capsys: pytest.CaptureFixture[str]
     assert tags["orders_30d"]["change"] == "modified"
     assert tags["orders_30d"]["fields"] == ["filter"]
     assert tags["orders_30d"]["sql_changed"]
-    assert "-    COUNT(CASE WHEN status = 'completed' THEN 1 END) AS orders_30d" in tags["orders_30d"]["sql_diff"]
-    assert "+    COUNT(CASE WHEN status IN ('completed', 'refunded') THEN 1 END) AS orders_30d" in tags["orders_30d"]["sql_diff"]
+    assert "-    COUNT(CASE WHEN `status` = 'completed' THEN 1 END) AS `orders_30d`" in tags["orders_30d"]["sql_diff"]
+    assert "+    COUNT(CASE WHEN `status` IN ('completed', 'refunded') THEN 1 END) AS `orders_30d`" in tags["orders_30d"]["sql_diff"]
 
     spend = tags["spend_365d"]
     assert spend["change"] == "renamed" and spend["renamed_from"] == "gmv_365d"
