@@ -4,6 +4,7 @@ Spark writes the table natively (``df.write.format("delta")``, Delta Lake 4.4.0 
 session) to ``hdfs://127.0.0.1:PORT/...`` through the Hadoop 3.5.0 client of the pyspark wheel,
 and reads it back, including time travel (``VERSION AS OF``). delta-rs (``deltalake``) opens the
 same ``hdfs://`` URI with its built-in HDFS store (hdfs-native, a Rust HDFS client: no Java).
+The YARN mini cluster (a separate fixture, tests/servers/yarn.py) is checked at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from tests.servers.hdfs import HdfsCluster
+    from tests.servers.yarn import YarnCluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -69,3 +71,17 @@ def test_delta_rs_reads_the_same_table_on_hdfs(spark: SparkSession, delta_on_hdf
     assert table.metadata().partition_columns == ["dt"]
     assert arrow_rows(table) == sorted(V0 + V1)
     assert arrow_rows(DeltaTable(delta_on_hdfs, version=0)) == sorted(V0)
+
+
+def test_yarn_cluster_runs_one_node_on_loopback(yarn_cluster: YarnCluster) -> None:
+    """The RM answers its REST API with one RUNNING NodeManager; nothing listens off loopback."""
+    import json
+    import urllib.request
+
+    assert non_loopback(yarn_cluster.process.pid) == []
+    with urllib.request.urlopen(f"{yarn_cluster.web}/ws/v1/cluster/info", timeout=10) as reply:
+        assert json.load(reply)["clusterInfo"]["state"] == "STARTED"
+    with urllib.request.urlopen(f"{yarn_cluster.web}/ws/v1/cluster/nodes", timeout=10) as reply:
+        nodes = json.load(reply)["nodes"]["node"]
+    assert [node["state"] for node in nodes] == ["RUNNING"]
+    assert yarn_cluster.config.is_file()

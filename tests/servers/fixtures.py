@@ -18,6 +18,7 @@ from tests.servers.hdfs import HdfsCluster, start_hdfs
 from tests.servers.hive import HiveMetastore, ThriftServer, start_metastore, start_thrift_server
 from tests.servers.kafka import KafkaBroker, start_kafka
 from tests.servers.process import STARTUP_SECONDS, ServerError
+from tests.servers.yarn import YarnCluster, start_yarn
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,12 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 def hdfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HdfsCluster]:
     """HDFS mini cluster (Hadoop 3.5.0: one NameNode, one DataNode) on 127.0.0.1."""
     yield from _serve(start_hdfs, tmp_path_factory.mktemp("hdfs"))
+
+
+@pytest.fixture(scope="session")
+def yarn_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[YarnCluster]:
+    """YARN mini cluster (Hadoop 3.5.0: one ResourceManager, one NodeManager) on 127.0.0.1."""
+    yield from _serve(start_yarn, tmp_path_factory.mktemp("yarn"))
 
 
 @pytest.fixture(scope="session")

@@ -5,20 +5,16 @@ server and every Spark process pointed at the metastore also get the Delta Lake 
 ``.jars/spark/``. The metastore keeps its Derby database in the test run's temporary folder.
 
 Hive 2.3's own ``HiveMetaStore`` main cannot bind to one address, so the metastore runs through
-``LoopbackMetaStore.java`` (next to this file), compiled once per source version into a cache
-folder outside the checkout.
+``LoopbackMetaStore.java`` (next to this file), compiled once per source version (process.compiled_java).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 import socket
 import struct
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +23,7 @@ from tests.servers.process import (
     LOOPBACK,
     ServerError,
     ServerProcess,
+    compiled_java,
     free_port,
     jar_set,
     java,
@@ -103,7 +100,7 @@ def start_metastore(workdir: Path, timeout: float = 120.0) -> HiveMetastore:
     began = time.monotonic()
     java_bin = java()
     jars = pyspark_home() / "jars"
-    classes = _compiled_launcher(java_bin, jars)
+    classes = compiled_java(LAUNCHER, f"{jars}/*")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "log4j2.properties").write_text(LOG4J2)
     warehouse = workdir / "warehouse"
@@ -249,30 +246,3 @@ def _string_list_call(host: str, port: int, method: str, fields: bytes) -> list[
             (size,) = struct.unpack(">I", reader.read(4))
             values.append(reader.read(size).decode())
         return values
-
-
-def _compiled_launcher(java_bin: str, jars: Path) -> Path:
-    """LoopbackMetaStore.class, compiled once per source and JDK into a cache outside the checkout."""
-    javac = Path(java_bin).with_name("javac")
-    if not javac.exists():
-        found = shutil.which("javac")
-        if found is None:
-            raise ServerError("javac not found: the Hive metastore launcher needs a JDK (Java 17)")
-        javac = Path(found)
-    key = hashlib.sha256(LAUNCHER.read_bytes() + str(javac.resolve()).encode()).hexdigest()[:16]
-    cache = Path(tempfile.gettempdir()) / "tagfactory-test-servers" / f"metastore-{key}"
-    if (cache / "LoopbackMetaStore.class").is_file():
-        return cache
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(dir=cache.parent))
-    done = subprocess.run(
-        [str(javac), "-nowarn", "-d", str(build), "-cp", f"{jars}/*", str(LAUNCHER)],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise ServerError(f"javac {LAUNCHER} failed:\n{done.stdout}{done.stderr}")
-    try:
-        build.rename(cache)
-    except OSError:  # another run won the race: use its copy
-        shutil.rmtree(build, ignore_errors=True)
-    return cache

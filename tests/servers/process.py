@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +68,38 @@ def pyspark_home() -> Path:
     if not (home / "jars").is_dir():
         raise ServerError(f"{home / 'jars'} is missing: reinstall pyspark (`make install`)")
     return home
+
+
+def compiled_java(source: Path, classpath: str) -> Path:
+    """Folder holding ``source``'s compiled classes (a small launcher next to these modules).
+
+    Compiled once per source text and JDK into ``<tmp>/tagfactory-test-servers/``, outside the
+    checkout (javac takes several seconds on this classpath); a clear error without a JDK.
+    """
+    javac = Path(java()).with_name("javac")
+    if not javac.exists():
+        found = shutil.which("javac")
+        if found is None:
+            raise ServerError(f"javac not found: {source.name} needs a JDK (Java 17)")
+        javac = Path(found)
+    key = hashlib.sha256(source.read_bytes() + str(javac.resolve()).encode()).hexdigest()[:16]
+    cache = Path(tempfile.gettempdir()) / "tagfactory-test-servers" / f"{source.stem}-{key}"
+    if cache.is_dir():
+        return cache
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(dir=cache.parent))
+    done = subprocess.run(
+        [str(javac), "-nowarn", "-d", str(build), "-cp", classpath, str(source)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    if done.returncode != 0:
+        shutil.rmtree(build, ignore_errors=True)
+        raise ServerError(f"javac {source} failed:\n{done.stdout}{done.stderr}")
+    try:
+        build.rename(cache)
+    except OSError:  # another run compiled it at the same time: use its copy
+        shutil.rmtree(build, ignore_errors=True)
+    return cache
 
 
 def free_port() -> int:
