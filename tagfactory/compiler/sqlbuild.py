@@ -26,7 +26,9 @@ def snapshot() -> exp.Placeholder:
 
 
 def col(name: str, table: str | None = None) -> exp.Column:
-    """A column reference."""
+    """A column reference; ``col("*", "p")`` is ``p.*`` (a star is never quoted: Spark reads `*` as a name)."""
+    if name == "*":
+        return exp.Column(this=exp.Star(), table=exp.to_identifier(table) if table else None)
     return exp.column(name, table=table, quoted=False)
 
 
