@@ -136,6 +136,9 @@ class ExpectationSpec:
         name: Stable id we choose; it joins results to specs. Defaults to
             ``"<column or table>.<type without expect_ prefix>"``.
         meta: Extra JSON-serialisable metadata stored with the expectation.
+        internal: Built by the project's own code (e.g. audience guardrails, whose
+            ``row_condition`` names the audience's stats row), never from definitions: only such a
+            spec may carry ``row_condition`` / ``condition_parser``.
     """
 
     type: str
@@ -143,6 +146,7 @@ class ExpectationSpec:
     severity: Severity = "error"
     name: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    internal: bool = False
 
     def __post_init__(self) -> None:
         if self.severity not in _GX_SEVERITY:
@@ -174,7 +178,7 @@ _CODE_KWARGS = frozenset({"row_condition", "condition_parser"})
 def _no_conditions(spec: ExpectationSpec) -> dict[str, Any]:
     """The spec's kwargs, refusing the ones GX would execute (definitions are untrusted)."""
     found = sorted(_CODE_KWARGS & set(spec.kwargs))
-    if found:
+    if found and not spec.internal:
         raise ValueError(f"expectation {spec.name!r}: {', '.join(found)} not allowed (conditions are code)")
     return spec.kwargs
 

@@ -510,8 +510,9 @@ def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dic
                 run_id: str) -> AuditReport:
     """Check each audience's guardrails against its stats row; a GX result like every other gate.
 
-    The outcomes are computed here from the audience's stats row (``meta.audience`` names it); GX
-    only records them. No ``row_condition``: GX would run it as code, and the bridge refuses it.
+    The outcomes are computed here from the audience's stats row; GX only records them. The specs
+    are ``internal`` (built here from validated audience names), so their ``row_condition`` naming
+    the stats row passes the bridge, which refuses conditions from definitions.
     """
     started = time.perf_counter()
     by_name = {r["audience"]: r for r in stats_rows}
@@ -524,8 +525,9 @@ def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dic
         severity = g.get("severity", "error")
         if g.get("min_size") is not None or g.get("max_size") is not None:
             spec = ExpectationSpec("expect_column_values_to_be_between",
-                                   {"column": "size", "min_value": g.get("min_size"), "max_value": g.get("max_size")},
-                                   severity, name=f"{a['name']}.size", meta={"audience": a["name"]})
+                                   {"column": "size", "min_value": g.get("min_size"), "max_value": g.get("max_size"),
+                                    **_row_of(a["name"])},
+                                   severity, name=f"{a['name']}.size", meta={"audience": a["name"]}, internal=True)
             ok = (g.get("min_size") is None or size >= g["min_size"]) and (g.get("max_size") is None or size <= g["max_size"])
             outcomes.append((spec, ok, {"observed_value": size, "element_count": 1, "unexpected_count": 0 if ok else 1,
                                         "unexpected_percent": 0.0 if ok else 100.0, "partial_unexpected_list": [] if ok else [size]}))
@@ -535,8 +537,8 @@ def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dic
                 findings.append((severity, Finding(spec.name, severity, f"audience `{a['name']}`: {size:,} users, {bound}")))
         if g.get("max_change") is not None and row["change"] is not None:
             spec = ExpectationSpec("expect_column_values_to_be_between",
-                                   {"column": "change", "min_value": 0, "max_value": g["max_change"]},
-                                   severity, name=f"{a['name']}.change", meta={"audience": a["name"]})
+                                   {"column": "change", "min_value": 0, "max_value": g["max_change"], **_row_of(a["name"])},
+                                   severity, name=f"{a['name']}.change", meta={"audience": a["name"]}, internal=True)
             ok = row["change"] <= g["max_change"]
             outcomes.append((spec, ok, {"observed_value": row["change"], "element_count": 1,
                                         "unexpected_count": 0 if ok else 1, "unexpected_percent": 0.0 if ok else 100.0,
@@ -557,6 +559,11 @@ def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dic
         (report.errors if severity == "error" else report.warnings).append(finding)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _row_of(audience: str) -> dict[str, str]:
+    """GX kwargs restricting an expectation to one audience's row of the stats table."""
+    return {"row_condition": f'audience == "{audience}"', "condition_parser": "spark"}
 
 
 def publish_overridden(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
