@@ -14,7 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
-from tagfactory.compiler.functions import ALLOWED, DENIED, function_verdict
+from tagfactory.compiler.functions import ALLOWED, DENIED, function_verdict, spark_names
 from tagfactory.compiler.sqlpolicy import (
     Violation,
     check_shape,
@@ -75,8 +75,9 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         sink.error(file, loc.line, loc.col, "E402", f"{where} must not contain a subquery",
                    "use a `sql` tag for logic that needs a query")
         return None
-    check_functions(node, where, loc, file, sink)
-    if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text), where, loc, file, sink):
+    names = check_functions(node, where, loc, file, sink)
+    if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text, names=names),
+                         where, loc, file, sink):
         return None
     return strip_comments(node)
 
@@ -106,8 +107,8 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         sink.error(file, loc.line, loc.col, "E402", f"{where} must be a read-only SELECT; found {kind}",
                    "sql tags may only read declared sources: no DDL, DML or commands")
         return None
-    check_functions(tree, where, loc, file, sink)
-    if report_violations(check_tree(tree, query=True, text=text), where, loc, file, sink):
+    names = check_functions(tree, where, loc, file, sink)
+    if report_violations(check_tree(tree, query=True, text=text, names=names), where, loc, file, sink):
         return None
     return strip_comments(tree)
 
@@ -120,11 +121,17 @@ def report_violations(violations: list[Violation], where: str, loc: Loc, file: s
     return bool(violations)
 
 
-def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
-    """Reject every function that is not on the allow-list (see :mod:`functions`)."""
+def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> dict[int, list[str]]:
+    """Reject every function that is not on the allow-list (see :mod:`functions`).
+
+    Returns:
+        The names of every function node by ``id`` (for the policy check of the same tree).
+    """
     reported: set[str] = set()
+    names_of: dict[int, list[str]] = {}
     for func in tree.find_all(exp.Func):
-        verdict = function_verdict(func)
+        names = names_of[id(func)] = spark_names(func)
+        verdict = function_verdict(func, names)
         if verdict is None or verdict[0] in reported:
             continue
         name, reason = verdict
@@ -133,6 +140,7 @@ def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink:
         sink.error(file, loc.line, loc.col, "E404", f"{where} uses the function `{name}`, which {reason}",
                    hint or "definitions may use Spark built-in functions that are deterministic and read only "
                    "declared data; see docs/tag-language.md#functions")
+    return names_of
 
 
 def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:

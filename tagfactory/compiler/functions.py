@@ -104,11 +104,11 @@ def spark_names(func: exp.Func) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def function_verdict(func: exp.Func) -> tuple[str, str] | None:
-    """``None`` when the function is allowed, else ``(name, reason)``."""
+def function_verdict(func: exp.Func, names: list[str] | None = None) -> tuple[str, str] | None:
+    """``None`` when the function is allowed, else ``(name, reason)`` (``names``: its :func:`spark_names`)."""
     if isinstance(func, _SYNTAX):
         return None
-    names = spark_names(func)
+    names = spark_names(func) if names is None else names
     for name in names:
         if name in DENIED:
             return name, DENIED[name]

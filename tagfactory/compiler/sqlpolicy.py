@@ -43,6 +43,7 @@ MAX_INT_DIGITS = 38  # DECIMAL(38): Spark rejects longer integer literals
 EMIT_DEPTH = MAX_DEPTH * 2 + 32
 
 SUBSTITUTION = re.compile(r"\$\{")
+_SPARK = Spark()
 
 # Syntax a definition may use in an expression (expr, filter, when).
 _EXPRESSION_NODES: tuple[type[exp.Expression], ...] = (
@@ -110,8 +111,11 @@ def check_text(text: str) -> list[Violation]:
     if len(text) > MAX_CHARS:
         return [Violation("E408", f"is {len(text):,} characters long, more than the {MAX_CHARS:,} allowed",
                           "split it into several tags")]
+    lowered = text.lower()
+    if len(text) <= MAX_TOKENS and text.count("(") + text.count("[") + lowered.count("case") <= MAX_NESTING:
+        return []  # cannot exceed the limits (a token has at least one character): skip tokenizing
     try:
-        tokens = Spark().tokenize(text)
+        tokens = _SPARK.tokenize(text)
     except TokenError:
         return []  # the parser reports it, located
     if len(tokens) > MAX_TOKENS:
@@ -170,7 +174,8 @@ def strip_comments(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str = "") -> list[Violation]:
+def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str = "",
+               names: dict[int, list[str]] | None = None) -> list[Violation]:
     """Every node against the allow-list, plus the rules on literals, allocations and aggregates.
 
     Args:
@@ -178,6 +183,7 @@ def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str 
         query: The snippet is the ``sql`` of a tag or audience (else an expression).
         offset: Characters sqlglot saw before the snippet (``SELECT `` for expressions).
         text: The snippet, to turn token offsets into line and column.
+        names: :func:`functions.spark_names` of the function nodes by ``id``, when already known.
     """
     allowed = _EXPRESSION_NODES + (_QUERY_NODES if query else ())
     out: list[Violation] = []
@@ -190,8 +196,9 @@ def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str 
         line, col = _position(node, offset, text)
         out.append(Violation(v.code, v.message, v.hint, line, col))
 
+    known = names or {}
     for node in tree.walk():
-        found = _node_violation(node, allowed, query=query)
+        found = _node_violation(node, allowed, query=query, names=known.get(id(node)))
         if found is not None:
             add(found, node)
     return out
@@ -242,15 +249,15 @@ def check_compiled(query: exp.Expression, sources: set[str], what: str) -> None:
 
 
 def _node_violation(node: exp.Expression, allowed: tuple[type[exp.Expression], ...], *, query: bool,
-                    emitted: bool = False) -> Violation | None:
+                    emitted: bool = False, names: list[str] | None = None) -> Violation | None:
     # exact types: a subclass of an allowed node is another construct (DISTRIBUTE BY is an ORDER BY)
     if isinstance(node, exp.Func) and type(node) not in allowed:
-        verdict = function_verdict(node)
-        if verdict is not None:
+        names = names if names is not None else spark_names(node)  # renders the node: computed once
+        if function_verdict(node, names) is not None:
             return None  # reported as E404 by the function check, with its reason
-        if not any(name in ALLOWED for name in spark_names(node)):
+        if not any(name in ALLOWED for name in names):
             return _construct(node)
-        return _function_rules(node, query=query, emitted=emitted)
+        return _function_rules(node, names, query=query, emitted=emitted)
     if type(node) not in allowed:
         return _construct(node)
     if isinstance(node, exp.Table) and not emitted:
@@ -309,8 +316,7 @@ _CONSTRUCT_NAMES: dict[type[exp.Expression], str] = {
 }
 
 
-def _function_rules(node: exp.Func, *, query: bool, emitted: bool) -> Violation | None:
-    names = spark_names(node)
+def _function_rules(node: exp.Func, names: list[str], *, query: bool, emitted: bool) -> Violation | None:
     if not query and (isinstance(node, exp.AggFunc) or any(n in _AGGREGATE_NAMES for n in names)
                       or any(n in ("count",) for n in names)):
         return Violation("E411", f"the aggregate `{names[-1]}` is not allowed in an expression",
