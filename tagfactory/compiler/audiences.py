@@ -119,19 +119,21 @@ def check_audiences(parsed: ParsedDefinitions, project: Project, sink: Diagnosti
 
 def _check_inlined_depth(result: AudienceSet, sink: DiagnosticSink) -> None:
     """References to rule audiences are inlined: the inlined condition must stay within the limits."""
-    for name in list(result.order):
-        c = result.compiled[name]
-        if c.kind != "rule":
+    failed: list[str] = []
+    for name in result.order:
+        if result.compiled[name].kind != "rule":
             continue
         try:
             resolve_condition(result.compiled, name)
         except PolicyError as exc:
+            failed.append(name)
             item = result.audiences[name]
             loc = item.loc("rule")
             sink.error(item.file, loc.line, loc.col, "E408", f"audience `{name}`: with the audiences it "
                        f"includes or excludes inlined, its condition {exc}",
                        "flatten the rule trees, or reference fewer nested rule audiences")
-            result.compiled.pop(name)
+    for name in failed:  # only now: an audience that references a failed one is checked with it inlined
+        result.compiled.pop(name)
     result.order = [n for n in result.order if n in result.compiled]
 
 

@@ -14,7 +14,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
-from tagfactory.compiler.functions import ALLOWED, DENIED, function_verdict, spark_names
+from tagfactory.compiler.functions import ALLOWED, DENIED, SYNTAX, function_verdict, spark_names
 from tagfactory.compiler.sqlpolicy import (
     Violation,
     check_shape,
@@ -130,6 +130,8 @@ def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink:
     reported: set[str] = set()
     names_of: dict[int, list[str]] = {}
     for func in tree.find_all(exp.Func):
+        if isinstance(func, SYNTAX):
+            continue  # operators (AND, +, CASE ...): no name to check, and rendering them is costly
         names = names_of[id(func)] = spark_names(func)
         verdict = function_verdict(func, names)
         if verdict is None or verdict[0] in reported:

@@ -83,7 +83,7 @@ hll_sketch_agg hll_sketch_estimate hll_union hll_union_agg
 """.split())
 
 # sqlglot nodes that are operators or syntax rather than named functions.
-_SYNTAX: tuple[type[exp.Expression], ...] = (exp.Binary, exp.Unary, exp.Connector, exp.Case, exp.Cast)
+SYNTAX: tuple[type[exp.Expression], ...] = (exp.Binary, exp.Unary, exp.Connector, exp.Case, exp.Cast)
 _LEADING_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
@@ -106,7 +106,7 @@ def spark_names(func: exp.Func) -> list[str]:
 
 def function_verdict(func: exp.Func, names: list[str] | None = None) -> tuple[str, str] | None:
     """``None`` when the function is allowed, else ``(name, reason)`` (``names``: its :func:`spark_names`)."""
-    if isinstance(func, _SYNTAX):
+    if isinstance(func, SYNTAX):
         return None
     names = spark_names(func) if names is None else names
     for name in names:

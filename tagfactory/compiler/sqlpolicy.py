@@ -28,7 +28,7 @@ from sqlglot.dialects.spark import Spark
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
-from tagfactory.compiler.functions import ALLOWED, function_verdict, spark_names
+from tagfactory.compiler.functions import ALLOWED, SYNTAX, function_verdict, spark_names
 
 # --- limits (the same in validate and compile) ---------------------------------------------
 MAX_CHARS = 20_000  # characters of one snippet
@@ -251,6 +251,13 @@ def check_compiled(query: exp.Expression, sources: set[str], what: str) -> None:
 def _node_violation(node: exp.Expression, allowed: tuple[type[exp.Expression], ...], *, query: bool,
                     emitted: bool = False, names: list[str] | None = None) -> Violation | None:
     # exact types: a subclass of an allowed node is another construct (DISTRIBUTE BY is an ORDER BY)
+    if isinstance(node, SYNTAX) and type(node) not in allowed:
+        # operators sqlglot also models as functions (array_contains): their class names decide, since
+        # rendering a long chain of them at every node would be quadratic
+        names = [n.lower() for n in node.sql_names()] if isinstance(node, exp.Func) else []
+        if not any(name in ALLOWED for name in names):
+            return _construct(node)
+        return _function_rules(node, names, query=query, emitted=emitted)
     if isinstance(node, exp.Func) and type(node) not in allowed:
         names = names if names is not None else spark_names(node)  # renders the node: computed once
         if function_verdict(node, names) is not None:

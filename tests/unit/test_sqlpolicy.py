@@ -159,3 +159,42 @@ def test_every_typed_expectation_is_a_known_type() -> None:
     assert kwargs_problems("expect_column_values_to_be_between", {"column": "x", "min_value": 0}) == []
     with pytest.raises(ValueError, match="row_condition"):
         validated_kwargs("expect_column_values_to_not_be_null", {"column": "x", "row_condition": "1=1"})
+
+
+def test_long_chains_and_deeply_inlined_audiences_validate_in_seconds(tmp_path: Path) -> None:
+    import shutil
+    import time
+
+    import yaml
+
+    from tagfactory.compiler.project import check_project
+
+    root = tmp_path / "tag_definitions"
+    shutil.copytree(DEFINITIONS / "sources", root / "sources")
+    common = {"display_name": "C", "description": "d", "owner": "o"}
+    chain = " AND ".join(["city = 'x'"] * 990)  # just under the token limit
+    tags = [
+        {"name": "c1", **common, "category": "risk", "type": "boolean", "kind": "attribute", "expr": chain},
+        {"name": "c2", **common, "category": "risk", "type": "integer", "kind": "sql",
+         "sql": f"SELECT user_id, count(*) AS v FROM users WHERE {chain} GROUP BY user_id"},
+        {"name": "c3", **common, "category": "risk", "type": "boolean", "kind": "attribute",
+         "expr": " XOR ".join(["phone_verified"] * 900)},
+    ]
+
+    def deep(n: int, leaf: dict) -> dict:
+        for _ in range(n):
+            leaf = {"not": leaf}
+        return leaf
+
+    audiences = [{"name": f"d{i}", **common, "rule": deep(60, {"include": f"d{i + 1}"} if i < 5 else
+                                                          {"tag": "c1", "op": "=", "value": True})} for i in range(6)]
+    (root / "x.yaml").write_text(yaml.safe_dump({"tags": tags, "audiences": audiences}), encoding="utf-8")
+    started = time.perf_counter()
+    project, diagnostics = check_project(root)
+    assert time.perf_counter() - started < 15
+    assert project is None
+    got = {(d.code, d.message.split(":")[0]) for d in diagnostics}
+    # every audience whose inlined condition is too deep is refused (not only the first one found)
+    assert {("E408", f"audience `d{i}`") for i in range(5)} <= got
+    assert {("E406", "tag `c3`"), ("E401", "tag `c3`")} & got  # XOR is not Spark SQL, nor on the list
+    assert not any(d.message.startswith(("tag `c1`", "tag `c2`")) for d in diagnostics)
