@@ -83,3 +83,16 @@ def test_malicious_case_is_refused(case: str, tmp_path: Path, monkeypatch: pytes
         assert "SECRET-LINE" not in text, f"{case}: a line of a file outside the definitions was echoed"
         assert "\n::" not in text and "\r" not in text, f"{case}: raw text could start a workflow command"
         assert d.line > 0, f"{case}: not located: {text}"
+
+
+def test_github_annotations_cannot_be_forged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from tagfactory.cli import main
+
+    root = definitions_with(tmp_path, CORPUS / "c9_ci_output.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(root), "--format", "github"]) == 1
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.strip()]
+    assert lines and all(line.startswith(("::error file=", "::warning file=", "invalid:")) for line in lines), lines
+    assert not any("::add-mask::" in line.split("::", 2)[1] for line in lines if line.startswith("::"))
