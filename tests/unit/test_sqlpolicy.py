@@ -198,3 +198,19 @@ def test_long_chains_and_deeply_inlined_audiences_validate_in_seconds(tmp_path: 
     assert {("E408", f"audience `d{i}`") for i in range(5)} <= got
     assert {("E406", "tag `c3`"), ("E401", "tag `c3`")} & got  # XOR is not Spark SQL, nor on the list
     assert not any(d.message.startswith(("tag `c1`", "tag `c2`")) for d in diagnostics)
+
+
+def test_the_gate_refuses_conditions_whatever_their_origin() -> None:
+    pytest.importorskip("great_expectations")
+    from tagfactory.quality.gx_bridge import ExpectationSpec, build_suite
+    from tagfactory.quality.suites import source_specs
+
+    spec = ExpectationSpec("expect_column_values_to_not_be_null",
+                           {"column": "a", "row_condition": 'col("a") > 0', "condition_parser": "spark"})
+    with pytest.raises(ValueError, match="conditions are code"):
+        build_suite("s", [spec])
+    source = {"name": "x", "entity_key": "k", "partition_column": None, "columns": [],
+              "quality": {"expectations": [{"type": "expect_column_values_to_not_be_null",
+                                            "kwargs": {"column": "k", "row_condition": "1 = 1"}}]}}
+    with pytest.raises(ValueError, match="row_condition"):
+        source_specs(source)
