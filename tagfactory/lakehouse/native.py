@@ -83,7 +83,9 @@ def replace_where(partition_by: list[str], partitions: set[tuple[str | None, ...
 
 
 def _equals(column: str, value: str | None) -> str:
-    name = "`" + column.replace("`", "``") + "`"
+    from tagfactory.lakehouse.delta import _quoted
+
+    name = _quoted(column)
     if value is None:
         return f"{name} IS NULL"
     text = value.replace("\\", "\\\\").replace("'", "\\'")

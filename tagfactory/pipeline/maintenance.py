@@ -39,17 +39,18 @@ def run_maintenance(plan_path: str | None = None, config: str | None = None, *,
     settings = load_settings(config)
     plan = read_plan(plan_path or f"{settings.target}/plan.json")
     retention = settings.maintenance.retention_days if retention_days is None else retention_days
-    spark = None
-    if settings.writer == "native":
-        from tagfactory.lakehouse.spark import build_spark_session
-
-        spark = build_spark_session(settings.spark.app_name, settings.spark.master, settings.spark.conf)
-    try:
-        results = maintain(spark, warehouse_tables(plan, settings), writer=settings.writer,
+    if settings.writer != "native":
+        results = maintain(None, warehouse_tables(plan, settings), writer=settings.writer,
                            retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
-    finally:
-        if spark is not None and (not settings.spark.master or settings.spark.master.startswith("local")):
-            spark.stop()
+    else:
+        from tagfactory.pipeline.job import start_job, stop_job  # Spark only for the native writer
+
+        spark, _ = start_job(settings, None)
+        try:
+            results = maintain(spark, warehouse_tables(plan, settings), writer=settings.writer,
+                               retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
+        finally:
+            stop_job(spark, settings, None)
     log(f"maintained {len(results)} tables (retention {retention:g} days): "
         f"{sum(r.files_before for r in results)} -> {sum(r.files_after for r in results)} live files, "
         f"{sum(r.vacuumed for r in results)} files vacuumed")
