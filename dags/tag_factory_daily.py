@@ -25,7 +25,7 @@ with the run parameter ``snapshot_date``). ``catchup=True`` makes the scheduler 
 
 Environment read at parse time (all optional):
     TAGFACTORY_CONFIG          settings YAML handed to the jobs (warehouse, sources root, Spark conf)
-    TAGFACTORY_TARGET          where the compiled plan goes (default: <repo>/target)
+    TAGFACTORY_TARGET          where the compiled manifest goes (default: <repo>/target)
     TAGFACTORY_PYSPARK_PYTHON  Python for the Spark driver/executors (default: this interpreter)
     TAGFACTORY_START_DATE      first logical date for catchup (default: 2026-11-01)
     TAGFACTORY_JARS            resolved jar sets (default: <repo>/.jars, from `make jars`): the jars of
@@ -77,7 +77,7 @@ with DAG(
     tags=["tagfactory"],
     doc_md=__doc__,
 ) as dag:
-    compile_plan = BashOperator(
+    compile_manifest = BashOperator(
         task_id="validate_and_compile",
         bash_command=shlex.join([PYTHON, "-m", "tagfactory.cli", "compile", "--definitions",
                                  str(REPO / "tag_definitions"), "--target", str(TARGET), *CONFIG_ARGS]),
@@ -89,7 +89,7 @@ with DAG(
         return SparkSubmitOperator(
             task_id=task_id,
             application=str(REPO / "jobs" / "build_profile.py"),
-            application_args=["--plan", str(TARGET / "plan.json"), "--date", SNAPSHOT_DATE, "--step", step,
+            application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--step", step,
                               "--run-id", RUN_ID, *CONFIG_ARGS],
             conn_id="spark_default",
             name=f"tagfactory-{step}",
@@ -106,7 +106,7 @@ with DAG(
     materialize_audiences = SparkSubmitOperator(
         task_id="materialize_audiences",
         application=str(REPO / "jobs" / "build_audiences.py"),
-        application_args=["--plan", str(TARGET / "plan.json"), "--date", SNAPSHOT_DATE, "--run-id", RUN_ID,
+        application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--run-id", RUN_ID,
                           *CONFIG_ARGS],
         conn_id="spark_default",
         name="tagfactory-audiences",
@@ -117,11 +117,11 @@ with DAG(
     maintain_tables = SparkSubmitOperator(
         task_id="maintain_tables",
         application=str(REPO / "jobs" / "maintain_tables.py"),
-        application_args=["--plan", str(TARGET / "plan.json"), *CONFIG_ARGS],
+        application_args=["--manifest", str(TARGET / "manifest.json"), *CONFIG_ARGS],
         conn_id="spark_default",
         name="tagfactory-maintenance",
         conf=SPARK_CONF,
         jars=JARS or None,
     )
-    (compile_plan >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences
+    (compile_manifest >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences
      >> maintain_tables)

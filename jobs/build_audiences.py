@@ -1,6 +1,6 @@
-"""spark-submit entry point: materialize one day's audiences and scenes from a compiled plan.
+"""spark-submit entry point: materialize one day's audiences and scenes from the compiled manifest.
 
-    spark-submit jobs/build_audiences.py --plan target/plan.json --date 2026-11-24 [--run-id RUN] [--config conf.yaml]
+    spark-submit jobs/build_audiences.py --manifest target/manifest.json --date 2026-11-24 [--run-id RUN] [--config conf.yaml]
 
 Reads the published profile snapshot of the date, evaluates every audience in one pass, derives
 changes, stats, audience profiles (TGI) and scene assignments, audits the guardrails and only then
@@ -18,7 +18,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and materialize the audiences."""
     parser = argparse.ArgumentParser(prog="build_audiences.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", required=True, help="compiled plan (target/plan.json)")
+    parser.add_argument("--manifest", required=True, help="compiled manifest (target/manifest.json)")
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tagfactory.audiences.job import run_audiences
 
-    return run_audiences(args.date, plan_path=args.plan, config=args.config, entities=args.entity,
+    return run_audiences(args.date, manifest_file=args.manifest, config=args.config, entities=args.entity,
                          run_id=args.run_id)
 
 

@@ -1,6 +1,6 @@
-"""spark-submit entry point: build, audit and publish one day's profile snapshots from a compiled plan.
+"""spark-submit entry point: build, audit and publish one day's profile snapshots from the compiled manifest.
 
-    spark-submit jobs/build_profile.py --plan target/plan.json --date 2026-11-24 [--config conf.yaml]
+    spark-submit jobs/build_profile.py --manifest target/manifest.json --date 2026-11-24 [--config conf.yaml]
     spark-submit jobs/build_profile.py ... --step check-sources|stage|audit|publish --run-id RUN
 
 Without ``--step`` every step runs in this process. The DAG runs each step as its own task with
@@ -23,7 +23,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the build."""
     parser = argparse.ArgumentParser(prog="build_profile.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", required=True, help="compiled plan (target/plan.json)")
+    parser.add_argument("--manifest", required=True, help="compiled manifest (target/manifest.json)")
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tagfactory.pipeline.job import run_build
 
-    return run_build(args.date, plan_path=args.plan, config=args.config, entities=args.entity,
+    return run_build(args.date, manifest_file=args.manifest, config=args.config, entities=args.entity,
                      step_name=args.step, run_id=args.run_id)
 
 

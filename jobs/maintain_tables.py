@@ -1,6 +1,6 @@
-"""spark-submit entry point: compact and vacuum every warehouse table of a compiled plan.
+"""spark-submit entry point: compact and vacuum every warehouse table of the compiled manifest.
 
-    spark-submit jobs/maintain_tables.py --plan target/plan.json [--retention-days 7] [--config conf.yaml]
+    spark-submit jobs/maintain_tables.py --manifest target/manifest.json [--retention-days 7] [--config conf.yaml]
 
 Compacts small files and deletes files that were removed from a table longer ago than the
 retention (settings ``maintenance.retention_days``, default 7): time travel keeps working inside
@@ -17,14 +17,14 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and maintain the tables."""
     parser = argparse.ArgumentParser(prog="maintain_tables.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--plan", required=True, help="compiled plan (target/plan.json)")
+    parser.add_argument("--manifest", required=True, help="compiled manifest (target/manifest.json)")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--retention-days", type=float, help="override settings maintenance.retention_days")
     args = parser.parse_args(argv)
 
     from tagfactory.pipeline.maintenance import run_maintenance
 
-    return run_maintenance(args.plan, args.config, retention_days=args.retention_days)
+    return run_maintenance(args.manifest, args.config, retention_days=args.retention_days)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master", help="preview: Spark master (default: local[2])")
     p.add_argument("--config", help="settings YAML")
 
-    p = sub.add_parser("compile", help="validate and write the plan (target/plan.json, target/compiled/*.sql)")
+    p = sub.add_parser("compile", help="validate and write the manifest (target/manifest.json, target/compiled/*.sql)")
     p.add_argument("--definitions", help="definitions folder (default: settings.definitions = tag_definitions)")
     p.add_argument("--target", help="output folder (default: settings.target = target)")
     p.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="check sources, build, audit (quality gate) and publish the profile snapshot of a date with local Spark (in-process)")
     p.add_argument("--date", type=_date, required=True, help="snapshot date D (YYYY-MM-DD)")
-    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--manifest", help="manifest file (default: <target>/manifest.json)")
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
     p.add_argument("--entity", action="append", help="only this entity (repeatable; default: all)")
@@ -92,14 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--override-gate", action="store_true", help="publish although the quality gate failed")
     p.add_argument("--reason", help="why the gate is overridden (required with --override-gate)")
     p.add_argument("--by", help="who overrides (default: $USER)")
-    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--manifest", help="manifest file (default: <target>/manifest.json)")
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--master", help="Spark master (default: local[2])")
 
     p = sub.add_parser("audiences", help="materialize, audit and publish the audiences and scenes of a date "
                        "(after the profile snapshot is published)")
     p.add_argument("--date", type=_date, required=True, help="snapshot date D (YYYY-MM-DD)")
-    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--manifest", help="manifest file (default: <target>/manifest.json)")
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
     p.add_argument("--entity", action="append", help="only this entity (repeatable; default: all)")
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("maintain", help="compact small files and vacuum files past the retention in every "
                                         "warehouse table (the DAG's maintain_tables task)")
-    p.add_argument("--plan", help="plan file (default: <target>/plan.json)")
+    p.add_argument("--manifest", help="manifest file (default: <target>/manifest.json)")
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--retention-days", type=float,
                    help="delete files removed longer ago than this (default: settings maintenance.retention_days = 7)")
@@ -261,14 +261,15 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run_preview(args: argparse.Namespace, base: Any, head: Any, diff: Any) -> dict[str, Any]:
-    from tagfactory.lakehouse.spark import build_spark_session
     from tagfactory.pipeline.preview import run_preview
+    from tagfactory.pipeline.runtime import start_spark
     from tagfactory.settings import load_settings
 
     settings = load_settings(args.config, {"sources_root": args.sample})
     date = args.date or (dt.date.today() - dt.timedelta(days=1))
-    conf = {"spark.sql.shuffle.partitions": "8", **settings.spark.conf}  # sample data: few partitions
-    spark = build_spark_session("tagfactory-plan-preview", args.master or settings.spark.master or "local[2]", conf)
+    # sample data: few partitions
+    settings.spark.conf = {"spark.sql.shuffle.partitions": "8", **settings.spark.conf}
+    spark = start_spark(settings, args.master, "tagfactory-plan-preview")
     try:
         return run_preview(spark, settings, base, head, diff, date, settings.sources_root)
     finally:
@@ -276,8 +277,9 @@ def _run_preview(args: argparse.Namespace, base: Any, head: Any, diff: Any) -> d
 
 
 def _compile(args: argparse.Namespace) -> int:
+    from tagfactory.compiler.assemble import build_manifest
     from tagfactory.compiler.diagnostics import DefinitionError
-    from tagfactory.compiler.plan import build_plan, write_plan
+    from tagfactory.compiler.manifest import write_manifest
     from tagfactory.compiler.project import load_project
     from tagfactory.settings import load_settings
 
@@ -290,12 +292,13 @@ def _compile(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     for warning in warnings:
         print(warning.format(), file=sys.stderr)
-    plan = build_plan(project, settings.definitions)
-    path = write_plan(plan, settings.target)
-    for entity in plan["entities"]:
-        print(f"compiled entity {entity['name']}: {len(entity['tags'])} tags from {len(entity['sources'])} sources "
-              f"-> {Path(settings.target) / entity['sql_file']}")
-    print(f"plan written to {path} in {time.perf_counter() - started:.2f}s")
+    manifest = build_manifest(project, settings.definitions)
+    path = write_manifest(manifest, settings.target)
+    for entity in manifest.entities:
+        print(f"compiled entity {entity.name}: {len(entity.tags)} tags, {len(entity.audiences)} audiences, "
+              f"{len(entity.scenes)} scenes from {len(entity.sources)} sources "
+              f"-> {Path(settings.target) / entity.sql_file}")
+    print(f"manifest written to {path} (digest {manifest.digest[:12]}) in {time.perf_counter() - started:.2f}s")
     return EXIT_OK
 
 
@@ -314,7 +317,7 @@ def _audiences(args: argparse.Namespace) -> int:
     if args.override_gate and not args.reason:
         print("tagfactory audiences: error: --override-gate needs --reason \"...\" (it is recorded)", file=sys.stderr)
         return EXIT_USAGE
-    return run_audiences(args.date, plan_path=args.plan, config=args.config, master=args.master,
+    return run_audiences(args.date, manifest_file=args.manifest, config=args.config, master=args.master,
                          entities=args.entity, run_id=args.run_id,
                          override_reason=args.reason if args.override_gate else None, actor=args.by)
 
@@ -322,14 +325,13 @@ def _audiences(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from tagfactory.pipeline.job import run_build
 
-    return run_build(snapshot_date=args.date, plan_path=args.plan, config=args.config,
+    return run_build(snapshot_date=args.date, manifest_file=args.manifest, config=args.config,
                      master=args.master, entities=args.entity)
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from tagfactory.compiler.plan import read_plan
-    from tagfactory.lakehouse.spark import build_spark_session
     from tagfactory.pipeline.job import publish_staged
+    from tagfactory.pipeline.runtime import load_manifest, start_spark
     from tagfactory.settings import load_settings
 
     if args.override_gate and not args.reason:
@@ -339,19 +341,15 @@ def _publish(args: argparse.Namespace) -> int:
         print("tagfactory publish: error: --reason is only used with --override-gate", file=sys.stderr)
         return EXIT_USAGE
     settings = load_settings(args.config)
-    plan = read_plan(args.plan or Path(settings.target) / "plan.json")
-    entity = next((e for e in plan["entities"] if e["name"] == args.entity), None)
-    if entity is None:
-        print(f"tagfactory publish: error: no entity {args.entity!r} in the plan", file=sys.stderr)
-        return EXIT_USAGE
-    spark = build_spark_session("tagfactory-publish", args.master or settings.spark.master or "local[2]",
-                                settings.spark.conf)
+    manifest = load_manifest(settings, args.manifest)
+    entity = manifest.choose([args.entity])[0]
+    spark = start_spark(settings, args.master, "tagfactory-publish")
     try:
-        result = publish_staged(spark, settings, entity, args.date, args.run_id,
+        result = publish_staged(spark, settings, entity, args.date, args.run_id, manifest.digest,
                                 override_reason=args.reason if args.override_gate else None, actor=args.by)
     finally:
         spark.stop()
-    print(f"published {entity['profile_table']} dt={args.date}: version {result['version']}, {result['rows']:,} rows")
+    print(f"published {entity.profile_table} dt={args.date}: version {result['version']}, {result['rows']:,} rows")
     return EXIT_OK
 
 
@@ -383,7 +381,7 @@ def _show(args: argparse.Namespace) -> int:
 def _maintain(args: argparse.Namespace) -> int:
     from tagfactory.pipeline.maintenance import run_maintenance
 
-    return run_maintenance(args.plan, args.config, retention_days=args.retention_days)
+    return run_maintenance(args.manifest, args.config, retention_days=args.retention_days)
 
 
 if __name__ == "__main__":

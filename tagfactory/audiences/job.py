@@ -6,14 +6,15 @@ import datetime as dt
 from pathlib import Path
 
 from tagfactory.audiences.materialize import describe, materialize, publish_overridden
-from tagfactory.compiler.plan import read_plan
+from tagfactory.compiler.manifest import manifest_path, read_manifest
+from tagfactory.errors import ConfigError
 from tagfactory.lakehouse import delta
-from tagfactory.pipeline.job import choose_entities, safe_run_id, start_job, stop_job
+from tagfactory.pipeline.runtime import safe_run_id, start_job, stop_job
 from tagfactory.progress import log
 from tagfactory.settings import load_settings
 
 
-def run_audiences(snapshot_date: dt.date, plan_path: str | None = None, config: str | None = None,
+def run_audiences(snapshot_date: dt.date, manifest_file: str | None = None, config: str | None = None,
                   master: str | None = None, entities: list[str] | None = None, run_id: str | None = None,
                   *, quiet: bool = False, override_reason: str | None = None, actor: str | None = None) -> int:
     """Materialize, audit and publish every entity's audiences and scenes for ``snapshot_date``.
@@ -22,23 +23,24 @@ def run_audiences(snapshot_date: dt.date, plan_path: str | None = None, config: 
         Process exit code (0 on success); gate failures raise ``QualityGateError``.
     """
     settings = load_settings(config)
-    plan_file = Path(plan_path or Path(settings.target) / "plan.json")
-    plan = read_plan(plan_file)
-    chosen = choose_entities(plan, entities)
+    file = Path(manifest_file or manifest_path(settings.target))
+    manifest = read_manifest(file)
+    chosen = manifest.choose(entities)
     if override_reason is not None and not run_id:
-        raise ValueError("--override-gate needs --run-id: the run whose quarantined audience tables to publish "
-                         "(the failed task's message prints it)")
+        raise ConfigError("--override-gate needs --run-id: the run whose quarantined audience tables to publish "
+                          "(the failed task's message prints it)")
     run_id = safe_run_id(run_id) if run_id else delta.new_run_id()
     spark, emitter = start_job(settings, master)
     try:
         for entity in chosen:
             if override_reason is not None:
-                versions = publish_overridden(spark, settings, entity, snapshot_date, run_id, override_reason, actor)
+                versions = publish_overridden(spark, settings, entity, snapshot_date, run_id, override_reason,
+                                              manifest.digest, actor)
                 log(f"published the quarantined audience tables of run {run_id}: {versions}")
                 continue
-            summary = materialize(spark, settings, entity, snapshot_date, run_id, plan_file.parent, emitter)
+            summary = materialize(spark, settings, entity, snapshot_date, run_id, file.parent, manifest.digest, emitter)
             if not quiet and summary.get("stats"):
-                log(f"audiences of {entity['name']} for {snapshot_date} (population {summary['population']:,}):\n"
+                log(f"audiences of {entity.name} for {snapshot_date} (population {summary['population']:,}):\n"
                     + describe(summary))
     finally:
         stop_job(spark, settings, master)

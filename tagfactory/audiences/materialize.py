@@ -12,9 +12,10 @@ publishes nothing. See docs/audiences.md.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from sqlglot import exp
 
 from tagfactory.audiences.lists import read_normalized
 from tagfactory.compiler import sqlbuild
+from tagfactory.compiler.manifest import Audience, Entity, Scene, check_run_digest
+from tagfactory.errors import PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
@@ -56,12 +59,13 @@ TOP_STRING_VALUES = 20
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
 
-class AudienceError(RuntimeError):
+class AudienceError(PublishError):
     """The audiences cannot be materialized (e.g. no profile snapshot for the date)."""
 
 
-def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-                run_id: str, plan_dir: Path, emitter: LineageEmitter | None = None) -> dict[str, Any]:
+def materialize(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
+                run_id: str, manifest_dir: Path, manifest_digest: str,
+                emitter: LineageEmitter | None = None) -> dict[str, Any]:
     """Stage, audit and publish the audience and scene tables of ``entity`` for ``snapshot_date``.
 
     Returns:
@@ -71,14 +75,14 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
         QualityGateError: an ``error`` guardrail failed; nothing was published.
         AudienceError: the inputs are missing.
     """
-    audiences = entity.get("audiences") or []
+    audiences = entity.audiences or []
     if not audiences:
-        log(f"no audiences defined for entity {entity['name']}: nothing to materialize")
+        log(f"no audiences defined for entity {entity.name}: nothing to materialize")
         return {"stats": [], "scenes": {}}
-    tables = {k: settings.table_uri(v) for k, v in entity["audience_tables"].items()}
-    profile_uri = settings.table_uri(entity["profile_table"])
+    tables = {k: settings.table_uri(v) for k, v in entity.audience_tables.items()}
+    profile_uri = settings.table_uri(entity.profile_table)
     emitter = emitter or LineageEmitter.from_config(False, None, None)
-    with step(f"reading {entity['profile_table']} dt={snapshot_date}") as s:
+    with step(f"reading {entity.profile_table} dt={snapshot_date}") as s:
         if delta.table_version(profile_uri) is None:
             raise AudienceError(f"{profile_uri} does not exist: build the profile snapshot first "
                                 f"(tagfactory build --date {snapshot_date})")
@@ -87,16 +91,17 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
         population = profile.count()
         s.rows = population
         if population == 0:
-            raise AudienceError(f"{entity['profile_table']} has no snapshot for {snapshot_date}: publish it first "
+            raise AudienceError(f"{entity.profile_table} has no snapshot for {snapshot_date}: publish it first "
                                 f"(tagfactory build --date {snapshot_date}); nothing was materialized")
     profile.createOrReplaceTempView("profile")
     inputs = [dataset_for_uri(profile_uri)]
     outputs = [dataset_for_uri(uri) for uri in tables.values()]
     try:
-        with emitter.run(f"materialize_audiences.{entity['name']}", inputs, outputs, run_id=f"{run_id}-audiences",
-                         parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date):
+        with emitter.run(f"materialize_audiences.{entity.name}", inputs, outputs, run_id=f"{run_id}-audiences",
+                         parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
+                         nominal_time=snapshot_date):
             staged, summary, report = _stage_and_audit(spark, settings, entity, profile, population, snapshot_date,
-                                                       run_id, tables, plan_dir)
+                                                       run_id, tables, manifest_dir, manifest_digest)
             if not report.passed:
                 moved = [staging.quarantine(st) for st in staged.values()]
                 for uri in tables.values():
@@ -106,25 +111,27 @@ def materialize(spark: SparkSession, settings: Settings, entity: dict[str, Any],
                     + "\nNothing was published; the audience tables still serve their previous versions."
                     + f"\nThe staged files are quarantined under <table>/_quarantine/{run_id} "
                     f"({len(moved)} tables, kept {settings.quality.quarantine_retention_days:g} days)."
-                    + f"\nTo publish them anyway: tagfactory audiences --entity {entity['name']} --date "
+                    + f"\nTo publish them anyway: tagfactory audiences --entity {entity.name} --date "
                     f"{snapshot_date} --run-id {run_id} --override-gate --reason \"...\"")
-            summary["versions"] = _commit_all(staged, snapshot_date, run_id, settings.writer)
+            summary["versions"] = _commit_all(staged, snapshot_date, run_id, settings.writer,
+                                              {"manifest_digest": manifest_digest})
     finally:
         profile.unpersist()
     return summary
 
 
-def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, Any], profile: DataFrame,
+def _stage_and_audit(spark: SparkSession, settings: Settings, entity: Entity, profile: DataFrame,
                      population: int, snapshot_date: dt.date, run_id: str, tables: dict[str, str],
-                     plan_dir: Path) -> tuple[dict[str, StagedWrite], dict[str, Any], AuditReport]:
-    key = entity["key"]
-    audiences = entity["audiences"]
+                     manifest_dir: Path, manifest_digest: str
+                     ) -> tuple[dict[str, StagedWrite], dict[str, Any], AuditReport]:
+    key = entity.key
+    audiences = entity.audiences
     staged: dict[str, StagedWrite] = {}
 
     # 1. external memberships (uploaded lists, SQL audiences) as one per-key array
     with step("reading uploaded lists and running SQL audiences") as s:
-        ext, lists = _external(spark, settings, entity, audiences, snapshot_date, plan_dir)
-        s.detail = f"{sum(1 for a in audiences if a['kind'] != 'rule')} list/SQL audiences"
+        ext, lists = _external(spark, settings, entity, audiences, snapshot_date, manifest_dir)
+        s.detail = f"{sum(1 for a in audiences if a.kind != 'rule')} list/SQL audiences"
     # 2. ONE pass: every audience's condition over the profile snapshot
     keyed = profile.withColumn(key, F.col(key).cast("string"))
     if ext is not None:
@@ -148,7 +155,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
     # 3. changes and stats vs the latest earlier snapshot
     with step("comparing with the previous snapshot") as s:
         previous_dt, previous, previous_sizes = _previous(spark, settings, tables, snapshot_date, key)
-        names = [a["name"] for a in audiences]
+        names = [a.name for a in audiences]
         if previous is not None:
             prev = previous.where(F.col("audience").isin(names))
             changes = (today.withColumn("_t", F.lit(True))
@@ -166,14 +173,14 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
     unknown = _list_unknown(lists, profile, key)
     stats_rows = []
     for a in audiences:
-        size = sizes.get(a["name"], 0)
-        prev_size = previous_sizes.get(a["name"]) if previous_dt else None
+        size = sizes.get(a.name, 0)
+        prev_size = previous_sizes.get(a.name) if previous_dt else None
         change = abs(size - prev_size) / prev_size if prev_size else None
         stats_rows.append({
-            "audience": a["name"], "kind": a["kind"], "size": size, "previous_dt": previous_dt,
-            "previous_size": prev_size, "added": moves.get((a["name"], "entered"), 0),
-            "removed": moves.get((a["name"], "exited"), 0), "change": change,
-            "list_unknown": unknown.get(a["name"]) if a["kind"] == "list" else None,
+            "audience": a.name, "kind": a.kind, "size": size, "previous_dt": previous_dt,
+            "previous_size": prev_size, "added": moves.get((a.name, "entered"), 0),
+            "removed": moves.get((a.name, "exited"), 0), "change": change,
+            "list_unknown": unknown.get(a.name) if a.kind == "list" else None,
         })
     stats_df = spark.createDataFrame(stats_rows, "audience string, kind string, size bigint, previous_dt date, "
                                      "previous_size bigint, added bigint, removed bigint, change double, "
@@ -186,7 +193,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
         s.rows = stage_day(profile_df, "audience_profile").rows
     # 5. scenes
     scene_counts: dict[str, list[dict[str, Any]]] = {}
-    scenes = entity.get("scenes") or []
+    scenes = entity.scenes or []
     with step(f"assigning {len(scenes)} scenes") as s:
         assignments = assign_scenes(spark, scenes, today, key)
         if assignments is None:
@@ -204,10 +211,10 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
             scene_counts.setdefault(r["scene"], []).append(r.asDict())
         s.rows = scene_assignments.rows
     for st in staged.values():
-        staging.save_manifest(st)
+        staging.save_manifest(st, manifest_digest=manifest_digest)
     report = _guardrails(settings, entity, stats_rows, snapshot_date, run_id)
     for st in staged.values():
-        staging.write_verdict(st, report.verdict())
+        staging.write_verdict(st, {**report.verdict(), "manifest_digest": manifest_digest})
     with step("recording guardrail results"):
         store.record(spark, settings, [report])
     if settings.quality.data_docs:
@@ -218,7 +225,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: dict[str, 
     return staged, summary, report
 
 
-def membership(keyed: DataFrame, audiences: list[dict[str, Any]], key: str, snapshot_date: dt.date) -> DataFrame:
+def membership(keyed: DataFrame, audiences: Sequence[Audience], key: str, snapshot_date: dt.date) -> DataFrame:
     """(audience, key) rows of every audience, from ONE projection over the profile snapshot.
 
     ``keyed`` is the snapshot with the key as a string and the ``_ext`` array column (list and
@@ -242,7 +249,7 @@ def membership(keyed: DataFrame, audiences: list[dict[str, Any]], key: str, snap
         words.append(F.expr(" | ".join(terms)))
     packed = keyed.select(F.col(key), F.array(*words).alias("_words"))
     bits = packed.select(F.col(key), F.posexplode_outer("_words").alias("_word", "_value")).where(F.col("_value") != 0)
-    decode = F.broadcast(_word_table(keyed.sparkSession, [a["name"] for a in audiences]))
+    decode = F.broadcast(_word_table(keyed.sparkSession, [a.name for a in audiences]))
     return (bits.join(decode, ["_word", "_value"])
             .select(F.explode("_names").alias("audience"), F.col(key)))
 
@@ -298,33 +305,37 @@ def bind_date(condition: str, snapshot_date: dt.date) -> str:
     return bound.sql(dialect="spark")
 
 
-def _condition(audience: dict[str, Any]) -> str:
-    if audience["kind"] == "rule":
-        return str(audience["condition"])
-    return f"coalesce(array_contains({EXT}, '{audience['name']}'), false)"
+def _condition(audience: Audience) -> str:
+    if audience.kind == "rule":
+        return str(audience.condition)
+    return f"coalesce(array_contains({EXT}, '{audience.name}'), false)"
 
 
-def _external(spark: SparkSession, settings: Settings, entity: dict[str, Any], audiences: list[dict[str, Any]],
-              snapshot_date: dt.date, plan_dir: Path) -> tuple[DataFrame | None, DataFrame | None]:
+def _external(spark: SparkSession, settings: Settings, entity: Entity, audiences: Sequence[Audience],
+              snapshot_date: dt.date, manifest_dir: Path) -> tuple[DataFrame | None, DataFrame | None]:
     """(key, audience) rows of every list and SQL audience (keys as strings), and of the lists alone."""
-    key = entity["key"]
+    key = entity.key
     lists: list[DataFrame] = []
     queries: list[DataFrame] = []
     schema = StructType([StructField(key, StringType()), StructField("audience", StringType())])
-    sources = {s["name"]: s for s in entity["sources"]}
-    needed = [sources[n] for a in audiences if a["kind"] == "sql" for n in a.get("sources") or [] if n in sources]
+    sources = {s.name: s for s in entity.sources}
+    needed = [sources[n] for a in audiences if a.kind == "sql" for n in a.sources or [] if n in sources]
     if needed:
-        register_sources(spark, list({s["name"]: s for s in needed}.values()), settings)
+        register_sources(spark, list({s.name: s for s in needed}.values()), settings)
     for a in audiences:
-        if a["kind"] == "list":
-            path = plan_dir / a["list"]["file"]
+        if a.uploaded is not None:
+            path = manifest_dir / a.uploaded.file
             if not path.exists():
-                raise AudienceError(f"audience {a['name']}: {path} is missing; run `tagfactory compile` again")
-            lists.append(spark.createDataFrame([(i, a["name"]) for i in read_normalized(path)], schema))
-        elif a["kind"] == "sql":
-            rows = spark.sql(a["sql"], args={"snapshot_date": snapshot_date})
+                raise AudienceError(f"audience {a.name}: {path} is missing; run `tagfactory compile` again")
+            ids = read_normalized(path)
+            if hashlib.sha256("\n".join(ids).encode()).hexdigest() != a.uploaded.sha256:
+                raise AudienceError(f"audience {a.name}: {path} is not the list the manifest was compiled with "
+                                    "(its SHA-256 differs); run `tagfactory compile` again")
+            lists.append(spark.createDataFrame([(i, a.name) for i in ids], schema))
+        elif a.sql is not None:
+            rows = spark.sql(a.sql, args={"snapshot_date": snapshot_date})
             queries.append(rows.select(F.col(rows.columns[0]).cast("string").alias(key))
-                           .where(F.col(key).isNotNull()).distinct().withColumn("audience", F.lit(a["name"])))
+                           .where(F.col(key).isNotNull()).distinct().withColumn("audience", F.lit(a.name)))
     return _union(lists + queries), _union(lists)
 
 
@@ -368,11 +379,11 @@ def _previous(spark: SparkSession, settings: Settings, tables: dict[str, str], s
 
 # --- audience profile (TGI) --------------------------------------------------------------------------
 
-def _audience_profile(spark: SparkSession, entity: dict[str, Any], profile: DataFrame, today: DataFrame,
+def _audience_profile(spark: SparkSession, entity: Entity, profile: DataFrame, today: DataFrame,
                       sizes: dict[str, int], population: int, key: str) -> DataFrame:
-    types = {t["name"]: t["type"] for t in entity["tags"]}
-    wanted = {a["name"]: [t for t in a["profile_tags"] if t in types and types[t] != "array<string>"]
-              for a in entity["audiences"]}
+    types = {t.name: t.type for t in entity.tags}
+    wanted = {a.name: [t for t in a.profile_tags if t in types and types[t] != "array<string>"]
+              for a in entity.audiences}
     tags = list(dict.fromkeys(t for ts in wanted.values() for t in ts))
     schema = ("audience string, tag string, value string, audience_users bigint, share_in_audience double, "
               "population_users bigint, share_in_population double, tgi double")
@@ -450,40 +461,40 @@ def payload_json(payload: dict[str, Any] | None) -> str | None:
     return None if payload is None else json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def assign_scenes(spark: SparkSession, scenes: list[dict[str, Any]], today: DataFrame, key: str) -> DataFrame | None:
+def assign_scenes(spark: SparkSession, scenes: Sequence[Scene], today: DataFrame, key: str) -> DataFrame | None:
     """Scene assignments (scene, key, branch, group, variant, payload) from (audience, key) members.
 
     ``scenes`` are plan entries (see docs/audiences.md#scenes for the rules and the hash).
     """
     if not scenes:
         return None
-    used = sorted({b["audience"] for s in scenes for b in s["branches"]})
+    used = sorted({b.audience for s in scenes for b in s.branches})
     held = today.where(F.col("audience").isin(used)).groupBy(key).agg(F.collect_set("audience").alias("auds"))
     picks = []
     for scene in scenes:
         branch = None
-        for b in reversed(scene["branches"]):
-            hit = F.array_contains("auds", b["audience"])
-            branch = F.when(hit, F.lit(b["name"])) if branch is None else F.when(hit, F.lit(b["name"])).otherwise(branch)
-        picks.append(F.struct(F.lit(scene["name"]).alias("scene"), branch.alias("branch")))
+        for b in reversed(scene.branches):
+            hit = F.array_contains("auds", b.audience)
+            branch = F.when(hit, F.lit(b.name)) if branch is None else F.when(hit, F.lit(b.name)).otherwise(branch)
+        picks.append(F.struct(F.lit(scene.name).alias("scene"), branch.alias("branch")))
     rows = held.select(key, F.explode(F.array(*picks)).alias("a")).select(key, "a.scene", "a.branch") \
         .where(F.col("branch").isNotNull())
     config = []
     for scene in scenes:
-        for b in scene["branches"]:
-            variants = b.get("variants") or []
-            total = sum(float(v["weight"]) for v in variants)
+        for b in scene.branches:
+            variants = b.variants or []
+            total = sum(float(v.weight) for v in variants)
             cums, acc = [], 0.0
             for v in variants:
-                acc += float(v["weight"])
+                acc += float(v.weight)
                 cums.append(acc / total)
             if cums:
                 cums[-1] = 1.0
-            base = b.get("payload")
-            payloads = [payload_json({**(base or {}), **(v.get("payload") or {})})
-                        if (base is not None or v.get("payload") is not None) else None for v in variants]
-            config.append((scene["name"], b["name"], str(scene["salt"]), float(scene["holdout"]), float(b["control"]),
-                           [v["name"] for v in variants], cums, payloads, payload_json(base)))
+            base = b.payload
+            payloads = [payload_json({**(base or {}), **(v.payload or {})})
+                        if (base is not None or v.payload is not None) else None for v in variants]
+            config.append((scene.name, b.name, str(scene.salt), float(scene.holdout), float(b.control),
+                           [v.name for v in variants], cums, payloads, payload_json(base)))
     cfg = spark.createDataFrame(config, "scene string, branch string, salt string, holdout double, control double, "
                                 "v_names array<string>, v_cums array<double>, v_payloads array<string>, "
                                 "b_payload string")
@@ -493,8 +504,8 @@ def assign_scenes(spark: SparkSession, scenes: list[dict[str, Any]], today: Data
     joined = joined.withColumn("_h", h).withColumn("_s", s)
     group = (F.when(F.col("_h") < F.col("holdout"), F.lit("holdout"))
              .when(F.col("_s") < F.col("control"), F.lit("control")).otherwise(F.lit("treatment")))
-    v = (F.col("_s") - F.col("control")) / (F.lit(1.0) - F.col("control"))
-    position = F.array_position(F.transform("v_cums", lambda c: v < c), True)
+    share = (F.col("_s") - F.col("control")) / (F.lit(1.0) - F.col("control"))
+    position = F.array_position(F.transform("v_cums", lambda c: share < c), True)
     has_variants = F.size("v_names") > 0
     variant = F.when((F.col("group") == "treatment") & has_variants, F.element_at("v_names", position.cast("int")))
     payload = (F.when(F.col("group") != "treatment", F.lit(None).cast("string"))
@@ -506,7 +517,7 @@ def assign_scenes(spark: SparkSession, scenes: list[dict[str, Any]], today: Data
 
 # --- guardrails and commit -----------------------------------------------------------------------------
 
-def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dict[str, Any]], snapshot_date: dt.date,
+def _guardrails(settings: Settings, entity: Entity, stats_rows: list[dict[str, Any]], snapshot_date: dt.date,
                 run_id: str) -> AuditReport:
     """Check each audience's guardrails against its stats row; a GX result like every other gate.
 
@@ -518,45 +529,45 @@ def _guardrails(settings: Settings, entity: dict[str, Any], stats_rows: list[dic
     by_name = {r["audience"]: r for r in stats_rows}
     outcomes: list[tuple[ExpectationSpec, bool, dict[str, Any]]] = []
     findings: list[tuple[str, Finding]] = []
-    for a in entity["audiences"]:
-        g = a["guardrails"]
-        row = by_name[a["name"]]
+    for a in entity.audiences:
+        g = a.guardrails
+        row = by_name[a.name]
         size = row["size"]
-        severity = g.get("severity", "error")
-        if g.get("min_size") is not None or g.get("max_size") is not None:
+        severity = g.severity
+        if g.min_size is not None or g.max_size is not None:
             spec = ExpectationSpec("expect_column_values_to_be_between",
-                                   {"column": "size", "min_value": g.get("min_size"), "max_value": g.get("max_size"),
-                                    **_row_of(a["name"])},
-                                   severity, name=f"{a['name']}.size", meta={"audience": a["name"]}, internal=True)
-            ok = (g.get("min_size") is None or size >= g["min_size"]) and (g.get("max_size") is None or size <= g["max_size"])
+                                   {"column": "size", "min_value": g.min_size, "max_value": g.max_size,
+                                    **_row_of(a.name)},
+                                   severity, name=f"{a.name}.size", meta={"audience": a.name}, internal=True)
+            ok = (g.min_size is None or size >= g.min_size) and (g.max_size is None or size <= g.max_size)
             outcomes.append((spec, ok, {"observed_value": size, "element_count": 1, "unexpected_count": 0 if ok else 1,
                                         "unexpected_percent": 0.0 if ok else 100.0, "partial_unexpected_list": [] if ok else [size]}))
             if not ok:
-                bound = (f"below min_size {g['min_size']:,}" if g.get("min_size") is not None and size < g["min_size"]
-                         else f"above max_size {g['max_size']:,}")
-                findings.append((severity, Finding(spec.name, severity, f"audience `{a['name']}`: {size:,} users, {bound}")))
-        if g.get("max_change") is not None and row["change"] is not None:
+                bound = (f"below min_size {g.min_size:,}" if g.min_size is not None and size < g.min_size
+                         else f"above max_size {g.max_size:,}")
+                findings.append((severity, Finding(spec.name, severity, f"audience `{a.name}`: {size:,} users, {bound}")))
+        if g.max_change is not None and row["change"] is not None:
             spec = ExpectationSpec("expect_column_values_to_be_between",
-                                   {"column": "change", "min_value": 0, "max_value": g["max_change"], **_row_of(a["name"])},
-                                   severity, name=f"{a['name']}.change", meta={"audience": a["name"]}, internal=True)
-            ok = row["change"] <= g["max_change"]
+                                   {"column": "change", "min_value": 0, "max_value": g.max_change, **_row_of(a.name)},
+                                   severity, name=f"{a.name}.change", meta={"audience": a.name}, internal=True)
+            ok = row["change"] <= g.max_change
             outcomes.append((spec, ok, {"observed_value": row["change"], "element_count": 1,
                                         "unexpected_count": 0 if ok else 1, "unexpected_percent": 0.0 if ok else 100.0,
                                         "partial_unexpected_list": [] if ok else [row["change"]]}))
             if not ok:
                 findings.append((severity, Finding(spec.name, severity, (
-                    f"audience `{a['name']}`: {row['previous_size']:,} -> {size:,} users on {row['previous_dt']} -> "
-                    f"{snapshot_date}, a change of {row['change']:.1%} > max_change {g['max_change']:.0%}"))))
-    dataset = entity["audience_tables"]["audience_members"]
-    suite_name = f"audiences_{entity['name']}"
+                    f"audience `{a.name}`: {row['previous_size']:,} -> {size:,} users on {row['previous_dt']} -> "
+                    f"{snapshot_date}, a change of {row['change']:.1%} > max_change {g.max_change:.0%}"))))
+    dataset = entity.audience_tables["audience_members"]
+    suite_name = f"audiences_{entity.name}"
     specs = [o[0] for o in outcomes]
     suite = build_suite(suite_name, specs)
     result = result_from_outcomes(suite, outcomes, run_name=run_id, batch_id=f"{dataset}__{snapshot_date}")
     rows = rows_from_result(result, run_id=run_id, dt=snapshot_date.isoformat(), dataset=dataset)
     report = AuditReport(dataset, snapshot_date.isoformat(), run_id, result, rows,
                          evaluated={"guardrails": len(outcomes)})
-    for severity, finding in findings:
-        (report.errors if severity == "error" else report.warnings).append(finding)
+    for level, finding in findings:
+        (report.errors if level == "error" else report.warnings).append(finding)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -566,22 +577,24 @@ def _row_of(audience: str) -> dict[str, str]:
     return {"row_condition": f'audience == "{audience}"', "condition_parser": "spark"}
 
 
-def publish_overridden(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-                       run_id: str, reason: str, actor: str | None = None) -> dict[str, int]:
+def publish_overridden(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
+                       run_id: str, reason: str, manifest_digest: str, actor: str | None = None) -> dict[str, int]:
     """Publish the audience tables of a run the guardrails quarantined: a recorded decision.
 
     The override (who, why, which guardrails failed) is a row of ``quality_results`` and part of
     every Delta commit's metadata.
     """
-    tables = {k: settings.table_uri(v) for k, v in entity["audience_tables"].items()}
+    tables = {k: settings.table_uri(v) for k, v in entity.audience_tables.items()}
     staged = {name: staging.load_staged(spark, uri, run_id, quarantined=True) for name, uri in tables.items()}
+    for name, st in staged.items():
+        check_run_digest(staging.staged_digest(st), manifest_digest, f"run {run_id} of {name}")
     verdict = staging.read_verdict(staged["audience_members"]) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
-        raise ValueError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
+        raise PublishError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
     metadata = store.record_override(
-        spark, settings, run_id=run_id, dataset=entity["audience_tables"]["audience_members"],
+        spark, settings, run_id=run_id, dataset=entity.audience_tables["audience_members"],
         snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))
-    return _commit_all(staged, snapshot_date, run_id, settings.writer, metadata)
+    return _commit_all(staged, snapshot_date, run_id, settings.writer, {**metadata, "manifest_digest": manifest_digest})
 
 
 def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str, writer: delta.Writer,

@@ -8,7 +8,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from tagfactory.audiences.materialize import describe
-from tagfactory.compiler.plan import audience_tables
+from tagfactory.compiler.assemble import audience_tables
 from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
 

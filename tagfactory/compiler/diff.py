@@ -13,11 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tagfactory.compiler.assemble import profile_table
 from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.diagnostics import Diagnostic, Severity
 from tagfactory.compiler.models import SourceSpec, TagBase
 from tagfactory.compiler.parse import Located
-from tagfactory.compiler.plan import profile_table
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.validate import Checked
 

@@ -3,8 +3,8 @@
 In the DAG, staging, auditing and publishing are separate Airflow tasks (separate Spark
 applications), so a staged run must be found again by ``(table, run_id)``:
 
-* ``<table>/_staging/<run_id>/_staged.json`` -- the manifest of :class:`StagedWrite` (files with
-  their Delta statistics, schema, partition columns, rows);
+* ``<table>/_staging/<run_id>/_staged.json`` -- the staging record of :class:`StagedWrite` (files with
+  their Delta statistics, schema, partition columns, rows, and the digest of the compiled manifest);
 * ``<table>/_staging/<run_id>/_audit.json`` -- the audit verdict; publishing requires a passing
   verdict or a recorded override;
 * ``<table>/_quarantine/<run_id>/`` -- where a run that failed its audit is moved, with its
@@ -47,8 +47,12 @@ def run_folder(table_uri: str, run_id: str, *, quarantined: bool = False) -> str
     return TableLocation.parse(table_uri).spark_child(f"{QUARANTINE_DIR if quarantined else STAGING_DIR}/{run_id}")
 
 
-def save_manifest(staged: StagedWrite) -> str:
-    """Write the manifest of a staged run next to its files; return its URI."""
+def save_manifest(staged: StagedWrite, *, manifest_digest: str | None = None) -> str:
+    """Write the manifest of a staged run next to its files; return its URI.
+
+    ``manifest_digest`` is the digest of the compiled manifest the run was staged from: the audit
+    and publish steps refuse a run staged from another one (see :func:`staged_digest`).
+    """
     fs = HadoopFs(staged.spark, staged.staging_uri)
     data = {
         "table_uri": staged.table_uri,
@@ -59,6 +63,7 @@ def save_manifest(staged: StagedWrite) -> str:
         "partition_by": staged.partition_by,
         "rows": staged.rows,
         "saved_at": time.time(),
+        "manifest_digest": manifest_digest,
     }
     uri = f"{staged.staging_uri.rstrip('/')}/{MANIFEST}"
     fs.write_text(uri, json.dumps(data))
@@ -85,6 +90,17 @@ def load_staged(spark: SparkSession, table_uri: str, run_id: str, *, quarantined
     files = [StagedFile(**{**f, "path": new_root + f["path"][len(old_root):]}) for f in data["files"]]
     return StagedWrite(table_uri=data["table_uri"], run_id=data["run_id"], staging_uri=new_root, files=files,
                        schema=schema, partition_by=list(data["partition_by"]), rows=int(data["rows"]), spark=spark)
+
+
+def staged_digest(staged: StagedWrite) -> str | None:
+    """The manifest digest a staged run recorded (None for a run staged without one)."""
+    fs = HadoopFs(staged.spark, staged.staging_uri)
+    try:
+        data = json.loads(fs.read_text(f"{staged.staging_uri.rstrip('/')}/{MANIFEST}"))
+    except FileNotFoundError:
+        return None
+    value = data.get("manifest_digest")
+    return str(value) if value else None
 
 
 def write_verdict(staged: StagedWrite, verdict: dict[str, Any]) -> None:

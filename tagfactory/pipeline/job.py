@@ -1,24 +1,25 @@
-"""The profile build job: compiled plan + snapshot date -> published Delta snapshot.
+"""The profile build job: compiled manifest + snapshot date -> published Delta snapshot.
 
 Write-audit-publish: Spark stages the snapshot's Parquet files, the job checks them (one row
 per entity; statistics computed from the staged files), and only then the Delta commit makes
-them visible. A failure at any point leaves the previous version current.
+them visible. A failure at any point leaves the previous version current. Every staged run
+records the digest of the manifest it was staged from; auditing or publishing it with another
+manifest is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagfactory.compiler.plan import read_plan
+from tagfactory.compiler.manifest import Entity, check_run_digest
+from tagfactory.errors import ConfigError, PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
-from tagfactory.lakehouse.spark import build_spark_session
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
+from tagfactory.pipeline.runtime import load_manifest, safe_run_id, start_job, stop_job
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.pipeline.stats import compute_tag_stats
 from tagfactory.progress import log, step
@@ -27,26 +28,17 @@ from tagfactory.quality.run import QualityGateError, audit_profile, check_source
 from tagfactory.settings import Settings, load_settings
 
 
-class BuildError(RuntimeError):
+class BuildError(PublishError):
     """The snapshot is wrong and was not published."""
 
 
 STEPS = ("all", "check-sources", "stage", "audit", "publish")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def safe_run_id(text: str) -> str:
-    """A run id usable as a folder name (Airflow run ids contain ``:`` and ``+``)."""
-    cleaned = _UNSAFE.sub("_", text).strip("_.-")
-    if not cleaned:
-        raise ValueError(f"run id {text!r} has no usable characters")
-    return cleaned
-
-
-def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str | None = None,
+def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: str | None = None,
               master: str | None = None, entities: list[str] | None = None, *, step_name: str = "all",
               run_id: str | None = None) -> int:
-    """Build, audit and publish the snapshot of ``snapshot_date`` for the plan's entities.
+    """Build, audit and publish the snapshot of ``snapshot_date`` for the manifest's entities.
 
     ``step_name`` runs one step of write-audit-publish (the DAG runs each as its own task):
     ``check-sources``, ``stage``, ``audit`` or ``publish``; they find each other's work by
@@ -56,60 +48,36 @@ def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str 
         Process exit code (0 on success).
     """
     if step_name not in STEPS:
-        raise ValueError(f"unknown step {step_name!r}; one of {', '.join(STEPS)}")
+        raise ConfigError(f"unknown step {step_name!r}; one of {', '.join(STEPS)}")
     if step_name != "all" and not run_id:
-        raise ValueError(f"step {step_name} needs --run-id (the same for every step of one build)")
+        raise ConfigError(f"step {step_name} needs --run-id (the same for every step of one build)")
     run_id = safe_run_id(run_id) if run_id else None
     settings = load_settings(config)
-    plan = read_plan(plan_path or Path(settings.target) / "plan.json")
-    chosen = choose_entities(plan, entities)
+    manifest = load_manifest(settings, manifest_file)
+    chosen = manifest.choose(entities)
+    digest = manifest.digest
     spark, emitter = start_job(settings, master)
     try:
         for entity in chosen:
             if step_name == "all":
-                build_entity(spark, settings, entity, snapshot_date, emitter, run_id=run_id)
+                build_entity(spark, settings, entity, snapshot_date, emitter, digest, run_id=run_id)
             elif step_name == "check-sources":
-                register_sources(spark, entity["sources"], settings)
+                register_sources(spark, entity.sources, settings)
                 check_sources_step(spark, settings, entity, snapshot_date, str(run_id))
             elif step_name == "stage":
-                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter)
+                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter, digest)
             elif step_name == "audit":
-                staged = staging.load_staged(spark, settings.table_uri(entity["profile_table"]), str(run_id))
-                audit_step(spark, settings, entity, staged, snapshot_date)
+                staged = staging.load_staged(spark, settings.table_uri(entity.profile_table), str(run_id))
+                audit_step(spark, settings, entity, staged, snapshot_date, digest)
             else:
-                publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
+                publish_staged(spark, settings, entity, snapshot_date, run_id, digest, emitter=emitter)
     finally:
         stop_job(spark, settings, master)
     return 0
 
 
-def choose_entities(plan: dict[str, Any], entities: list[str] | None) -> list[dict[str, Any]]:
-    """The plan's entities named in ``entities`` (all when None); unknown names are an error."""
-    chosen = [e for e in plan["entities"] if not entities or e["name"] in entities]
-    if entities and len(chosen) != len(set(entities)):
-        known = ", ".join(e["name"] for e in plan["entities"])
-        raise ValueError(f"unknown entity in {entities}; the plan has: {known}")
-    return chosen
-
-
-def start_job(settings: Settings, master: str | None) -> tuple[SparkSession, LineageEmitter]:
-    """The Spark session (``master`` or the settings' one) and the lineage emitter of a job."""
-    with step("starting Spark") as s:
-        spark = build_spark_session(settings.spark.app_name, master or settings.spark.master, settings.spark.conf)
-        s.detail = f"master {spark.sparkContext.master}"
-    emitter = LineageEmitter.from_config(settings.lineage.enabled, settings.lineage.transport,
-                                         settings.lineage_file())
-    return spark, emitter
-
-
-def stop_job(spark: SparkSession, settings: Settings, master: str | None) -> None:
-    """Stop a session this process started (not a shared cluster session handed in by spark-submit)."""
-    if master or not settings.spark.master or settings.spark.master.startswith("local"):
-        spark.stop()
-
-
-def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-                 emitter: LineageEmitter, *, run_id: str | None = None) -> dict[str, Any]:
+def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
+                 emitter: LineageEmitter, manifest_digest: str, *, run_id: str | None = None) -> dict[str, Any]:
     """Check, compute, audit and publish one entity's profile and tag statistics for one date.
 
     Write-audit-publish: sources are checked, the snapshot is staged, the staged files are
@@ -117,23 +85,23 @@ def build_entity(spark: SparkSession, settings: Settings, entity: dict[str, Any]
     the table's quarantine and :class:`QualityGateError` says why and where.
     """
     run_id = run_id or delta.new_run_id()
-    staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter,
+    staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter, manifest_digest,
                         check_sources=settings.quality.enabled)
     try:
-        audit_step(spark, settings, entity, staged, snapshot_date)
+        audit_step(spark, settings, entity, staged, snapshot_date, manifest_digest)
     except QualityGateError:
         raise
     except BaseException:
         delta.discard(staged)
         raise
     try:
-        return publish_staged(spark, settings, entity, snapshot_date, run_id, emitter=emitter)
+        return publish_staged(spark, settings, entity, snapshot_date, run_id, manifest_digest, emitter=emitter)
     except BuildError:
         delta.discard(staged)  # the snapshot itself is wrong: nothing to retry
         raise
 
 
-def check_sources_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
+def check_sources_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
                        run_id: str) -> None:
     """Audit the (registered) sources' rows for the date; raise when an error check fails."""
     if not settings.quality.enabled:
@@ -145,55 +113,60 @@ def check_sources_step(spark: SparkSession, settings: Settings, entity: dict[str
     failed = [r for r in reports if not r.passed]
     if failed:
         raise QualityGateError(
-            f"source checks failed for {entity['profile_table']} dt={snapshot_date}; nothing was built or published:\n"
+            f"source checks failed for {entity.profile_table} dt={snapshot_date}; nothing was built or published:\n"
             + "\n".join(r.message() for r in failed)
             + f"\nResults: table {settings.table_uri('quality_results')}")
 
 
-def stage_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-               run_id: str, emitter: LineageEmitter, *, check_sources: bool = False) -> StagedWrite:
-    """Compute the snapshot and stage its files (invisible to readers) with a manifest."""
-    name = entity["name"]
-    profile_uri = settings.table_uri(entity["profile_table"])
-    log(f"building {entity['profile_table']} for {snapshot_date}: {len(entity['tags'])} tags, run {run_id}")
+def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
+               run_id: str, emitter: LineageEmitter, manifest_digest: str, *,
+               check_sources: bool = False) -> StagedWrite:
+    """Compute the snapshot and stage its files (invisible to readers), recording the manifest digest."""
+    name = entity.name
+    profile_uri = settings.table_uri(entity.profile_table)
+    log(f"building {entity.profile_table} for {snapshot_date}: {len(entity.tags)} tags, run {run_id}")
     with step("registering sources") as s:
-        uris = register_sources(spark, entity["sources"], settings)
+        uris = register_sources(spark, entity.sources, settings)
         s.detail = ", ".join(uris)
     if check_sources:
         check_sources_step(spark, settings, entity, snapshot_date, run_id)
-    inputs = [dataset_for_uri(uris[src["name"]], [(c["name"], c["type"]) for c in src["columns"]])
-              for src in entity["sources"]]
-    staging_out = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}",
-                                   [(c["name"], c["type"]) for c in entity["columns"]])]
+    inputs = [dataset_for_uri(uris[src.name], src.column_types()) for src in entity.sources]
+    staging_out = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}", entity.column_types())]
     with emitter.run(f"build_profile.{name}", inputs, staging_out, run_id=run_id,
-                     parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date,
-                     sql=entity["sql"]) as lineage_run:
-        query = spark.sql(entity["sql"], args={"snapshot_date": snapshot_date})
-        with step(f"computing and staging {entity['profile_table']}") as s:
+                     parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
+                     nominal_time=snapshot_date, sql=entity.sql) as lineage_run:
+        query = spark.sql(entity.sql, args={"snapshot_date": snapshot_date})
+        with step(f"computing and staging {entity.profile_table}") as s:
             # the compiled query's dt is the snapshot date: its files go straight into that folder
             staged = delta.stage(spark, query.drop("dt"), profile_uri, partition_by=["dt"], run_id=run_id,
                                  partition_values={"dt": snapshot_date})
-            staging.save_manifest(staged)
+            staging.save_manifest(staged, manifest_digest=manifest_digest)
             s.rows = staged.rows
             s.detail = f"{len(staged.files)} files"
         lineage_run.set_outputs([staging_out[0].with_stats(row_count=staged.rows)])
     return staged
 
 
-def audit_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], staged: StagedWrite,
-               snapshot_date: dt.date) -> None:
-    """Audit the staged files; record a verdict; quarantine and raise when an error check fails."""
+def audit_step(spark: SparkSession, settings: Settings, entity: Entity, staged: StagedWrite,
+               snapshot_date: dt.date, manifest_digest: str) -> None:
+    """Audit the staged files; record a verdict; quarantine and raise when an error check fails.
+
+    Raises:
+        DigestMismatchError: the run was staged from another manifest (nothing is audited).
+    """
+    check_run_digest(staging.staged_digest(staged), manifest_digest, f"run {staged.run_id} of {entity.profile_table}")
     if not settings.quality.enabled:
         staging.write_verdict(staged, {"passed": True, "dt": snapshot_date.isoformat(), "run_id": staged.run_id,
-                                       "errors": [], "warnings": [], "gate": "disabled"})
+                                       "errors": [], "warnings": [], "gate": "disabled",
+                                       "manifest_digest": manifest_digest})
         return
     # not cached: the fused pass reads the Parquet files at most twice, and caching a large snapshot
     # spills to disk (slower than reading it again); the GX fallback persists what it needs
     staged_df = delta.read_staged(staged)
-    with step(f"quality gate: auditing staged {entity['profile_table']}") as s:
+    with step(f"quality gate: auditing staged {entity.profile_table}") as s:
         report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id)
         s.detail = report.summary()
-    staging.write_verdict(staged, report.verdict())
+    staging.write_verdict(staged, {**report.verdict(), "manifest_digest": manifest_digest})
     if report.passed:
         return
     moved = staging.quarantine(staged)
@@ -202,15 +175,15 @@ def audit_step(spark: SparkSession, settings: Settings, entity: dict[str, Any], 
         log(f"removed {len(removed)} quarantined runs older than {settings.quality.quarantine_retention_days:g} days")
     raise QualityGateError(
         report.message()
-        + f"\nNothing was published; {entity['profile_table']} still serves its previous version."
+        + f"\nNothing was published; {entity.profile_table} still serves its previous version."
         + f"\nThe staged files are quarantined at {moved.staging_uri} (kept "
         f"{settings.quality.quarantine_retention_days:g} days)."
-        + f"\nTo publish them anyway: tagfactory publish --entity {entity['name']} --date {snapshot_date} "
+        + f"\nTo publish them anyway: tagfactory publish --entity {entity.name} --date {snapshot_date} "
         f"--run-id {staged.run_id} --override-gate --reason \"...\"")
 
 
-def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, Any], snapshot_date: dt.date,
-                   run_id: str | None, *, override_reason: str | None = None, actor: str | None = None,
+def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
+                   run_id: str | None, manifest_digest: str, *, override_reason: str | None = None, actor: str | None = None,
                    emitter: LineageEmitter | None = None) -> dict[str, Any]:
     """Publish a staged (or, with an override, a quarantined) run of an entity's snapshot.
 
@@ -219,8 +192,8 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
     commit, and in the Delta commit's metadata. Tag statistics are computed from the same files
     and published after the profile.
     """
-    profile_uri = settings.table_uri(entity["profile_table"])
-    stats_uri = settings.table_uri(entity["stats_table"])
+    profile_uri = settings.table_uri(entity.profile_table)
+    stats_uri = settings.table_uri(entity.stats_table)
     quarantined = override_reason is not None
     if run_id is None:
         candidates = staging.list_quarantined(spark, profile_uri) if quarantined else []
@@ -228,38 +201,41 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
                     if (staging.read_verdict(staging.load_staged(spark, profile_uri, r, quarantined=True)) or {})
                     .get("dt") == snapshot_date.isoformat()]
         if not matching:
-            raise ValueError(f"no quarantined run of {entity['profile_table']} for {snapshot_date}; pass --run-id")
+            raise PublishError(f"no quarantined run of {entity.profile_table} for {snapshot_date}; pass --run-id")
         run_id = matching[-1]
     staged = staging.load_staged(spark, profile_uri, run_id, quarantined=quarantined)
+    check_run_digest(staging.staged_digest(staged), manifest_digest, f"run {run_id} of {entity.profile_table}")
     verdict = staging.read_verdict(staged) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
-        raise ValueError(f"run {run_id} staged {entity['profile_table']} for {verdict.get('dt')}, not {snapshot_date}")
+        raise PublishError(f"run {run_id} staged {entity.profile_table} for {verdict.get('dt')}, not {snapshot_date}")
     if not verdict.get("passed") and override_reason is None:
-        raise QualityGateError(f"run {run_id} of {entity['profile_table']} has no passing audit verdict; "
+        raise QualityGateError(f"run {run_id} of {entity.profile_table} has no passing audit verdict; "
                                "run the audit step first, or publish a quarantined run with --override-gate "
                                "--reason \"...\"")
-    metadata = {"run_id": run_id, "job_name": f"build_profile.{entity['name']}", "snapshot_date": snapshot_date.isoformat()}
+    metadata = {"run_id": run_id, "job_name": f"build_profile.{entity.name}", "snapshot_date": snapshot_date.isoformat(),
+                "manifest_digest": manifest_digest}
     if override_reason is not None:
         metadata.update(store.record_override(
-            spark, settings, run_id=run_id, dataset=entity["profile_table"], snapshot_date=snapshot_date.isoformat(),
+            spark, settings, run_id=run_id, dataset=entity.profile_table, snapshot_date=snapshot_date.isoformat(),
             reason=override_reason, actor=actor, overridden=verdict.get("errors", [])))
     emitter = emitter or LineageEmitter.from_config(False, None, None)
     staged_in = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}")]
-    outputs = [dataset_for_uri(profile_uri, [(c["name"], c["type"]) for c in entity["columns"]]),
+    outputs = [dataset_for_uri(profile_uri, entity.column_types()),
                dataset_for_uri(stats_uri)]
-    with emitter.run(f"publish_profile.{entity['name']}", staged_in, outputs, run_id=f"{run_id}-publish",
-                     parameters={"snapshot_date": snapshot_date.isoformat()}, nominal_time=snapshot_date) as lineage_run:
+    with emitter.run(f"publish_profile.{entity.name}", staged_in, outputs, run_id=f"{run_id}-publish",
+                     parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
+                     nominal_time=snapshot_date) as lineage_run:
         with step("computing tag statistics from the staged files") as s:
-            stats, rows, keys = compute_tag_stats(spark, delta.read_staged(staged), entity["tags"], snapshot_date)
+            stats, rows, keys = compute_tag_stats(spark, delta.read_staged(staged), entity.tags, snapshot_date)
             s.rows = rows
         if rows != keys:
             raise BuildError(
-                f"{entity['profile_table']} for {snapshot_date} has {rows - keys:,} duplicate `{entity['key']}` rows; "
+                f"{entity.profile_table} for {snapshot_date} has {rows - keys:,} duplicate `{entity.key}` rows; "
                 "a sql tag probably returns more than one row per key. Nothing was published.")
-        with step(f"publishing {entity['profile_table']}") as s:
+        with step(f"publishing {entity.profile_table}") as s:
             version = delta.commit(staged, commit_metadata=metadata, writer=settings.writer)
             s.detail = f"version {version} at {profile_uri}"
-        with step(f"publishing {entity['stats_table']}") as s:
+        with step(f"publishing {entity.stats_table}") as s:
             stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats",
                                                    writer=settings.writer)
             s.rows = stats_result.rows

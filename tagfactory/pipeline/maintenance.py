@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deltalake import DeltaTable
 
-from tagfactory.compiler.plan import read_plan
+from tagfactory.compiler.manifest import Manifest, manifest_path, read_manifest
 from tagfactory.lakehouse.delta import Writer
 from tagfactory.lakehouse.paths import TableLocation
 from tagfactory.progress import log, step
@@ -31,23 +31,26 @@ if TYPE_CHECKING:
     from tagfactory.settings import Settings
 
 
-def run_maintenance(plan_path: str | None = None, config: str | None = None, *,
+def run_maintenance(manifest_file: str | None = None, config: str | None = None, *,
                     retention_days: float | None = None) -> int:
-    """Maintain every table of the plan with the settings' writer (job and CLI entry); exit code."""
+    """Maintain every table of the manifest with the settings' writer (job and CLI entry); exit code."""
     from tagfactory.settings import load_settings
 
     settings = load_settings(config)
-    plan = read_plan(plan_path or f"{settings.target}/plan.json")
+    manifest = read_manifest(manifest_file or manifest_path(settings.target))
     retention = settings.maintenance.retention_days if retention_days is None else retention_days
     if settings.writer != "native":
-        results = maintain(None, warehouse_tables(plan, settings), writer=settings.writer,
+        results = maintain(None, warehouse_tables(manifest, settings), writer=settings.writer,
                            retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
     else:
-        from tagfactory.pipeline.job import start_job, stop_job  # Spark only for the native writer
+        from tagfactory.pipeline.runtime import (  # Spark only for the native writer
+            start_job,
+            stop_job,
+        )
 
         spark, _ = start_job(settings, None)
         try:
-            results = maintain(spark, warehouse_tables(plan, settings), writer=settings.writer,
+            results = maintain(spark, warehouse_tables(manifest, settings), writer=settings.writer,
                                retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
         finally:
             stop_job(spark, settings, None)
@@ -69,11 +72,11 @@ class MaintenanceResult:
     seconds: float
 
 
-def warehouse_tables(plan: dict[str, Any], settings: Settings) -> list[str]:
-    """URIs of the tables the plan's jobs write (profile, stats, audiences, quality results)."""
+def warehouse_tables(manifest: Manifest, settings: Settings) -> list[str]:
+    """URIs of the tables the manifest's jobs write (profile, stats, audiences, quality results)."""
     names: list[str] = []
-    for entity in plan["entities"]:
-        names += [entity["profile_table"], entity["stats_table"], *entity.get("audience_tables", {}).values()]
+    for entity in manifest.entities:
+        names += [entity.profile_table, entity.stats_table, *entity.audience_tables.values()]
     names.append(RESULTS_TABLE)
     return [settings.table_uri(n) for n in dict.fromkeys(names)]
 

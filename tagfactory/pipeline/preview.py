@@ -16,9 +16,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from tagfactory.compiler.assemble import source_manifest
 from tagfactory.compiler.compile import compile_entity
 from tagfactory.compiler.diff import PlanDiff
-from tagfactory.compiler.plan import source_plan
 from tagfactory.compiler.resolve import Project
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.progress import step
@@ -102,7 +102,7 @@ def _compute(spark: SparkSession, settings: Settings, project: Project, snapshot
         if not any(t.model.entity == entity for t in project.tags.values()):
             continue
         compiled = compile_entity(project, entity)
-        sources = [source_plan(project.sources[s].model) for s in compiled.sources]
+        sources = [source_manifest(project.sources[s].model) for s in compiled.sources]
         register_sources(spark, sources, settings)
         frame = spark.sql(compiled.sql, args={"snapshot_date": snapshot_date}).cache()
         frame.count()  # materialise now: the next side re-registers the source views

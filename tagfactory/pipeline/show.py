@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from tagfactory.compiler.plan import profile_table, stats_table
+from tagfactory.compiler.assemble import profile_table, stats_table
 from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
 

@@ -1,31 +1,29 @@
-"""Register the plan's declared sources as Spark temp views, read with their declared schemas."""
+"""Register the manifest's declared sources as Spark temp views, read with their declared schemas."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
+from tagfactory.compiler.manifest import Source
+from tagfactory.errors import SourceError
 from tagfactory.settings import Settings
 
 
-class SourceError(RuntimeError):
-    """A declared source cannot be read."""
-
-
-def source_ddl(source: dict[str, Any]) -> str:
+def source_ddl(source: Source) -> str:
     """Spark DDL schema string of a declared source (columns quoted)."""
-    return ", ".join(f"`{c['name']}` {c['spark_type']}" for c in source["columns"])
+    return ", ".join(f"`{c.name}` {c.spark_type}" for c in source.columns)
 
 
-def read_source(spark: SparkSession, source: dict[str, Any], settings: Settings) -> DataFrame:
+def read_source(spark: SparkSession, source: Source, settings: Settings) -> DataFrame:
     """Read one declared source with its declared schema.
 
     Parquet sources are read with partition discovery (``dt=YYYY-MM-DD`` folders) and the
     declared types; Delta sources through the table's current version.
     """
-    uri = settings.source_uri(source["path"])
-    if source["format"] == "delta":
+    uri = settings.source_uri(source.path)
+    if source.format == "delta":
         from tagfactory.lakehouse.delta import read_table
 
         return read_table(spark, uri, writer=settings.writer)
@@ -33,14 +31,14 @@ def read_source(spark: SparkSession, source: dict[str, Any], settings: Settings)
         return spark.read.schema(source_ddl(source)).option("basePath", uri).parquet(uri)
     except Exception as exc:  # py4j / analysis errors: give the user the source and path
         first = str(exc).strip().splitlines()[0][:300]
-        raise SourceError(f"source `{source['name']}`: cannot read {source['format']} data at {uri}: {first}. "
+        raise SourceError(f"source `{source.name}`: cannot read {source.format} data at {uri}: {first}. "
                           "Check `sources_root` in the settings and the source's `path`.") from None
 
 
-def register_sources(spark: SparkSession, sources: list[dict[str, Any]], settings: Settings) -> dict[str, str]:
+def register_sources(spark: SparkSession, sources: Sequence[Source], settings: Settings) -> dict[str, str]:
     """Create one temp view per source (named as declared); return {name: uri}."""
     uris: dict[str, str] = {}
     for source in sources:
-        read_source(spark, source, settings).createOrReplaceTempView(source["name"])
-        uris[source["name"]] = settings.source_uri(source["path"])
+        read_source(spark, source, settings).createOrReplaceTempView(source.name)
+        uris[source.name] = settings.source_uri(source.path)
     return uris

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -23,6 +24,8 @@ from pyspark.sql.types import (
     StructType,
 )
 from pyspark.sql.window import Window
+
+from tagfactory.compiler.manifest import Tag
 
 NUMERIC = ("integer", "double")
 CATEGORICAL = ("enum", "string", "boolean")
@@ -46,7 +49,7 @@ STATS_SCHEMA = StructType([
 ])
 
 
-def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[str, Any]],
+def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: Sequence[Tag],
                       snapshot_date: dt.date) -> tuple[DataFrame, int, int]:
     """Statistics of every tag in ``profile``.
 
@@ -57,28 +60,28 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[s
     key = profile.columns[0]
     exprs = [F.count(F.lit(1)).alias("__rows"), F.count_distinct(F.col(key)).alias("__keys")]
     for tag in tags:
-        c = F.col(f"`{tag['name']}`")
-        name = tag["name"]
+        c = F.col(f"`{tag.name}`")
+        name = tag.name
         exprs.append(F.count(c).alias(f"{name}__nn"))
-        if tag["type"] == "array<string>":
+        if tag.type == "array<string>":
             exprs.append(F.avg(F.size(c)).alias(f"{name}__mean"))
             continue
         exprs.append(F.min(c).cast("string").alias(f"{name}__min"))
         exprs.append(F.max(c).cast("string").alias(f"{name}__max"))
-        if tag["type"] in NUMERIC or tag["type"] == "boolean":
+        if tag.type in NUMERIC or tag.type == "boolean":
             exprs.append(F.avg(c.cast("double")).alias(f"{name}__mean"))
     row = profile.agg(*exprs).collect()[0].asDict()
-    distinct = _approx_distinct(profile, [t for t in tags if t["type"] != "array<string>"])
-    top = _top_values(profile, [t for t in tags if t["type"] in CATEGORICAL])
-    histograms = _histograms(profile, [t for t in tags if t["type"] in NUMERIC
-                                       and ((t.get("quality") or {}).get("drift"))])
+    distinct = _approx_distinct(profile, [t for t in tags if t.type != "array<string>"])
+    top = _top_values(profile, [t for t in tags if t.type in CATEGORICAL])
+    histograms = _histograms(profile, [t for t in tags if t.type in NUMERIC
+                                       and t.quality.drift is not None])
     rows = int(row["__rows"])
     out = []
     for tag in tags:
-        name = tag["name"]
+        name = tag.name
         non_null = int(row[f"{name}__nn"])
         out.append((
-            name, tag["type"], tag.get("category"), rows, non_null, rows - non_null,
+            name, tag.type, tag.category, rows, non_null, rows - non_null,
             (non_null / rows) if rows else 0.0, distinct.get(name), row.get(f"{name}__min"),
             row.get(f"{name}__max"), row.get(f"{name}__mean"),
             json.dumps(top[name], ensure_ascii=False) if name in top else None,
@@ -87,16 +90,16 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: list[dict[s
     return spark.createDataFrame(out, STATS_SCHEMA), rows, int(row["__keys"])
 
 
-def _unpivot(profile: DataFrame, tags: list[dict[str, Any]]) -> DataFrame:
+def _unpivot(profile: DataFrame, tags: Sequence[Tag]) -> DataFrame:
     """(tag, value as string) rows for the given tags; nulls dropped."""
     pairs = F.explode(F.array(*[
-        F.struct(F.lit(t["name"]).alias("tag"), F.col(f"`{t['name']}`").cast("string").alias("value"))
+        F.struct(F.lit(t.name).alias("tag"), F.col(f"`{t.name}`").cast("string").alias("value"))
         for t in tags
     ])).alias("pair")
     return profile.select(pairs).select("pair.tag", "pair.value").where(F.col("value").isNotNull())
 
 
-def _approx_distinct(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, int]:
+def _approx_distinct(profile: DataFrame, tags: Sequence[Tag]) -> dict[str, int]:
     """Approximate distinct counts (HyperLogLog++, 2% error) of many tags.
 
     One sketch per tag over unpivoted rows: a single aggregate with one wide sketch per column
@@ -106,23 +109,23 @@ def _approx_distinct(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str
         return {}
     grouped = _unpivot(profile, tags).groupBy("tag").agg(F.approx_count_distinct("value", 0.02).alias("n"))
     found = {r["tag"]: int(r["n"]) for r in grouped.collect()}
-    return {t["name"]: found.get(t["name"], 0) for t in tags}
+    return {t.name: found.get(t.name, 0) for t in tags}
 
 
-def _top_values(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
+def _top_values(profile: DataFrame, tags: Sequence[Tag]) -> dict[str, list[list[Any]]]:
     """Top values with counts of the categorical tags, in one unpivoted group-by."""
     if not tags:
         return {}
     counts = _unpivot(profile, tags).groupBy("tag", "value").count()
     ranked = counts.withColumn("rank", F.row_number().over(
         Window.partitionBy("tag").orderBy(F.col("count").desc(), F.col("value"))))
-    result: dict[str, list[list[Any]]] = {t["name"]: [] for t in tags}
+    result: dict[str, list[list[Any]]] = {t.name: [] for t in tags}
     for r in ranked.where(F.col("rank") <= TOP_N).orderBy("tag", "rank").collect():
         result[r["tag"]].append([r["value"], int(r["count"])])
     return result
 
 
-def _histograms(profile: DataFrame, tags: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _histograms(profile: DataFrame, tags: Sequence[Tag]) -> dict[str, dict[str, Any]]:
     """Decile bins of numeric tags whose drift is checked: ``{"edges": [...], "shares": {bin: share}}``.
 
     The next snapshot's PSI bins its values with these edges and compares with these shares.

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
+from tagfactory.compiler.manifest import Entity
+from tagfactory.errors import GateError
 from tagfactory.lakehouse import delta
 from tagfactory.progress import log, step
 from tagfactory.quality import store
@@ -30,35 +31,35 @@ if TYPE_CHECKING:
     from tagfactory.settings import Settings
 
 
-class QualityGateError(RuntimeError):
+class QualityGateError(GateError):
     """An ``error`` expectation failed: nothing was published."""
 
 
-def check_sources(spark: SparkSession, settings: Settings, entity: Mapping[str, Any], snapshot_date: dt.date,
+def check_sources(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
                   run_id: str) -> list[AuditReport]:
     """Audit each source's rows for ``snapshot_date`` (sources must be registered as temp views)."""
     reports = []
-    for source in entity["sources"]:
-        frame: DataFrame = spark.table(f"`{source['name']}`")
-        part = source.get("partition_column")
+    for source in entity.sources:
+        frame: DataFrame = spark.table(f"`{source.name}`")
+        part = source.partition_column
         if part:
             frame = frame.where(F.col(f"`{part}`") == F.lit(snapshot_date))
-        specs = source_specs(source, entity["key"])
-        report = audit(frame, specs, suite_name=f"sources.{source['name']}",
-                       dataset=f"source:{source['name']}", snapshot_date=snapshot_date.isoformat(),
+        specs = source_specs(source, entity.key)
+        report = audit(frame, specs, suite_name=f"sources.{source.name}",
+                       dataset=f"source:{source.name}", snapshot_date=snapshot_date.isoformat(),
                        run_id=run_id, engine=settings.quality.engine)
         reports.append(report)
     _record(spark, settings, reports)
     return reports
 
 
-def audit_profile(spark: SparkSession, settings: Settings, entity: Mapping[str, Any], staged: DataFrame,
+def audit_profile(spark: SparkSession, settings: Settings, entity: Entity, staged: DataFrame,
                   snapshot_date: dt.date, run_id: str) -> AuditReport:
     """Audit a staged profile snapshot against its suite and the previous published snapshot."""
     reference = load_reference(spark, settings, entity, snapshot_date)
     specs = profile_specs(entity, reference)
     bins = drift_bins(entity, reference) if reference else None
-    report = audit(staged, specs, suite_name=entity["profile_table"], dataset=entity["profile_table"],
+    report = audit(staged, specs, suite_name=entity.profile_table, dataset=entity.profile_table,
                    snapshot_date=snapshot_date.isoformat(), run_id=run_id, drift_bins=bins,
                    engine=settings.quality.engine)
     _record(spark, settings, [report])
@@ -75,10 +76,10 @@ def _record(spark: SparkSession, settings: Settings, reports: list[AuditReport])
             s.detail = str(store.render_docs(settings, reports))
 
 
-def load_reference(spark: SparkSession, settings: Settings, entity: Mapping[str, Any],
+def load_reference(spark: SparkSession, settings: Settings, entity: Entity,
                    snapshot_date: dt.date) -> Reference | None:
     """What the latest published snapshot before ``snapshot_date`` looked like (from the stats table)."""
-    uri = settings.table_uri(entity["stats_table"])
+    uri = settings.table_uri(entity.stats_table)
     if delta.table_version(uri) is None:
         return None
     stats = delta.read_table(spark, uri, writer=settings.writer).where(F.col("dt") < F.lit(snapshot_date))
@@ -90,7 +91,7 @@ def load_reference(spark: SparkSession, settings: Settings, entity: Mapping[str,
         return None
     reference = Reference(dt=latest.isoformat(), rows=int(rows[0]["rows"]))
     has_histogram = "histogram" in stats.columns
-    types = {t["name"]: t["type"] for t in entity["tags"]}
+    types = {t.name: t.type for t in entity.tags}
     for row in rows:
         tag = row["tag"]
         reference.coverage[tag] = float(row["coverage"])
@@ -110,12 +111,12 @@ def load_reference(spark: SparkSession, settings: Settings, entity: Mapping[str,
     return reference
 
 
-def drift_bins(entity: Mapping[str, Any], reference: Reference) -> dict[str, Any]:
+def drift_bins(entity: Entity, reference: Reference) -> dict[str, Any]:
     """How to bin each drift-checked column the way its reference distribution was measured."""
     out: dict[str, Any] = {}
-    for tag in entity["tags"]:
-        name = tag["name"]
-        if not (tag.get("quality") or {}).get("drift") or name not in reference.distributions:
+    for tag in entity.tags:
+        name = tag.name
+        if tag.quality.drift is None or name not in reference.distributions:
             continue
         edges = reference.edges.get(name)
         out[name] = DriftBins(reference=reference.distributions[name], edges=edges)

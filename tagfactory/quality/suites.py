@@ -1,4 +1,4 @@
-"""Expectation suites of the gate, generated from the compiled plan.
+"""Expectation suites of the gate, generated from the compiled manifest.
 
 Three suites per entity and date:
 
@@ -18,11 +18,13 @@ row-count change of at most 30% is ``expect_table_row_count_to_be_between`` with
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tagfactory.compiler.expectations import validated_kwargs
+from tagfactory.compiler.manifest import Entity, Source, Tag
+from tagfactory.compiler.quality import ExpectationDecl
 from tagfactory.quality.gx_bridge import ExpectationSpec
 
 PSI = "expect_column_psi_to_be_less_than"
@@ -47,107 +49,106 @@ class Reference:
     edges: dict[str, list[float]] = field(default_factory=dict)
 
 
-def _declared(decls: list[dict[str, Any]], default_column: str | None, prefix: str) -> list[ExpectationSpec]:
+def _declared(decls: Sequence[ExpectationDecl], default_column: str | None, prefix: str) -> list[ExpectationSpec]:
     out = []
     for i, decl in enumerate(decls):
-        kwargs = dict(decl.get("kwargs") or {})
-        if default_column and "column" not in kwargs and decl["type"].startswith("expect_column"):
+        kwargs = dict(decl.kwargs)
+        if default_column and "column" not in kwargs and decl.type.startswith("expect_column"):
             kwargs["column"] = default_column
         # declared kwargs come from definitions: the compiler's typed models, checked again here
-        kwargs = validated_kwargs(decl["type"], kwargs)
-        name = decl.get("name") or f"{prefix}.declared_{i}.{decl['type'].removeprefix('expect_')}"
-        out.append(ExpectationSpec(decl["type"], kwargs, decl.get("severity", "error"), name,
-                                   {"origin": "declared"}))
+        kwargs = validated_kwargs(decl.type, kwargs)
+        name = decl.name or f"{prefix}.declared_{i}.{decl.type.removeprefix('expect_')}"
+        out.append(ExpectationSpec(decl.type, kwargs, decl.severity, name, {"origin": "declared"}))
     return out
 
 
-def profile_specs(entity: Mapping[str, Any], reference: Reference | None = None) -> list[ExpectationSpec]:
+def profile_specs(entity: Entity, reference: Reference | None = None) -> list[ExpectationSpec]:
     """Every expectation of an entity's staged profile snapshot."""
-    key = entity["key"]
-    quality = entity.get("quality") or {}
+    key = entity.key
+    quality = entity.quality
     gen = {"origin": "generated"}
     specs = [
         ExpectationSpec("expect_column_values_to_not_be_null", {"column": key}, "error", f"{key}.not_null", gen),
         ExpectationSpec("expect_column_values_to_be_unique", {"column": key}, "error", f"{key}.unique", gen),
         ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": 1}, "error", "table.not_empty", gen),
     ]
-    change = quality.get("max_row_count_change")
+    change = quality.max_row_count_change
     if reference is not None and change:
         specs.append(ExpectationSpec(
             "expect_table_row_count_to_be_between",
             {"min_value": math.floor(reference.rows * max(0.0, 1 - change)),
              "max_value": math.ceil(reference.rows * (1 + change))},
-            quality.get("row_count_severity", "error"), "table.row_count_change",
+            quality.row_count_severity, "table.row_count_change",
             {"origin": "previous", "previous_dt": reference.dt, "previous_rows": reference.rows, "max_change": change}))
-    specs += _declared(quality.get("expectations") or [], None, "table")
-    for tag in entity["tags"]:
+    specs += _declared(quality.expectations, None, "table")
+    for tag in entity.tags:
         specs += tag_specs(tag, reference)
     return specs
 
 
-def tag_specs(tag: Mapping[str, Any], reference: Reference | None = None) -> list[ExpectationSpec]:
+def tag_specs(tag: Tag, reference: Reference | None = None) -> list[ExpectationSpec]:
     """The expectations of one tag column."""
-    name, typ = tag["name"], tag["type"]
-    q = tag.get("quality") or {}
+    name, typ = tag.name, tag.type
+    q = tag.quality
     gen = {"origin": "generated"}
     out: list[ExpectationSpec] = []
-    if typ == "enum" and tag.get("values"):
-        out.append(ExpectationSpec("expect_column_values_to_be_in_set", {"column": name, "value_set": tag["values"]},
+    if typ == "enum" and tag.values:
+        out.append(ExpectationSpec("expect_column_values_to_be_in_set", {"column": name, "value_set": tag.values},
                                    "error", f"{name}.in_allowed_values", gen))
     if typ == "boolean":
         out.append(ExpectationSpec("expect_column_values_to_be_in_set", {"column": name, "value_set": [True, False]},
                                    "error", f"{name}.boolean", gen))
-    rng = q.get("range")
-    if rng:
+    rng = q.range
+    if rng is not None:
         kwargs: dict[str, Any] = {"column": name}
-        if rng.get("min") is not None:
-            kwargs["min_value"] = rng["min"]
-        if rng.get("max") is not None:
-            kwargs["max_value"] = rng["max"]
-        if rng.get("mostly", 1.0) < 1.0:
-            kwargs["mostly"] = rng["mostly"]
-        out.append(ExpectationSpec("expect_column_values_to_be_between", kwargs, rng.get("severity", "error"),
+        if rng.min is not None:
+            kwargs["min_value"] = rng.min
+        if rng.max is not None:
+            kwargs["max_value"] = rng.max
+        if rng.mostly < 1.0:
+            kwargs["mostly"] = rng.mostly
+        out.append(ExpectationSpec("expect_column_values_to_be_between", kwargs, rng.severity,
                                    f"{name}.range", {"origin": "declared"}))
-    if q.get("coverage_min") is not None:
-        out.append(ExpectationSpec("expect_column_values_to_not_be_null", {"column": name, "mostly": q["coverage_min"]},
-                                   q.get("coverage_severity", "error"), f"{name}.coverage", {"origin": "declared"}))
-    if reference is not None and q.get("max_coverage_drop") and name in reference.coverage:
-        floor = reference.coverage[name] - q["max_coverage_drop"]
+    if q.coverage_min is not None:
+        out.append(ExpectationSpec("expect_column_values_to_not_be_null", {"column": name, "mostly": q.coverage_min},
+                                   q.coverage_severity, f"{name}.coverage", {"origin": "declared"}))
+    if reference is not None and q.max_coverage_drop and name in reference.coverage:
+        floor = reference.coverage[name] - q.max_coverage_drop
         if floor > 0:
             out.append(ExpectationSpec(
                 "expect_column_values_to_not_be_null", {"column": name, "mostly": round(min(floor, 1.0), 6)},
-                q.get("coverage_severity", "error"), f"{name}.coverage_drop",
+                q.coverage_severity, f"{name}.coverage_drop",
                 {"origin": "previous", "previous_dt": reference.dt, "previous_coverage": reference.coverage[name]}))
-    drift = q.get("drift")
-    if reference is not None and drift and name in reference.distributions:
+    drift = q.drift
+    if reference is not None and drift is not None and name in reference.distributions:
         out.append(ExpectationSpec(
-            PSI, {"column": name, "reference": reference.distributions[name], "threshold": drift["psi_max"]},
-            drift.get("severity", "warn"), f"{name}.drift",
+            PSI, {"column": name, "reference": reference.distributions[name], "threshold": drift.psi_max},
+            drift.severity, f"{name}.drift",
             {"origin": "previous", "previous_dt": reference.dt, "edges": reference.edges.get(name)}))
-    out += _declared(q.get("expectations") or [], name, name)
+    out += _declared(q.expectations, name, name)
     return out
 
 
-def source_specs(source: Mapping[str, Any], key: str | None = None) -> list[ExpectationSpec]:
+def source_specs(source: Source, key: str | None = None) -> list[ExpectationSpec]:
     """The expectations of a source's rows for the snapshot date."""
-    q = source.get("quality") or {}
-    name = source["name"]
+    q = source.quality
+    name = source.name
     out: list[ExpectationSpec] = []
-    if q.get("freshness", True) and source.get("partition_column"):
-        out.append(ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": max(1, q.get("min_rows") or 1)},
-                                   q.get("freshness_severity", "error"), f"{name}.fresh_partition",
+    if q.freshness and source.partition_column:
+        out.append(ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": max(1, q.min_rows or 1)},
+                                   q.freshness_severity, f"{name}.fresh_partition",
                                    {"origin": "generated", "check": "freshness"}))
-    elif q.get("min_rows"):
-        out.append(ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": q["min_rows"]}, "error",
+    elif q.min_rows:
+        out.append(ExpectationSpec("expect_table_row_count_to_be_between", {"min_value": q.min_rows}, "error",
                                    f"{name}.min_rows", {"origin": "declared"}))
-    entity_key = source.get("entity_key") or key
+    entity_key = source.entity_key or key
     if entity_key:
         out.append(ExpectationSpec("expect_column_values_to_not_be_null", {"column": entity_key}, "error",
                                    f"{name}.{entity_key}.not_null", {"origin": "generated"}))
-    for column in source.get("columns", []):
-        if column.get("type") == "enum" and column.get("values"):
+    for column in source.columns:
+        if column.type == "enum" and column.values:
             out.append(ExpectationSpec("expect_column_values_to_be_in_set",
-                                       {"column": column["name"], "value_set": column["values"]}, "error",
-                                       f"{name}.{column['name']}.in_declared_values", {"origin": "generated"}))
-    out += _declared(q.get("expectations") or [], None, name)
+                                       {"column": column.name, "value_set": column.values}, "error",
+                                       f"{name}.{column.name}.in_declared_values", {"origin": "generated"}))
+    out += _declared(q.expectations, None, name)
     return out

@@ -1,4 +1,4 @@
-"""Fixtures for the Spark integration tests: generated demo data, a compiled plan, built snapshots."""
+"""Fixtures for the Spark integration tests: generated demo data, a compiled manifest, built snapshots."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tagfactory.compiler.manifest import Entity, Manifest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -27,31 +29,36 @@ class Built:
     target: Path
     warehouse: Path
     settings: Any
-    plan: dict[str, Any]
+    manifest: Manifest
 
     @property
-    def entity(self) -> dict[str, Any]:
-        return self.plan["entities"][0]
+    def entity(self) -> Entity:
+        return self.manifest.entities[0]
+
+    @property
+    def digest(self) -> str:
+        return self.manifest.digest
 
 
-def compile_to(definitions: Path, target: Path) -> dict[str, Any]:
-    """Compile definitions into a plan under ``target`` (the real `tagfactory compile` path)."""
-    from tagfactory.compiler.plan import build_plan, write_plan
+def compile_to(definitions: Path, target: Path) -> Manifest:
+    """Compile definitions into a manifest under ``target`` (the real `tagfactory compile` path)."""
+    from tagfactory.compiler.assemble import build_manifest
+    from tagfactory.compiler.manifest import write_manifest
     from tagfactory.compiler.project import load_project
 
     project, _ = load_project(definitions)
-    plan = build_plan(project, definitions)
-    write_plan(plan, target)
-    return plan
+    manifest = build_manifest(project, definitions)
+    write_manifest(manifest, target)
+    return manifest
 
 
-def build(spark: SparkSession, built: Built, entity: dict[str, Any], date: dt.date) -> dict[str, Any]:
+def build(spark: SparkSession, built: Built, entity: Entity, date: dt.date) -> dict[str, Any]:
     """Run the build job's per-entity step with the test session."""
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity
 
     emitter = LineageEmitter.from_config(True, None, built.settings.lineage_file())
-    return build_entity(spark, built.settings, entity, date, emitter)
+    return build_entity(spark, built.settings, entity, date, emitter, built.digest)
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +79,8 @@ def built(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPat
     base = tmp_path_factory.mktemp("built")
     settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(demo_data),
                                         "target": str(base / "target"), "definitions": str(REPO / "tag_definitions")})
-    plan = compile_to(REPO / "tag_definitions", base / "target")
-    result = Built(demo_data, base / "target", base / "warehouse", settings, plan)
+    manifest = compile_to(REPO / "tag_definitions", base / "target")
+    result = Built(demo_data, base / "target", base / "warehouse", settings, manifest)
     for date in DATES:
         build(spark, result, result.entity, date)
     yield result

@@ -8,7 +8,6 @@ snapshot, written from docs/audiences.md without importing tagfactory).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import shutil
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
+from tagfactory.compiler.models import Guardrails
 from tests.integration.conftest import DATES, REPO, Built
 from tests.oracle import audience_oracle as oracle
 
@@ -47,9 +47,9 @@ def world(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFa
     settings.quality.data_docs = False
     summaries = {}
     for date in (EARLY, LATE):
-        summaries[date] = materialize(spark, settings, built.entity, date, f"aud-{date}", built.target)
+        summaries[date] = materialize(spark, settings, built.entity, date, f"aud-{date}", built.target, built.digest)
     audiences, scenes = oracle.load_definitions(REPO / "tag_definitions")
-    tag_types = {t["name"]: t["type"] for t in built.entity["tags"]}
+    tag_types = {t.name: t.type for t in built.entity.tags}
     members = {}
     for date in (EARLY, LATE):
         profile = _read(base / "warehouse" / "profile_user", date)
@@ -158,7 +158,7 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
     warehouse = world["warehouse"]
     before = {t: _read(warehouse / t, LATE) for t in ("audience_members_user", "audience_stats_user",
                                                     "scene_assignments_user")}
-    materialize(spark, world["settings"], built.entity, LATE, "aud-rerun", built.target)
+    materialize(spark, world["settings"], built.entity, LATE, "aud-rerun", built.target, built.digest)
     for table, frame in before.items():
         again = _read(warehouse / table, LATE)
         assert len(again) == len(frame), table
@@ -166,12 +166,13 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
             pd.testing.assert_frame_equal(again.sort_values(list(again.columns)).reset_index(drop=True),
                                           frame.sort_values(list(frame.columns)).reset_index(drop=True))
 
-    entity = copy.deepcopy(built.entity)
-    target = next(a for a in entity["audiences"] if a["name"] == "high_value_customers")
-    target["guardrails"] = {"min_size": 10_000_000, "max_size": None, "max_change": None, "severity": "error"}
+    strict = Guardrails(min_size=10_000_000, severity="error")
+    entity = built.entity.model_copy(update={"audiences": [
+        a.model_copy(update={"guardrails": strict}) if a.name == "high_value_customers" else a
+        for a in built.entity.audiences]})
     versions = {t: DeltaTable(str(warehouse / t)).version() for t in before}
     with pytest.raises(QualityGateError) as err:
-        materialize(spark, world["settings"], entity, LATE, "aud-fail", built.target)
+        materialize(spark, world["settings"], entity, LATE, "aud-fail", built.target, built.digest)
     assert "audience `high_value_customers`" in str(err.value) and "below min_size 10,000,000" in str(err.value)
     assert {t: DeltaTable(str(warehouse / t)).version() for t in before} == versions
     assert (warehouse / "audience_members_user" / "_quarantine" / "aud-fail").exists()
@@ -184,7 +185,7 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
     from tagfactory.audiences.materialize import publish_overridden
 
     publish_overridden(spark, world["settings"], entity, LATE, "aud-fail", "campaign launch approved by CRM lead",
-                       actor="tester")
+                       built.digest, actor="tester")
     assert all(DeltaTable(str(warehouse / t)).version() > v for t, v in versions.items())
     assert DeltaTable(str(warehouse / "audience_members_user")).history()[0]["gate_override_by"] == "tester"
     results = DeltaTable(str(warehouse / "quality_results")).to_pandas()
@@ -203,7 +204,7 @@ def test_all_audiences_are_one_scan_in_one_stage(spark: SparkSession, built: Bui
     snapshot = delta.read_table(spark, str(built.warehouse / "profile_user")).where(F.col("dt") == F.lit(LATE))
     keyed = snapshot.drop("dt").withColumn("_ext", F.lit(None).cast("array<string>")).cache()
     try:
-        audiences = [a for a in built.entity["audiences"] if a["kind"] == "rule"]
+        audiences = [a for a in built.entity.audiences if a.kind == "rule"]
         with one_pass_codegen(spark), delta.session_conf(spark, "spark.sql.adaptive.enabled", "false"):
             plan = membership(keyed, audiences, "user_id", LATE)._jdf.queryExecution().executedPlan().toString()
     finally:

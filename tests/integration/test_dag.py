@@ -79,7 +79,7 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     rows = table.to_pyarrow_table(filters=[("dt", "=", snapshot)]).num_rows
     assert rows > 1_900  # 2,000 generated users, all but the late registrations
     assert table.history()[0]["snapshot_date"] == snapshot.isoformat()
-    assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "plan.json").is_file()
+    assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "manifest.json").is_file()
     for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles", "materialize_audiences",
                  "maintain_tables"):
         assert f"task_id={task}" in log

@@ -80,14 +80,14 @@ def native_world(spark: SparkSession, built: Built, tmp_path_factory: pytest.Tem
     settings.quality.data_docs = False
     emitter = LineageEmitter.from_config(False, None, None)
     results = {}
-    results[LATE] = build_entity(spark, settings, built.entity, LATE, emitter, run_id=f"native-{LATE}")
-    materialize(spark, settings, built.entity, LATE, f"native-aud-{LATE}", built.target)
+    results[LATE] = build_entity(spark, settings, built.entity, LATE, emitter, built.digest, run_id=f"native-{LATE}")
+    materialize(spark, settings, built.entity, LATE, f"native-aud-{LATE}", built.target, built.digest)
     return {"warehouse": base / "warehouse", "settings": settings, "results": results}
 
 
 def test_native_build_publishes_the_same_rows_as_the_delta_rs_build(spark: SparkSession, built: Built,
                                                                    native_world: dict[str, Any]) -> None:
-    table = built.entity["profile_table"]
+    table = built.entity.profile_table
     native_path, deltars_path = native_world["warehouse"] / table, built.warehouse / table
     native_rows = DeltaTable(str(native_path)).to_pyarrow_table().to_pylist()
     expected = DeltaTable(str(deltars_path)).to_pyarrow_table(filters=[("dt", "=", LATE)]).to_pylist()
@@ -106,7 +106,7 @@ def test_native_audit_ran_and_left_no_staged_files(native_world: dict[str, Any],
     warehouse = native_world["warehouse"]
     results = DeltaTable(str(warehouse / RESULTS_TABLE)).to_pyarrow_table().to_pylist()
     audited = {r["dataset"] for r in results}
-    assert built.entity["profile_table"] in audited and "audience_members_user" in audited
+    assert built.entity.profile_table in audited and "audience_members_user" in audited
     assert LATE in {r["dt"] for r in results}
     leftovers = [p for p in warehouse.glob("*/_staging/*/*") if p.name != "_audit.json" and p.name != "_staged.json"]
     assert leftovers == []
@@ -116,11 +116,11 @@ def test_native_rerun_is_idempotent(spark: SparkSession, built: Built, native_wo
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity
 
-    path = native_world["warehouse"] / built.entity["profile_table"]
+    path = native_world["warehouse"] / built.entity.profile_table
     before = _delta_rs_rows(path)
     version = DeltaTable(str(path)).version()
     result = build_entity(spark, native_world["settings"], built.entity, LATE,
-                          LineageEmitter.from_config(False, None, None), run_id=f"native-rerun-{LATE}")
+                          LineageEmitter.from_config(False, None, None), built.digest, run_id=f"native-rerun-{LATE}")
     assert result["version"] == version + 1
     assert _delta_rs_rows(path) == before  # the date was replaced by the same rows, not appended
 
@@ -133,7 +133,7 @@ def test_every_delta_rs_table_is_read_by_delta_on_spark(spark: SparkSession, bui
     settings = native_world["settings"].model_copy(deep=True, update={
         "writer": "deltars", "warehouse": str(native_world["warehouse"].parent / "deltars")})
     shutil.copytree(built.warehouse, settings.warehouse)
-    materialize(spark, settings, built.entity, LATE, "deltars-aud", built.target)
+    materialize(spark, settings, built.entity, LATE, "deltars-aud", built.target, built.digest)
     tables = _tables(Path(settings.warehouse))
     names = {t.name for t in tables}
     assert {"profile_user", "tag_stats_user", "quality_results", "audience_members_user", "audience_changes_user",

@@ -78,16 +78,16 @@ def test_compaction_and_vacuum_keep_rows_and_time_travel_within_the_retention(
         _rows(path, 0)
 
 
-def test_the_plan_names_every_table_the_jobs_write(tmp_path: Path) -> None:
-    from tagfactory.compiler.plan import build_plan
+def test_the_manifest_names_every_table_the_jobs_write(tmp_path: Path) -> None:
+    from tagfactory.compiler.assemble import build_manifest
     from tagfactory.compiler.project import load_project
     from tagfactory.settings import load_settings
     from tests.integration.conftest import REPO
 
     project, _ = load_project(REPO / "tag_definitions")
-    plan = build_plan(project, REPO / "tag_definitions")
+    manifest = build_manifest(project, REPO / "tag_definitions")
     settings = load_settings(overrides={"warehouse": str(tmp_path)})
-    names = {uri.rsplit("/", 1)[-1] for uri in warehouse_tables(plan, settings)}
+    names = {uri.rsplit("/", 1)[-1] for uri in warehouse_tables(manifest, settings)}
     assert names == {"profile_user", "tag_stats_user", "quality_results", "audience_members_user",
                      "audience_changes_user", "audience_stats_user", "audience_profile_user",
                      "scene_assignments_user", "scene_stats_user"}

@@ -29,7 +29,7 @@ def sources(demo_data: Any) -> dict[str, pd.DataFrame]:
 
 
 def _published(built: Built, date: dt.date) -> pd.DataFrame:
-    table = DeltaTable(str(built.warehouse / built.entity["profile_table"]))
+    table = DeltaTable(str(built.warehouse / built.entity.profile_table))
     frame = table.to_pyarrow_table(filters=[("dt", "=", date)]).to_pandas()
     return frame.set_index("user_id")
 
@@ -61,8 +61,8 @@ def _same(value_type: str, spark_value: Any, oracle_value: Any) -> bool:
 def test_every_tag_matches_the_oracle(built: Built, sources: dict[str, pd.DataFrame], date: dt.date) -> None:
     published = _published(built, date)
     expected = pandas_oracle.compute_profile(sources, date)
-    tags = {t["name"]: t["type"] for t in built.entity["tags"]}
-    assert set(expected.columns) == set(tags), "oracle and plan disagree on the built tags"
+    tags = {t.name: t.type for t in built.entity.tags}
+    assert set(expected.columns) == set(tags), "oracle and manifest disagree on the built tags"
     assert sorted(published.index) == sorted(expected.index), "population differs"
     assert published.index.is_unique
     mismatches: list[str] = []
@@ -104,10 +104,10 @@ def test_comparison_detects_wrong_values(built: Built, sources: dict[str, pd.Dat
     windowed tags, and the compared values must not be mostly null."""
     published = _published(built, EDGE_DATE)
     other = pandas_oracle.compute_profile(sources, EDGE_DATE - dt.timedelta(days=3)).reindex(published.index)
-    types = {t["name"]: t["type"] for t in built.entity["tags"]}
+    types = {t.name: t.type for t in built.entity.tags}
     differing = [n for n, vt in types.items()
                  if any(not _same(vt, published[n][u], other[n][u]) for u in published.index)]
-    windowed = [t["name"] for t in built.entity["tags"] if t["window"] in ("7d", "30d")]
+    windowed = [t.name for t in built.entity.tags if t.window in ("7d", "30d")]
     assert len(set(windowed) & set(differing)) >= 0.8 * len(windowed)
     non_null = sum(int(published[n].notna().sum()) for n in types)
     assert non_null > 0.5 * len(published) * len(types)

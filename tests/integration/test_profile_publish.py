@@ -10,6 +10,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from tagfactory.compiler.manifest import Entity
 from tagfactory.lakehouse.delta import read_table
 from tests.integration.conftest import DATES, EDGE_DATE, REPO, Built, build, compile_to
 
@@ -44,7 +45,7 @@ tags:
 
 
 def _table(built: Built) -> DeltaTable:
-    return DeltaTable(str(built.warehouse / built.entity["profile_table"]))
+    return DeltaTable(str(built.warehouse / built.entity.profile_table))
 
 
 def _rows(table: DeltaTable, date: object) -> int:
@@ -52,7 +53,7 @@ def _rows(table: DeltaTable, date: object) -> int:
 
 
 def test_both_dates_published_and_readable_by_spark(spark: SparkSession, built: Built) -> None:
-    uri = str(built.warehouse / built.entity["profile_table"])
+    uri = str(built.warehouse / built.entity.profile_table)
     frame = read_table(spark, uri)
     counts = {r["dt"]: r["count"] for r in frame.groupBy("dt").count().collect()}
     table = _table(built)
@@ -60,12 +61,12 @@ def test_both_dates_published_and_readable_by_spark(spark: SparkSession, built: 
     for date in DATES:
         assert counts[date] == _rows(table, date)
     assert table.protocol().min_reader_version == 1
-    assert [f.name for f in table.schema().fields] == [c["name"] for c in built.entity["columns"]]
+    assert [f.name for f in table.schema().fields] == [c.name for c in built.entity.columns]
 
 
 def test_stats_table_has_one_row_per_tag_and_date(built: Built) -> None:
-    stats = DeltaTable(str(built.warehouse / built.entity["stats_table"])).to_pandas()
-    assert len(stats) == len(DATES) * len(built.entity["tags"])
+    stats = DeltaTable(str(built.warehouse / built.entity.stats_table)).to_pandas()
+    assert len(stats) == len(DATES) * len(built.entity.tags)
     one = stats[(stats["tag"] == "orders_30d") & (stats["dt"] == EDGE_DATE)].iloc[0]
     profile = _table(built).to_pandas(filters=[("dt", "=", EDGE_DATE)])
     assert one["rows"] == len(profile)
@@ -91,17 +92,17 @@ def test_rerun_replaces_exactly_that_date(spark: SparkSession, built: Built) -> 
 
 
 def test_time_travel_reads_an_earlier_version(spark: SparkSession, built: Built) -> None:
-    uri = str(built.warehouse / built.entity["profile_table"])
+    uri = str(built.warehouse / built.entity.profile_table)
     first = read_table(spark, uri, version=0)
     assert {r["dt"] for r in first.select("dt").distinct().collect()} == {DATES[0]}
     assert DeltaTable(uri, version=0).to_pyarrow_table().num_rows == first.count()
 
 
-def _complete_day(built: Built, entity: dict, start: dt.date) -> dt.date:
+def _complete_day(built: Built, entity: Entity, start: dt.date) -> dt.date:
     """The latest day <= start for which every partitioned source has data (the gate checks it)."""
     day = start
-    parts = [s for s in entity["sources"] if s["partition_column"]]
-    while not all(any((built.data / s["path"] / f"{s['partition_column']}={day}").glob("*.parquet")) for s in parts):
+    parts = [s for s in entity.sources if s.partition_column]
+    while not all(any((built.data / s.path / f"{s.partition_column}={day}").glob("*.parquet")) for s in parts):
         day -= dt.timedelta(days=1)
     return day
 
@@ -110,8 +111,7 @@ def test_adding_a_tag_evolves_the_schema(spark: SparkSession, built: Built, tmp_
     definitions = tmp_path / "tag_definitions"
     shutil.copytree(REPO / "tag_definitions", definitions)
     (definitions / "tags" / "new_tag.yaml").write_text(NEW_TAG, encoding="utf-8")
-    plan = compile_to(definitions, tmp_path / "target")
-    entity = plan["entities"][0]
+    entity = compile_to(definitions, tmp_path / "target").entities[0]
     new_date = _complete_day(built, entity, DATES[1] - dt.timedelta(days=1))
     build(spark, built, entity, new_date)
     table = _table(built)
@@ -120,7 +120,7 @@ def test_adding_a_tag_evolves_the_schema(spark: SparkSession, built: Built, tmp_
     old_rows = table.to_pandas(filters=[("dt", "=", DATES[1])])
     assert new_rows["big_orders_30d"].notna().all()
     assert old_rows["big_orders_30d"].isna().all()  # older snapshots did not have the tag
-    spark_new = read_table(spark, str(built.warehouse / entity["profile_table"])).where(f"dt = '{new_date}'")
+    spark_new = read_table(spark, str(built.warehouse / entity.profile_table)).where(f"dt = '{new_date}'")
     assert spark_new.where("big_orders_30d IS NULL").count() == 0
 
 
@@ -133,7 +133,8 @@ def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_p
     definitions = tmp_path / "tag_definitions"
     shutil.copytree(REPO / "tag_definitions", definitions)
     (definitions / "tags" / "broken.yaml").write_text(DUPLICATING_SQL_TAG, encoding="utf-8")
-    entity = compile_to(definitions, tmp_path / "target")["entities"][0]
+    manifest = compile_to(definitions, tmp_path / "target")
+    entity = manifest.entities[0]
     before = _table(built)
     version, rows = before.version(), _rows(before, EDGE_DATE)
     settings = built.settings.model_copy(deep=True)
@@ -141,9 +142,10 @@ def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_p
     # with the gate the audit finds the repeated keys; without it the publish step's own check does
     expected = (QualityGateError, "`user_id`: expected unique values") if gate else (BuildError, "duplicate `user_id`")
     with pytest.raises(expected[0], match=expected[1]):
-        build_entity(spark, settings, entity, EDGE_DATE, LineageEmitter.from_config(False, None, None))
+        build_entity(spark, settings, entity, EDGE_DATE, LineageEmitter.from_config(False, None, None),
+                     manifest.digest)
     after = _table(built)
     assert after.version() == version
     assert _rows(after, EDGE_DATE) == rows
-    staging = built.warehouse / built.entity["profile_table"] / "_staging"
+    staging = built.warehouse / built.entity.profile_table / "_staging"
     assert not staging.exists() or not any(staging.iterdir())

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from tagfactory.compiler.manifest import Entity
 from tests.integration.conftest import EDGE_DATE, REPO, compile_to
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ class World:
     data: Path
     warehouse: Path
     settings: Any
-    entity: dict[str, Any]
+    entity: Entity
+    digest: str
 
     @property
     def profile(self) -> str:
@@ -57,16 +59,16 @@ def _build(spark: SparkSession, world: World, date: dt.date) -> dict[str, Any]:
     from tagfactory.pipeline.job import build_entity
 
     emitter = LineageEmitter.from_config(False, None, None)
-    return build_entity(spark, world.settings, world.entity, date, emitter, run_id=f"run-{date}")
+    return build_entity(spark, world.settings, world.entity, date, emitter, world.digest, run_id=f"run-{date}")
 
 
 @pytest.fixture(scope="module")
 def template(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
     """Demo sources plus a warehouse holding the clean snapshot of the previous day."""
     base = tmp_path_factory.mktemp("gate")
-    plan = compile_to(REPO / "tag_definitions", base / "target")
+    manifest = compile_to(REPO / "tag_definitions", base / "target")
     world = World(demo_data, base / "warehouse", _settings(demo_data, base / "warehouse", base / "target"),
-                  plan["entities"][0])
+                  manifest.entities[0], manifest.digest)
     _build(spark, world, PREVIOUS)
     return world
 
@@ -76,7 +78,7 @@ def world(template: World, tmp_path: Path) -> World:
     data, warehouse = tmp_path / "data", tmp_path / "warehouse"
     shutil.copytree(template.data, data)
     shutil.copytree(template.warehouse, warehouse)
-    return World(data, warehouse, _settings(data, warehouse, tmp_path / "target"), template.entity)
+    return World(data, warehouse, _settings(data, warehouse, tmp_path / "target"), template.entity, template.digest)
 
 
 def _rewrite(folder: Path, change: Callable[[pa.Table], pa.Table]) -> None:
@@ -184,8 +186,8 @@ def test_override_publishes_a_quarantined_run_and_is_recorded(spark: SparkSessio
     _rewrite(world.data / "users", lambda t: t.slice(0, t.num_rows // 2))
     _assert_blocked(spark, world, "max change 30%", quarantined=True)
     with pytest.raises(ValueError, match="at least 10 characters"):
-        publish_staged(spark, world.settings, world.entity, DAY, None, override_reason="ok", actor="qa")
-    result = publish_staged(spark, world.settings, world.entity, DAY, None,
+        publish_staged(spark, world.settings, world.entity, DAY, None, world.digest, override_reason="ok", actor="qa")
+    result = publish_staged(spark, world.settings, world.entity, DAY, None, world.digest,
                             override_reason="half the users were archived on purpose (TICKET-42)", actor="qa")
     table = DeltaTable(world.profile)
     assert table.version() == result["version"]

@@ -1,4 +1,4 @@
-"""Audience and scene compilation without Spark: plan entries, list files, SQL restrictions, impact."""
+"""Audience and scene compilation without Spark: manifest entries, list files, SQL restrictions, impact."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 from tagfactory.audiences.lists import read_normalized
+from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.diff import diff_projects
-from tagfactory.compiler.plan import build_plan, write_plan
+from tagfactory.compiler.manifest import write_manifest
 from tagfactory.compiler.project import check_project, load_project
 from tests.unit.definitions import REPO
 
@@ -18,27 +19,30 @@ def _copy(tmp_path: Path) -> Path:
     return root
 
 
-def test_plan_holds_every_audience_with_references_resolved(tmp_path: Path) -> None:
+def test_manifest_holds_every_audience_with_references_resolved(tmp_path: Path) -> None:
     project, _ = load_project(REPO / "tag_definitions")
-    plan = build_plan(project, REPO / "tag_definitions")
-    entity = plan["entities"][0]
-    audiences = {a["name"]: a for a in entity["audiences"]}
-    assert {a["kind"] for a in audiences.values()} == {"rule", "list", "sql"}
+    manifest = build_manifest(project, REPO / "tag_definitions")
+    entity = manifest.entities[0]
+    audiences = {a.name: a for a in entity.audiences}
+    assert {a.kind for a in audiences.values()} == {"rule", "list", "sql"}
     # references first: an audience never comes before one it includes
-    order = [a["name"] for a in entity["audiences"]]
-    for a in entity["audiences"]:
-        assert all(order.index(r) < order.index(a["name"]) for r in a["refs"])
-    winback = audiences["winback_push"]["condition"]
+    order = [a.name for a in entity.audiences]
+    for a in entity.audiences:
+        assert all(order.index(r) < order.index(a.name) for r in a.refs)
+    winback = str(audiences["winback_push"].condition)
     assert "`lifecycle_stage`" in winback  # churn_risk_browsers inlined
     assert "ARRAY_CONTAINS(`_ext`, 'phone_verified_vips')" in winback  # a list audience stays a membership
-    assert audiences["recent_signups_without_order"]["condition"].count(":snapshot_date") == 2
-    assert [s["name"] for s in entity["scenes"]] == ["home_popup", "push_campaign"]
-    assert entity["scenes"][1]["salt"] == "push_campaign"  # default salt: the scene name
-    write_plan(plan, tmp_path / "target")
-    ids = read_normalized(tmp_path / "target" / audiences["phone_verified_vips"]["list"]["file"])
-    assert len(ids) == audiences["phone_verified_vips"]["list"]["ids"] == len(set(ids))
+    assert str(audiences["recent_signups_without_order"].condition).count(":snapshot_date") == 2
+    assert [s.name for s in entity.scenes] == ["home_popup", "push_campaign"]
+    assert entity.scenes[1].salt == "push_campaign"  # default salt: the scene name
+    write_manifest(manifest, tmp_path / "target")
+    write_manifest(manifest, tmp_path / "target")  # writing twice is fine (nothing is consumed)
+    uploaded = audiences["phone_verified_vips"].uploaded
+    assert uploaded is not None
+    ids = read_normalized(tmp_path / "target" / uploaded.file)
+    assert len(ids) == uploaded.ids == len(set(ids))
     assert "u0000097" in ids and "n/a" not in ids  # trimmed, malformed row dropped
-    assert not (tmp_path / "target" / "plan.json").read_text().count("u0000097")  # ids stay out of plan.json
+    assert not (tmp_path / "target" / "manifest.json").read_text().count("u0000097")  # ids stay out of it
 
 
 def test_sql_audience_over_a_source_reads_it_point_in_time(tmp_path: Path) -> None:
@@ -48,10 +52,10 @@ def test_sql_audience_over_a_source_reads_it_point_in_time(tmp_path: Path) -> No
         "    sql: SELECT user_id FROM orders WHERE amount > 1000 AND order_ts >= date_sub(snapshot_date, 6)\n",
         encoding="utf-8")
     project, _ = load_project(root)
-    entry = next(a for a in build_plan(project, root)["entities"][0]["audiences"] if a["name"] == "big_orders")
-    assert entry["sources"] == ["orders"]
-    assert "`order_ts` < CAST(DATE_ADD(:snapshot_date, 1) AS TIMESTAMP)" in entry["sql"]
-    assert "`dt` <= :snapshot_date" in entry["sql"] and ":snapshot_date, 6 * -1" in entry["sql"]
+    entry = next(a for a in build_manifest(project, root).entities[0].audiences if a.name == "big_orders")
+    assert entry.sources == ["orders"] and entry.sql is not None
+    assert "`order_ts` < CAST(DATE_ADD(:snapshot_date, 1) AS TIMESTAMP)" in entry.sql
+    assert "`dt` <= :snapshot_date" in entry.sql and ":snapshot_date, 6 * -1" in entry.sql
 
 
 def test_forbidden_function_in_sql_audience_is_located(tmp_path: Path) -> None:

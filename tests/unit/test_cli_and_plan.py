@@ -1,4 +1,4 @@
-"""The no-JVM path: `tagfactory validate` / `compile` exit codes, outputs and the plan artifact."""
+"""The no-JVM path: `tagfactory validate` / `compile` exit codes, outputs and the compiled manifest."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tagfactory.cli import main
-from tagfactory.compiler.plan import read_plan
+from tagfactory.compiler.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 DEFS = REPO / "tag_definitions"
@@ -59,33 +59,34 @@ def test_validate_and_compile_import_no_spark(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, capture_output=True)
 
 
-def test_compile_writes_plan_and_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_compile_writes_manifest_and_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compile", "--definitions", str(DEFS), "--target", str(tmp_path)]) == 0
-    plan = read_plan(tmp_path / "plan.json")
-    (entity,) = plan["entities"]
-    assert entity["name"] == "user" and entity["profile_table"] == "profile_user"
-    sql_file = tmp_path / entity["sql_file"]
-    assert sql_file.read_text(encoding="utf-8").strip() == entity["sql"].strip()
-    names = [t["name"] for t in entity["tags"]]
-    assert [c["name"] for c in entity["columns"]] == ["user_id", *names, "dt"]
-    for tag in entity["tags"]:
-        assert (tmp_path / "compiled" / "user" / "tags" / f"{tag['name']}.sql").is_file()
-        assert tag["lifecycle"] != "draft"
+    manifest = read_manifest(tmp_path / "manifest.json")
+    (entity,) = manifest.entities
+    assert entity.name == "user" and entity.profile_table == "profile_user"
+    sql_file = tmp_path / entity.sql_file
+    assert sql_file.read_text(encoding="utf-8").strip() == entity.sql.strip()
+    names = [t.name for t in entity.tags]
+    assert [c.name for c in entity.columns] == ["user_id", *names, "dt"]
+    for tag in entity.tags:
+        assert (tmp_path / "compiled" / "user" / "tags" / f"{tag.name}.sql").is_file()
+        assert tag.lifecycle != "draft"
     # one fused scan per aggregated source: every source appears in at most one agg_ CTE
-    for source in {s["name"] for s in entity["sources"]}:
-        assert entity["sql"].count(f"agg_{source} AS (") <= 1
+    for source in {s.name for s in entity.sources}:
+        assert entity.sql.count(f"agg_{source} AS (") <= 1
 
 
 def test_compile_is_deterministic(tmp_path: Path) -> None:
     main(["compile", "--definitions", str(DEFS), "--target", str(tmp_path / "a")])
     main(["compile", "--definitions", str(DEFS), "--target", str(tmp_path / "b")])
-    a = read_plan(tmp_path / "a" / "plan.json")
-    b = read_plan(tmp_path / "b" / "plan.json")
-    assert a["digest"] == b["digest"]
+    a = read_manifest(tmp_path / "a" / "manifest.json")
+    b = read_manifest(tmp_path / "b" / "manifest.json")
+    assert a.digest == b.digest
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
 
 
 def test_compile_invalid_writes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "target"
     assert main(["compile", "--definitions", str(REPO / "tests/fixtures/invalid/cycle.yaml"),
                  "--target", str(target)]) == 1
-    assert not (target / "plan.json").exists()
+    assert not (target / "manifest.json").exists()

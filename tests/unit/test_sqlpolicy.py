@@ -11,9 +11,10 @@ from sqlglot import exp
 
 from tagfactory.audiences import lists
 from tagfactory.audiences.lists import ListFileError, read_id_list
+from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.compile import compile_project
 from tagfactory.compiler.expectations import MODELS, kwargs_problems, validated_kwargs
-from tagfactory.compiler.plan import PlanDigestError, build_plan, read_plan, write_plan
+from tagfactory.compiler.manifest import ManifestDigestError, read_manifest, write_manifest
 from tagfactory.compiler.project import load_project
 from tagfactory.compiler.quality import GX_EXPECTATIONS
 from tagfactory.compiler.sqlpolicy import (
@@ -114,14 +115,14 @@ def test_allowed_constructs_pass() -> None:
     assert check_tree(sqlglot.parse_one("SELECT " + expr, read="spark").expressions[0], query=False) == []
 
 
-def test_plan_with_a_changed_sql_is_refused(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = write_plan(build_plan(project, DEFINITIONS), tmp_path)
-    assert read_plan(path)["digest"]
-    plan = json.loads(path.read_text(encoding="utf-8"))
-    plan["entities"][0]["sql"] += " UNION ALL SELECT TRANSFORM(user_id) USING 'sh' FROM users"
-    path.write_text(json.dumps(plan), encoding="utf-8")
-    with pytest.raises(PlanDigestError, match=str(path).replace("/", ".")):
-        read_plan(path)
+def test_manifest_with_a_changed_sql_is_refused(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = write_manifest(build_manifest(project, DEFINITIONS), tmp_path)
+    assert read_manifest(path).digest
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["entities"][0]["sql"] += " UNION ALL SELECT TRANSFORM(user_id) USING 'sh' FROM users"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ManifestDigestError, match=str(path).replace("/", ".")):
+        read_manifest(path)
 
 
 @pytest.mark.parametrize("path", ["../etc", "/etc/passwd", "s3a://bucket/x", "a/../../b", "file:/x", "a\x00"])
@@ -209,8 +210,11 @@ def test_the_gate_refuses_conditions_whatever_their_origin() -> None:
                            {"column": "a", "row_condition": 'col("a") > 0', "condition_parser": "spark"})
     with pytest.raises(ValueError, match="conditions are code"):
         build_suite("s", [spec])
-    source = {"name": "x", "entity_key": "k", "partition_column": None, "columns": [],
-              "quality": {"expectations": [{"type": "expect_column_values_to_not_be_null",
-                                            "kwargs": {"column": "k", "row_condition": "1 = 1"}}]}}
+    from tagfactory.compiler.manifest import Source
+
+    source = Source.model_validate({
+        "name": "x", "kind": "fact", "path": "x", "format": "parquet", "entity_key": "k", "columns": [],
+        "quality": {"expectations": [{"type": "expect_column_values_to_not_be_null",
+                                      "kwargs": {"column": "k", "row_condition": "1 = 1"}}]}})
     with pytest.raises(ValueError, match="row_condition"):
         source_specs(source)

@@ -1,0 +1,325 @@
+"""The manifest: the typed, versioned artifact `tagfactory compile` writes and every job reads.
+
+``target/manifest.json`` describes, per entity, the tables to write, the sources to read (with
+their declared schemas), the compiled SQL, the tags with their quality declarations, the
+audiences and the scenes. It is a tree of pydantic models (this module), checked on read: its
+format version must be :data:`MANIFEST_FORMAT` and its contents must match its digest. The JSON
+schema is published as ``docs/manifest.schema.json`` (``tagfactory manifest-schema``).
+
+Not to be confused with ``tagfactory plan``: that is the pull-request report of what a change to
+the definitions does (see :mod:`tagfactory.compiler.report`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from tagfactory.compiler.models import Guardrails, PayloadValue, Variant
+from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
+from tagfactory.errors import ManifestError
+
+MANIFEST_FORMAT = 2
+AudienceKind = Literal["rule", "list", "sql"]
+MANIFEST_FILE = "manifest.json"
+
+
+class Frozen(BaseModel):
+    """Manifest nodes: unknown fields are errors, nothing is mutated after compilation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(Frozen):
+    """A column of a compiled table: its tag-language type and the Spark SQL type it is written as."""
+
+    name: str
+    type: str
+    spark_type: str
+
+
+class SourceColumn(Column):
+    """A declared source column."""
+
+    pii: bool = False
+    values: list[str] | None = None
+
+
+class Source(Frozen):
+    """A declared source: where and how a job reads it."""
+
+    name: str
+    kind: Literal["dimension", "fact", "event"]
+    path: str
+    format: str
+    entity_key: str
+    time_column: str | None = None
+    partition_column: str | None = None
+    columns: list[SourceColumn]
+    quality: SourceQuality = SourceQuality()
+
+    def column_types(self) -> list[tuple[str, str]]:
+        """``(name, type)`` of every declared column (what lineage datasets list)."""
+        return [(c.name, c.type) for c in self.columns]
+
+
+class Tag(Frozen):
+    """A built tag: one column of its entity's profile table."""
+
+    name: str
+    display_name: str
+    description: str
+    owner: str
+    category: str
+    kind: str
+    type: str
+    values: list[str] | None = None
+    lifecycle: str
+    pii: bool = False
+    window: str | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    layer: int = 0
+    sql: str
+    definition: str
+    quality: TagQuality = TagQuality()
+
+
+class UploadedList(Frozen):
+    """The normalized identifiers of a list audience, stored beside the manifest."""
+
+    file: str
+    source: str
+    ids: int
+    sha256: str
+    duplicates: int = 0
+    malformed: int = 0
+
+
+class Audience(Frozen):
+    """A built audience (rule, uploaded list or SQL)."""
+
+    name: str
+    display_name: str
+    description: str
+    owner: str
+    kind: AudienceKind
+    lifecycle: str
+    definition: str
+    tags: list[str] = Field(default_factory=list)
+    refs: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    condition: str | None = None
+    sql: str | None = None
+    uploaded: UploadedList | None = None
+    guardrails: Guardrails = Guardrails()
+    profile_tags: list[str] = Field(default_factory=list)
+
+
+class Branch(Frozen):
+    """One audience of a scene, with what its members get."""
+
+    name: str
+    audience: str
+    payload: dict[str, PayloadValue] | None = None
+    control: float = 0.0
+    variants: list[Variant] | None = None
+
+
+class Scene(Frozen):
+    """A built scene: audiences by priority, splits and a holdout."""
+
+    name: str
+    display_name: str
+    description: str
+    owner: str
+    definition: str
+    salt: str
+    holdout: float = 0.0
+    branches: list[Branch]
+
+
+class Entity(Frozen):
+    """Everything the jobs of one entity do."""
+
+    name: str
+    key: str
+    key_type: str
+    profile_table: str
+    stats_table: str
+    population_source: str
+    quality: EntityQuality = EntityQuality()
+    sql_file: str
+    sql: str
+    parameters: list[str] = Field(default_factory=lambda: ["snapshot_date"])
+    columns: list[Column]
+    sources: list[Source]
+    tags: list[Tag]
+    audience_tables: dict[str, str]
+    audiences: list[Audience] = Field(default_factory=list)
+    scenes: list[Scene] = Field(default_factory=list)
+
+    def column_types(self) -> list[tuple[str, str]]:
+        """``(name, type)`` of every profile column (what lineage datasets list)."""
+        return [(c.name, c.type) for c in self.columns]
+
+    def tag(self, name: str) -> Tag:
+        """The built tag called ``name``."""
+        for tag in self.tags:
+            if tag.name == name:
+                return tag
+        raise KeyError(name)
+
+
+class Manifest(Frozen):
+    """The compiled project: what jobs and DAGs read instead of raw YAML."""
+
+    format: Literal[2] = 2
+    tagfactory_version: str
+    definitions: str
+    digest: str = ""
+    entities: list[Entity]
+
+    # normalized list identifiers by audience, carried from compilation to `write_manifest`
+    # (they go to target/lists/, the manifest holds their count and SHA-256)
+    _list_ids: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    def computed_digest(self) -> str:
+        """SHA-256 of what the manifest makes jobs do: its format and entities."""
+        body = {"format": self.format, "entities": [e.model_dump(mode="json") for e in self.entities]}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def sealed(self, list_ids: dict[str, list[str]] | None = None) -> Manifest:
+        """A copy with its digest computed (and the list identifiers to write beside it)."""
+        out = self.model_copy(update={"digest": self.computed_digest()})
+        out._list_ids = dict(list_ids or {})
+        return out
+
+    def entity(self, name: str) -> Entity:
+        """The entity called ``name``."""
+        for entity in self.entities:
+            if entity.name == name:
+                return entity
+        raise KeyError(name)
+
+    def choose(self, names: list[str] | None) -> list[Entity]:
+        """The entities named in ``names`` (all when None); an unknown name is an error."""
+        chosen = [e for e in self.entities if not names or e.name in names]
+        if names and len(chosen) != len(set(names)):
+            known = ", ".join(e.name for e in self.entities)
+            raise ManifestError(f"unknown entity in {names}; the manifest has: {known}")
+        return chosen
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema of the manifest (published as docs/manifest.schema.json)."""
+    schema = Manifest.model_json_schema()
+    schema["$id"] = f"https://lakehouse-tag-factory.dev/schemas/manifest-{MANIFEST_FORMAT}.json"
+    return schema
+
+
+def write_manifest(manifest: Manifest, target: str | Path) -> Path:
+    """Write ``manifest.json``, the compiled SQL files and the uploaded lists under ``target``.
+
+    Each file is written to a temporary name and renamed into place, so a reader never sees a
+    half-written file; ``manifest.json`` is written last. Writing the same manifest twice writes
+    the same files.
+    """
+    from tagfactory.audiences.lists import write_id_list
+
+    if manifest.digest != manifest.computed_digest():
+        raise ManifestError("the manifest is not sealed (its digest does not match): call Manifest.sealed()")
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for entity in manifest.entities:
+        folder = target / "compiled" / entity.name
+        tags_dir = folder / "tags"
+        tags_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / "profile.sql", entity.sql + "\n")
+        wanted = {f"{t.name}.sql" for t in entity.tags}
+        for tag in entity.tags:
+            atomic_write(tags_dir / f"{tag.name}.sql", tag.sql + "\n")
+        for stale in tags_dir.glob("*.sql"):
+            if stale.name not in wanted:
+                stale.unlink()
+        for audience in entity.audiences:
+            if audience.uploaded is None:
+                continue
+            ids = manifest._list_ids.get(audience.name)
+            if ids is None:
+                if (target / audience.uploaded.file).exists():
+                    continue  # a manifest read back from disk: its lists are already there
+                raise ManifestError(f"audience {audience.name}: the manifest holds no list identifiers to write")
+            (target / audience.uploaded.file).parent.mkdir(parents=True, exist_ok=True)
+            write_id_list(ids, target / audience.uploaded.file)
+    path = target / MANIFEST_FILE
+    atomic_write(path, manifest.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def manifest_path(target: str | Path) -> Path:
+    """Where `tagfactory compile` writes the manifest under ``target``."""
+    return Path(target) / MANIFEST_FILE
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read a manifest written by :func:`write_manifest`, checking its format version and digest.
+
+    Raises:
+        ManifestError: there is no manifest at ``path``, it has another format version, it is not a
+            manifest, or its contents do not match its digest (jobs refuse such a manifest).
+    """
+    file = Path(path)
+    if not file.exists():
+        raise ManifestError(f"no manifest at {file}: run `tagfactory compile` first")
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{file} is not JSON ({exc}): run `tagfactory compile` again") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{file} is not a manifest (not a JSON object): run `tagfactory compile` again")
+    if raw.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"{file} has manifest format {raw.get('format')}, this tagfactory reads "
+                            f"{MANIFEST_FORMAT}: run `tagfactory compile` again")
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ManifestError(f"{file}: {where}: {first['msg']} ({exc.error_count()} problems): "
+                            "run `tagfactory compile` again") from None
+    if manifest.digest != manifest.computed_digest():
+        raise ManifestDigestError(f"{file}: its contents do not match its digest (edited after "
+                                  "`tagfactory compile`?); refusing to run it: run `tagfactory compile` again")
+    return manifest
+
+
+class ManifestDigestError(ManifestError):
+    """A manifest's contents do not match its digest: it was edited (or damaged) after compilation."""
+
+
+class DigestMismatchError(ManifestError):
+    """A staged run was staged from another manifest than the one a step was given."""
+
+
+def check_run_digest(recorded: str | None, manifest_digest: str, what: str) -> None:
+    """Refuse to audit or publish ``what`` when it was staged from another manifest."""
+    if recorded != manifest_digest:
+        raise DigestMismatchError(
+            f"{what} was staged from manifest {str(recorded)[:12] or 'unknown'}, not the current one "
+            f"({manifest_digest[:12]}): the definitions changed between its steps; stage it again "
+            "(re-run the stage step, or the whole build) with the current manifest")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
