@@ -57,9 +57,9 @@ REPO = Path(__file__).resolve().parents[1]
 DAY = dt.date(2026, 11, 24)
 
 
-def _leaf(rng: random.Random, tag: dict[str, Any]) -> dict[str, Any]:
-    t = tag["type"]
-    name = tag["name"]
+def _leaf(rng: random.Random, tag: Any) -> dict[str, Any]:
+    t = tag.type
+    name = tag.name
     if t == "integer":
         return {"tag": name, "op": rng.choice([">=", "<", "="]), "value": rng.randint(0, 20)}
     if t == "double":
@@ -68,7 +68,7 @@ def _leaf(rng: random.Random, tag: dict[str, Any]) -> dict[str, Any]:
     if t == "boolean":
         return {"tag": name, "op": "=", "value": rng.random() < 0.5}
     if t == "enum":
-        return {"tag": name, "op": rng.choice(["in", "not_in"]), "value": rng.sample(tag["values"], 2)}
+        return {"tag": name, "op": rng.choice(["in", "not_in"]), "value": rng.sample(tag.values or [], 2)}
     if t == "date":
         return {"tag": name, "op": "within_last", "days": rng.choice([7, 30, 90, 365])}
     if t == "array<string>":
@@ -76,7 +76,7 @@ def _leaf(rng: random.Random, tag: dict[str, Any]) -> dict[str, Any]:
     return {"tag": name, "op": "in", "value": ["s1", "s2", "s3"]}
 
 
-def audiences(tags: list[dict[str, Any]], n: int, seed: int = 5, shape: str = "targeted") -> list[dict[str, Any]]:
+def audiences(tags: list[Any], n: int, seed: int = 5, shape: str = "targeted") -> list[dict[str, Any]]:
     """``n`` random but valid rule audiences over ``tags`` (YAML dicts).
 
     ``targeted``: campaign-like conjunctions of 3 to 5 conditions (an ``any`` of two inside some),
@@ -125,9 +125,9 @@ def _args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _entity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Compile the repository's tags plus ``args.audiences`` generated audiences; the plan's entity."""
-    from tagfactory.compiler.plan import build_plan
+def _entity(work: Path, args: argparse.Namespace) -> Any:
+    """Compile the repository's tags plus ``args.audiences`` generated audiences; the manifest's entity."""
+    from tagfactory.compiler.assemble import build_manifest
     from tagfactory.compiler.project import load_project
 
     definitions = work / "tag_definitions"
@@ -135,12 +135,11 @@ def _entity(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         shutil.copytree(REPO / "tag_definitions" / "sources", definitions / "sources")
         shutil.copytree(REPO / "tag_definitions" / "tags", definitions / "tags")
         project, _ = load_project(definitions)
-        tags = build_plan(project, definitions)["entities"][0]["tags"]
+        tags = build_manifest(project, definitions).entities[0].tags
         generated = {"audiences": audiences(tags, args.audiences, shape=args.shape)}
         (definitions / "bench.yaml").write_text(yaml.safe_dump(generated, allow_unicode=True), encoding="utf-8")
     project, _ = load_project(definitions)
-    entity: dict[str, Any] = build_plan(project, definitions)["entities"][0]
-    return entity
+    return build_manifest(project, definitions).entities[0]
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -151,34 +150,34 @@ def _session(args: argparse.Namespace) -> Any:
         "spark.sql.codegen.cache.maxEntries": str(args.codegen_cache)})
 
 
-def _write_profile(spark: Any, entity: dict[str, Any], path: str, users: int) -> None:
+def _write_profile(spark: Any, entity: Any, path: str, users: int) -> None:
     from pyspark.sql import functions as F
 
     cols = [F.format_string("u%08d", F.col("id")).alias("user_id")]
-    for i, t in enumerate(entity["tags"]):
+    for i, t in enumerate(entity.tags):
         h = F.abs(F.hash(F.col("id"), F.lit(i)))
-        if t["type"] == "integer":
+        if t.type == "integer":
             c = (h % 40).cast("bigint")
-        elif t["type"] == "double":
+        elif t.type == "double":
             c = (h % 300000) / F.lit(100.0)
-        elif t["type"] == "boolean":
+        elif t.type == "boolean":
             c = h % 2 == 0
-        elif t["type"] == "enum":
-            c = F.element_at(F.array(*[F.lit(v) for v in t["values"]]), (h % len(t["values"]) + 1).cast("int"))
-        elif t["type"] == "date":
+        elif t.type == "enum":
+            c = F.element_at(F.array(*[F.lit(v) for v in t.values or []]), (h % len(t.values or [""]) + 1).cast("int"))
+        elif t.type == "date":
             c = F.date_sub(F.lit(DAY), (h % 400).cast("int"))
-        elif t["type"] == "array<string>":
+        elif t.type == "array<string>":
             c = F.slice(F.array(*[F.lit(v) for v in "abcdef"]), (h % 3 + 1).cast("int"), 2)
         else:
             c = F.concat(F.lit("s"), (h % 9).cast("string"))
-        cols.append(F.when(h % 17 == 0, None).otherwise(c).alias(t["name"]))
+        cols.append(F.when(h % 17 == 0, None).otherwise(c).alias(t.name))
     spark.range(users).select(*cols).write.mode("overwrite").parquet(path)
 
 
 class _Sides:
     """The two ways to materialize the audiences over one snapshot DataFrame."""
 
-    def __init__(self, spark: Any, entity: dict[str, Any], work: Path, source: str) -> None:
+    def __init__(self, spark: Any, entity: Any, work: Path, source: str) -> None:
         from pyspark.sql import functions as F
 
         self.spark, self.entity, self.work = spark, entity, work
@@ -191,19 +190,19 @@ class _Sides:
         self.singles: list[Any] = []
         self.last_fused: Any = None
 
-    def single(self, a: dict[str, Any]) -> Any:
+    def single(self, a: Any) -> Any:
         from pyspark.sql import functions as F
 
         from tagfactory.audiences.materialize import bind_date
 
-        return self.keyed.where(F.expr(bind_date(a["condition"], DAY))).select(
-            F.lit(a["name"]).alias("audience"), "user_id")
+        return self.keyed.where(F.expr(bind_date(a.condition, DAY))).select(
+            F.lit(a.name).alias("audience"), "user_id")
 
     def fused(self, folder: str = "fused") -> Any:
         from tagfactory.audiences.materialize import membership
         from tagfactory.lakehouse import delta
 
-        self.last_fused = delta.stage(self.spark, membership(self.keyed, self.entity["audiences"], "user_id", DAY),
+        self.last_fused = delta.stage(self.spark, membership(self.keyed, self.entity.audiences, "user_id", DAY),
                                       str(self.work / folder), partition_by=["dt"], run_id=folder,
                                       partition_values={"dt": DAY})
         return self.last_fused
@@ -213,8 +212,8 @@ class _Sides:
 
         t0 = time.perf_counter()
         self.singles = []
-        for i, a in enumerate(self.entity["audiences"][:count]):
-            self.singles.append(delta.stage(self.spark, self.single(a), str(self.work / folder / a["name"]),
+        for i, a in enumerate(self.entity.audiences[:count]):
+            self.singles.append(delta.stage(self.spark, self.single(a), str(self.work / folder / a.name),
                                             partition_by=["dt"], run_id=folder, partition_values={"dt": DAY}))
             if count is None and (i + 1) % 20 == 0:
                 print(f"    {i + 1} single queries, {time.perf_counter() - t0:.1f}s", flush=True)
@@ -263,11 +262,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tagfactory-aud-bench-"))
     started = time.perf_counter()
     entity = _entity(work, args)
-    print(f"compiled {len(entity['audiences'])} audiences in {time.perf_counter() - started:.2f}s")
+    print(f"compiled {len(entity.audiences)} audiences in {time.perf_counter() - started:.2f}s")
     spark = _session(args)
     t0 = time.perf_counter()
     _write_profile(spark, entity, str(work / "profile"), args.users)
-    print(f"synthetic profile: {args.users:,} users x {len(entity['tags'])} tags written in "
+    print(f"synthetic profile: {args.users:,} users x {len(entity.tags)} tags written in "
           f"{time.perf_counter() - t0:.1f}s (untimed)")
     sides = None
     if args.jvm == "shared":
@@ -303,7 +302,7 @@ def main() -> int:
     else:
         check = f"same row count: {rows['fused'] == rows['baseline']}"
     print(f"{check}; best of {args.repeat}: fused {fused_s:.1f}s vs {single_s:.1f}s, {single_s / fused_s:.1f}x faster "
-          f"({len(entity['audiences'])} {args.shape} audiences, {args.users:,} users, "
+          f"({len(entity.audiences)} {args.shape} audiences, {args.users:,} users, "
           f"{rows['fused'] / args.users:.1f} audiences per user, snapshot from {args.source}, "
           f"jvm {args.jvm}, codegen cache {args.codegen_cache}, master {args.master})")
     print(f"median of {args.repeat}: fused {fused_med:.1f}s vs {single_med:.1f}s, {single_med / fused_med:.1f}x; "

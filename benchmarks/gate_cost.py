@@ -27,9 +27,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def _synthetic_entity(tags: list[dict[str, Any]]) -> Any:
+    """A manifest entity holding only what the gate reads (key, quality, tags)."""
+    from tagfactory.compiler.manifest import Entity
+
+    filler = {"display_name": "bench", "description": "bench", "owner": "bench", "category": "basic",
+              "kind": "attribute", "lifecycle": "active", "sql": "", "definition": "bench"}
+    return Entity.model_validate({
+        "name": "user", "key": "user_id", "key_type": "string", "profile_table": "bench", "stats_table": "bench_stats",
+        "population_source": "users", "quality": {"max_row_count_change": 0.3}, "sql_file": "", "sql": "",
+        "columns": [], "sources": [], "audience_tables": {}, "tags": [{**filler, **t} for t in tags]})
 
 
 def _timed(label: str, fn, results: dict[str, float]):  # type: ignore[no-untyped-def]
@@ -41,7 +54,7 @@ def _timed(label: str, fn, results: dict[str, float]):  # type: ignore[no-untype
 
 
 def demo(args: argparse.Namespace) -> dict[str, float]:
-    from tagfactory.compiler.plan import build_plan
+    from tagfactory.compiler.assemble import build_manifest
     from tagfactory.compiler.project import load_project
     from tagfactory.demo.generate import generate_demo_data
     from tagfactory.lakehouse import delta
@@ -63,17 +76,18 @@ def demo(args: argparse.Namespace) -> dict[str, float]:
                                         "target": str(work / "target")})
     settings.quality.data_docs = False  # rendering HTML is not part of the gate's decision
     project, _ = load_project(REPO / "tag_definitions")
-    entity = build_plan(project, REPO / "tag_definitions")["entities"][0]
+    manifest = build_manifest(project, REPO / "tag_definitions")
+    entity = manifest.entities[0]
     spark = build_spark_session("gate-bench", args.master, {"spark.sql.shuffle.partitions": str(args.partitions)})
     emitter = LineageEmitter.from_config(False, None, None)
     results: dict[str, float] = {}
-    print(f"demo workload: {args.users:,} users, {len(entity['tags'])} tags, master {args.master}")
+    print(f"demo workload: {args.users:,} users, {len(entity.tags)} tags, master {args.master}")
     _timed("warm-up: full build of D-1 (reference)", lambda: build_entity(
-        spark, settings, entity, end - dt.timedelta(days=1), emitter, run_id="bench-previous"), results)
-    register_sources(spark, entity["sources"], settings)
+        spark, settings, entity, end - dt.timedelta(days=1), emitter, manifest.digest, run_id="bench-previous"), results)
+    register_sources(spark, entity.sources, settings)
     _timed("source checks (D)", lambda: check_sources_step(spark, settings, entity, end, "bench"), results)
     staged = _timed("BUILD: compute + stage snapshot (D)", lambda: stage_step(
-        spark, settings, entity, end, "bench", emitter), results)
+        spark, settings, entity, end, "bench", emitter, manifest.digest), results)
     frame = delta.read_staged(staged)  # as the audit step does: each audit reads the staged files itself
     report = _timed("AUDIT: tag outputs, fused engine", lambda: audit_profile(
         spark, settings, entity, frame, end, "bench"), results)
@@ -120,7 +134,7 @@ def synthetic(args: argparse.Namespace) -> dict[str, float]:
         tags.append({"name": f"flag_{i}", "type": "boolean", "quality": {}})
     cols.append(F.lit(dt.date(2026, 11, 24)).alias("dt"))
     frame = spark.range(n).select(*cols)
-    entity = {"key": "user_id", "quality": {"max_row_count_change": 0.3}, "tags": tags}
+    entity = _synthetic_entity(tags)
     reference = Reference("2026-11-23", n, coverage={f"amount_{i}": 0.9 for i in range(6)},
                           distributions={"tier_0": {t: 0.2 for t in tiers},
                                          "amount_0": {f"b{i}": 0.1 for i in range(10)}},

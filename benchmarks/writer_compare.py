@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tagfactory.audiences.materialize import materialize
-    from tagfactory.compiler.plan import build_plan, write_plan
+    from tagfactory.compiler.assemble import build_manifest
+    from tagfactory.compiler.manifest import write_manifest
     from tagfactory.compiler.project import load_project
     from tagfactory.demo.generate import generate_demo_data
     from tagfactory.lakehouse.spark import build_spark_session
@@ -51,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         (data / f".complete-{args.users}").touch()
     base = Path(tempfile.mkdtemp(prefix="tagfactory-writers-"))
     project, _ = load_project(REPO / "tag_definitions")
-    plan = build_plan(project, REPO / "tag_definitions")
-    write_plan(plan, base / "target")
-    entity = plan["entities"][0]
+    manifest = build_manifest(project, REPO / "tag_definitions")
+    write_manifest(manifest, base / "target")
+    entity, digest = manifest.entities[0], manifest.digest
     spark = build_spark_session("bench-writers", "local[2]", {"spark.driver.memory": "4g"})
     spark.sparkContext.setLogLevel("ERROR")
     emitter = LineageEmitter.from_config(False, None, None)
@@ -64,24 +65,24 @@ def main(argv: list[str] | None = None) -> int:
         s.quality.data_docs = False
         settings[writer] = s
         print(f"warm-up: {writer} builds {end - dt.timedelta(days=1)} (untimed)", flush=True)
-        build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, run_id=f"warm-{writer}")
-        materialize(spark, s, entity, end - dt.timedelta(days=1), f"warm-aud-{writer}", base / "target")
+        build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, digest, run_id=f"warm-{writer}")
+        materialize(spark, s, entity, end - dt.timedelta(days=1), f"warm-aud-{writer}", base / "target", digest)
 
     times: dict[str, list[dict[str, float]]] = {"deltars": [], "native": []}
     for round_ in range(args.repeat):
         for writer in (("deltars", "native") if round_ % 2 == 0 else ("native", "deltars")):
             s, run_id, t = settings[writer], f"r{round_}-{writer}", {}
             started = time.perf_counter()
-            staged = stage_step(spark, s, entity, end, run_id, emitter)
+            staged = stage_step(spark, s, entity, end, run_id, emitter, digest)
             t["stage"] = time.perf_counter() - started
             mark = time.perf_counter()
-            audit_step(spark, s, entity, staged, end)
+            audit_step(spark, s, entity, staged, end, digest)
             t["audit"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            publish_staged(spark, s, entity, end, run_id, emitter=emitter)
+            publish_staged(spark, s, entity, end, run_id, digest, emitter=emitter)
             t["publish"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            materialize(spark, s, entity, end, f"aud-{run_id}", base / "target")
+            materialize(spark, s, entity, end, f"aud-{run_id}", base / "target", digest)
             t["audiences"] = time.perf_counter() - mark
             t["total"] = time.perf_counter() - started
             times[writer].append(t)

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="output folder (default: settings.target = target)")
     p.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
 
+    p = sub.add_parser("manifest-schema", help="print the JSON schema of the compiled manifest (docs/manifest.schema.json)")
+    p.add_argument("--output", help="write it to this file instead")
+
     p = sub.add_parser("demo-data", help="generate the deterministic demo e-commerce sources")
     p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
     p.add_argument("--users", type=int, default=50_000, help="number of users (default: 50000)")
@@ -148,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
             "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
             "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
+            "manifest-schema": _manifest_schema,
         }[args.command]
         return handler(args)
     except KeyboardInterrupt:
@@ -299,6 +303,17 @@ def _compile(args: argparse.Namespace) -> int:
               f"{len(entity.scenes)} scenes from {len(entity.sources)} sources "
               f"-> {Path(settings.target) / entity.sql_file}")
     print(f"manifest written to {path} (digest {manifest.digest[:12]}) in {time.perf_counter() - started:.2f}s")
+    return EXIT_OK
+
+
+def _manifest_schema(args: argparse.Namespace) -> int:
+    from tagfactory.compiler.manifest import json_schema
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return EXIT_OK
 
 

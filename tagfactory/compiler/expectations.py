@@ -7,7 +7,7 @@ does not name is an error (``E604``), and so is a type without a model. Conditio
 outright (``row_condition``, ``condition_parser``): filter the data in a tag instead.
 
 The quality gate validates the kwargs of declared expectations again with the same models
-(:func:`validated_kwargs`) before it builds a suite, so a plan edited by hand cannot pass them.
+(:func:`validated_kwargs`) before it builds a suite, so a manifest edited by hand cannot pass them.
 """
 
 from __future__ import annotations

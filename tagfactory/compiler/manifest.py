@@ -312,7 +312,7 @@ def check_run_digest(recorded: str | None, manifest_digest: str, what: str) -> N
     """Refuse to audit or publish ``what`` when it was staged from another manifest."""
     if recorded != manifest_digest:
         raise DigestMismatchError(
-            f"{what} was staged from manifest {str(recorded)[:12] or 'unknown'}, not the current one "
+            f"{what} was staged from manifest {(recorded or 'unknown')[:12]}, not the current one "
             f"({manifest_digest[:12]}): the definitions changed between its steps; stage it again "
             "(re-run the stage step, or the whole build) with the current manifest")
 

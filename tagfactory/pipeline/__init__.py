@@ -1,1 +1,1 @@
-"""Spark side of the factory: read sources, run the compiled plan, publish Delta snapshots."""
+"""Spark side of the factory: read sources, run the compiled manifest, publish Delta snapshots."""

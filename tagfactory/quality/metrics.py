@@ -521,7 +521,7 @@ def _plan(
 def _register(
     plan: _Planned | None, needs: list[tuple[Hashable, Callable[[], Column]]], aggregates: _Metrics
 ) -> _Planned | None:
-    """Add the aggregates a plan needs to the fused pass (nothing when there is no plan)."""
+    """Add the aggregates a planned check needs to the fused pass (nothing when there is none)."""
     if plan is not None:
         for key, make in needs:
             aggregates.add(key, make)
