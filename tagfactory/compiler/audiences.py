@@ -398,7 +398,7 @@ class _Checker:
 
     def _check_list(self, compiled: CompiledAudience) -> None:
         # imported here: the loader is pure Python, but keep the compiler's import graph small
-        from tagfactory.audiences.lists import ListFileError, read_id_list
+        from tagfactory.compiler.lists import ListFileError, read_id_list
 
         spec = self.spec.list_
         assert spec is not None

@@ -205,7 +205,7 @@ def write_plan(plan: dict[str, Any], target: str | Path) -> Path:
         for stale in tags_dir.glob("*.sql"):
             if stale.name not in wanted:
                 stale.unlink()
-    from tagfactory.audiences.lists import write_id_list
+    from tagfactory.compiler.lists import write_id_list
 
     lists = target / "lists"
     for entity in plan["entities"]:
