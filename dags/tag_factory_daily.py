@@ -44,6 +44,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
@@ -60,6 +61,14 @@ RUN_ID = "{{ run_id }}"
 CONFIG_ARGS = ["--config", CONFIG] if CONFIG else []
 SPARK_JARS = Path(os.environ.get("TAGFACTORY_JARS", REPO / ".jars")) / "spark"
 JARS = ",".join(sorted(str(p) for p in SPARK_JARS.glob("*.jar")))
+
+
+class StepOptions(TypedDict, total=False):
+    """Operator arguments a Spark step may set beyond the ones every step shares."""
+
+    retries: int
+
+
 SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON}
 if JARS:
     SPARK_CONF.update(json.loads((SPARK_JARS / "spark-conf.json").read_text(encoding="utf-8")))
@@ -85,7 +94,7 @@ with DAG(
         retries=0,  # invalid definitions do not fix themselves
     )
 
-    def spark_step(task_id: str, step: str, **kwargs: object) -> SparkSubmitOperator:
+    def spark_step(task_id: str, step: str, **kwargs: Unpack[StepOptions]) -> SparkSubmitOperator:
         return SparkSubmitOperator(
             task_id=task_id,
             application=str(REPO / "jobs" / "build_profile.py"),

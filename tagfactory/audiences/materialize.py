@@ -476,6 +476,7 @@ def assign_scenes(spark: SparkSession, scenes: Sequence[Scene], today: DataFrame
         for b in reversed(scene.branches):
             hit = F.array_contains("auds", b.audience)
             branch = F.when(hit, F.lit(b.name)) if branch is None else F.when(hit, F.lit(b.name)).otherwise(branch)
+        assert branch is not None  # a scene has at least one branch (SceneSpec.branches)
         picks.append(F.struct(F.lit(scene.name).alias("scene"), branch.alias("branch")))
     rows = held.select(key, F.explode(F.array(*picks)).alias("a")).select(key, "a.scene", "a.branch") \
         .where(F.col("branch").isNotNull())

@@ -69,7 +69,7 @@ class CompiledAudience:
     refs: list[str] = field(default_factory=list)  # audiences referenced (include / exclude)
     tags: list[str] = field(default_factory=list)  # tags read
     sources: list[str] = field(default_factory=list)  # sources read (sql audiences)
-    tree: exp.Expression | None = field(default=None, repr=False, compare=False)  # rule audiences: the condition
+    tree: exp.Expr | None = field(default=None, repr=False, compare=False)  # rule audiences: the condition
 
 
 @dataclass
@@ -186,7 +186,7 @@ class _Checker:
 
     # --- rule trees ------------------------------------------------------------------------
 
-    def node(self, node: Any, path: tuple[str | int, ...], depth: int) -> exp.Expression | None:
+    def node(self, node: Any, path: tuple[str | int, ...], depth: int) -> exp.Expr | None:
         if depth > MAX_DEPTH:
             self.error(path, "E701", f"the rule tree is nested deeper than {MAX_DEPTH} levels",
                        "flatten it, or split it into audiences referenced with `include`")
@@ -226,7 +226,7 @@ class _Checker:
             return None if inner is None else exp.Not(this=exp.Paren(this=inner))
         return self.reference(kind, value, path)
 
-    def reference(self, kind: str, name: Any, path: tuple[str | int, ...]) -> exp.Expression | None:
+    def reference(self, kind: str, name: Any, path: tuple[str | int, ...]) -> exp.Expr | None:
         where = path + (kind,)
         if not isinstance(name, str):
             self.error(where, "E701", f"`{kind}` takes an audience name, got {kind_of(name)}", "")
@@ -254,7 +254,7 @@ class _Checker:
         member = exp.func("coalesce", member, exp.false())
         return member if kind == "include" else exp.Not(this=exp.Paren(this=member))
 
-    def leaf(self, node: dict[str, Any], path: tuple[str | int, ...]) -> exp.Expression | None:
+    def leaf(self, node: dict[str, Any], path: tuple[str | int, ...]) -> exp.Expr | None:
         for k in node:
             if k not in LEAF_KEYS:
                 self.error(path + (k,), "E701", f"unknown key `{k}` in a tag condition",
@@ -311,7 +311,7 @@ class _Checker:
                 self.error(path + (("days",) if "days" in node else ()), "E705",
                            f"`within_last` needs `days: N` with 1 <= N <= 3650, got {days!r}", "e.g. `days: 7`")
                 return None
-            cond = exp.Between(this=column, low=day_offset(-(days - 1)), high=day_offset(0))
+            cond: exp.Expr = exp.Between(this=column, low=day_offset(-(days - 1)), high=day_offset(0))
             return exp.func("coalesce", cond, exp.false())
         if "days" in node:
             self.error(path + ("days",), "E705", f"`days` belongs to `within_last`, not `{op}`", "use `value`", key=True)
@@ -336,7 +336,7 @@ class _Checker:
                     self.error(vpath, "E705", f"`between` bounds are reversed: {value[0]!r} > {value[1]!r}",
                                "write `[low, high]`")
                     return None
-                cond: exp.Expression = exp.Between(this=column, low=items[0], high=items[1])
+                cond = exp.Between(this=column, low=items[0], high=items[1])
             elif op == "contains":
                 cond = exp.func("arrays_overlap", column, exp.Array(expressions=items))
             else:
@@ -357,7 +357,7 @@ class _Checker:
         return exp.func("coalesce", cond, exp.false())
 
     def literal(self, value: Any, ttype: str, values: list[str] | None, path: tuple[str | int, ...],
-                tag: str) -> exp.Expression | None:
+                tag: str) -> exp.Expr | None:
         if ttype in ("integer", "double"):
             if isinstance(value, bool) or not isinstance(value, int | float) or \
                     (isinstance(value, float) and not math.isfinite(value)):
@@ -398,7 +398,7 @@ class _Checker:
 
     def _check_list(self, compiled: CompiledAudience) -> None:
         # imported here: the loader is pure Python, but keep the compiler's import graph small
-        from tagfactory.audiences.lists import ListFileError, read_id_list
+        from tagfactory.compiler.lists import ListFileError, read_id_list
 
         spec = self.spec.list_
         assert spec is not None
@@ -470,7 +470,7 @@ class _Checker:
             self.error(("sql",), "E709", f"must return exactly one column, the entity key `{entity.key}`; "
                        f"got {', '.join(s or '<unnamed>' for s in selects)}", f"write `SELECT {entity.key} FROM ...`")
             return
-        profile_cols = {entity.key: entity.key_type}
+        profile_cols: dict[str, str] = {entity.key: entity.key_type}
         profile_cols.update({n: t.model.type for n, t in self.project.tags.items()
                              if t.model.entity == spec.entity and t.model.built})
         schema = {PROFILE_VIEW: profile_cols}
@@ -509,10 +509,10 @@ class _Checker:
                            "profile enum, boolean, string, integer, double or date tags")
 
 
-def _point_in_time(tree: exp.Expression, sources: dict[str, SourceSpec], ctes: set[str]) -> exp.Expression:
+def _point_in_time(tree: exp.Expr, sources: dict[str, SourceSpec], ctes: set[str]) -> exp.Expr:
     """Cut every source the query reads to rows before D+1 00:00 (and partitions <= D)."""
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.name in sources and node.name not in ctes:
             src = sources[node.name]
             cut = exp.select("*").from_(exp.to_table(src.name))
@@ -594,7 +594,7 @@ def _check_scene(item: Located[SceneSpec], project: Project, known: AudienceSet,
                    f"variant `{dup}` twice", "variant names must be unique within a branch", sink)
 
 
-def _binary(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+def _binary(op: str, left: exp.Expr, right: exp.Expr) -> exp.Expr:
     cls = {"=": exp.EQ, "<>": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}[op]
     return cls(this=left, expression=right)
 
@@ -651,9 +651,9 @@ def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
     """
     from sqlglot import parse_one
 
-    cache: dict[str, exp.Expression] = {}
+    cache: dict[str, exp.Expr] = {}
 
-    def expand(audience: str) -> exp.Expression:
+    def expand(audience: str) -> exp.Expr:
         if audience in cache:
             return cache[audience].copy()
         c = compiled[audience]
@@ -661,7 +661,7 @@ def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
         tree = c.tree.copy() if c.tree is not None else parse_one(c.condition, read="spark")
         _bounded(tree)
 
-        def swap(node: exp.Expression) -> exp.Expression:
+        def swap(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Coalesce) and isinstance(node.this, exp.ArrayContains):
                 target = node.this.expression
                 ref = target.name if isinstance(target, exp.Literal) else None
@@ -682,7 +682,7 @@ def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
     return to_sql(expanded, pretty=False)
 
 
-def _bounded(tree: exp.Expression) -> None:
+def _bounded(tree: exp.Expr) -> None:
     shape = check_shape(tree, EMIT_DEPTH)
     if shape is not None:
         raise PolicyError(shape.message)

@@ -87,7 +87,7 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
     ctes.append(("population", _population(project, dimension, key, attributes)))
     read_sources = [dimension.name]
 
-    base_columns: list[exp.Expression] = [col("*", "p")]
+    base_columns: list[exp.Expr] = [col("*", "p")]
     joins: list[tuple[str, str]] = []  # (cte name, alias)
 
     aggregates: dict[str, list[AggregateTag]] = {}
@@ -131,7 +131,7 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
     final = exp.select(col(key), *(col(t.name) for t in tags), exp.alias_(snapshot(), "dt")).from_(previous)
     for name, cte in ctes:
         final = final.with_(name, as_=cte)
-    columns = [(key, entity.key_type)] + [(t.name, t.type) for t in tags] + [("dt", "date")]
+    columns: list[tuple[str, str]] = [(key, entity.key_type), *((t.name, t.type) for t in tags), ("dt", "date")]
     check_compiled(final, set(project.sources), f"entity `{entity_name}`")
     compiled = CompiledEntity(entity_name, key, entity.key_type, final, columns, sources=read_sources)
     compiled.tag_sql = {t.name: to_sql(_standalone(project, t, key, dimension)) for t in tags}
@@ -140,9 +140,9 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
 
 # --- population and point-in-time cuts -------------------------------------------------------
 
-def _before_next_day(source: SourceSpec) -> exp.Expression | None:
+def _before_next_day(source: SourceSpec) -> exp.Expr | None:
     """Rows whose time is before D+1 00:00 (and partition <= D)."""
-    conditions: list[exp.Expression | None] = []
+    conditions: list[exp.Expr | None] = []
     if source.time_column:
         bound = day_start(1) if _is_timestamp(source, source.time_column) else day_offset(1)
         conditions.append(exp.LT(this=col(source.time_column), expression=bound))
@@ -156,7 +156,7 @@ def _is_timestamp(source: SourceSpec, column: str) -> bool:
 
 
 def _population(project: Project, dimension: SourceSpec, key: str, attributes: list[AttributeTag]) -> exp.Query:
-    selects: list[exp.Expression] = [col(key)]
+    selects: list[exp.Expr] = [col(key)]
     for tag in attributes:
         tree = bind_snapshot(project.snippets[(tag.name, "expr")])
         selects.append(_finish(tag, tree))
@@ -173,7 +173,7 @@ def _point_in_time(source: SourceSpec) -> exp.Query:
 
 # --- fused aggregates --------------------------------------------------------------------------
 
-def _window_start(source: SourceSpec, days: int) -> exp.Expression:
+def _window_start(source: SourceSpec, days: int) -> exp.Expr:
     time_col = source.time_column or ""
     bound = day_start(-(days - 1)) if _is_timestamp(source, time_col) else day_offset(-(days - 1))
     return exp.GTE(this=col(time_col), expression=bound)
@@ -190,7 +190,7 @@ def _fused_aggregate(project: Project, source: SourceSpec, key: str, tags: list[
         exp.GTE(this=col(source.partition_column), expression=day_offset(-(widest - 1)))
         if widest is not None and source.partition_column else None,
     )
-    selects: list[exp.Expression] = [exp.alias_(col(source.entity_key), key)]
+    selects: list[exp.Expr] = [exp.alias_(col(source.entity_key), key)]
     for tag in tags:
         selects.append(exp.alias_(_aggregate(project, source, tag, widest), tag.name))
     query = exp.select(*selects).from_(source.name)
@@ -199,7 +199,7 @@ def _fused_aggregate(project: Project, source: SourceSpec, key: str, tags: list[
     return query.group_by(col(source.entity_key))
 
 
-def _aggregate(project: Project, source: SourceSpec, tag: AggregateTag, scan_days: int | None) -> exp.Expression:
+def _aggregate(project: Project, source: SourceSpec, tag: AggregateTag, scan_days: int | None) -> exp.Expr:
     """The conditional aggregate of one tag inside a fused scan."""
     window = None
     if tag.window_days is not None and tag.window_days != scan_days:
@@ -213,6 +213,11 @@ def _aggregate(project: Project, source: SourceSpec, tag: AggregateTag, scan_day
         if value is None and condition is None:
             return func("count", exp.Literal.number(1))
         return func("count", when(condition, value or exp.Literal.number(1)))
+    if agg == "days_since_last":
+        latest = cast(func("max", when(condition, time_col)), "date")
+        return func("datediff", snapshot(), latest)
+    if value is None:  # unreachable: validation (E102) makes every other aggregate name a column
+        raise ValueError(f"`agg: {agg}` needs `column`")
     if agg == "count_distinct":
         return func("size", func("collect_set", when(condition, value)))
     if agg in ("sum", "avg", "min", "max"):
@@ -226,9 +231,6 @@ def _aggregate(project: Project, source: SourceSpec, tag: AggregateTag, scan_day
         return exp.Anonymous(this="MODE", expressions=[when(condition, value), exp.Boolean(this=True)])
     if agg == "distinct_values":
         return func("array_sort", func("collect_set", when(condition, cast(value, "string"))))
-    if agg == "days_since_last":
-        latest = cast(func("max", when(condition, time_col)), "date")
-        return func("datediff", snapshot(), latest)
     raise ValueError(f"unknown aggregation {agg}")  # unreachable: the model restricts agg
 
 
@@ -240,7 +242,7 @@ def _sql_tag(project: Project, tag: SqlTag, key: str) -> exp.Query:
     own_ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     sources = set(project.source_refs[tag.name])
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.name in sources and node.name not in own_ctes:
             alias = node.alias or node.name
             return exp.alias_(exp.to_table(f"pit_{node.name}"), alias, table=True)
@@ -251,7 +253,7 @@ def _sql_tag(project: Project, tag: SqlTag, key: str) -> exp.Query:
     return exp.select(col(key), exp.alias_(col(value_name), "value")).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q"))))
 
 
-def _finish(tag: TagBase, value: exp.Expression) -> exp.Expression:
+def _finish(tag: TagBase, value: exp.Expr) -> exp.Expr:
     """Apply the tag's default (or the aggregate's natural zero) and cast to its type."""
     fallback = None
     if tag.default is not None:
@@ -265,7 +267,7 @@ def _finish(tag: TagBase, value: exp.Expression) -> exp.Expression:
     return exp.alias_(cast(value, tag.type), tag.name)
 
 
-def _projection(project: Project, tag: TagBase) -> exp.Expression:
+def _projection(project: Project, tag: TagBase) -> exp.Expr:
     if isinstance(tag, DerivedTag):
         return _finish(tag, bind_snapshot(project.snippets[(tag.name, "expr")]))
     assert isinstance(tag, RuleTag)

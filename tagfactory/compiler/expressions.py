@@ -31,7 +31,7 @@ logging.getLogger("sqlglot").setLevel(logging.CRITICAL + 1)
 DIALECT = "spark"
 SNAPSHOT_DATE = "snapshot_date"
 
-FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
+FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Create, exp.Drop, exp.Alter,
     exp.Command, exp.Use, exp.Set, exp.Transaction, exp.Commit, exp.Rollback,
     exp.LoadData, exp.Cache, exp.Uncache, exp.Refresh, exp.Describe, exp.Pragma,
@@ -48,7 +48,7 @@ def snippet_position(loc: Loc, line: int, col: int) -> tuple[int, int]:
     return loc.line + line - 1, col
 
 
-def parse_expression(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> exp.Expression | None:
+def parse_expression(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> exp.Expr | None:
     """Parse one Spark SQL expression; report problems at the YAML position."""
     if report_violations(check_text(text), where, loc, file, sink):
         return None
@@ -121,7 +121,7 @@ def report_violations(violations: list[Violation], where: str, loc: Loc, file: s
     return bool(violations)
 
 
-def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> dict[int, list[str]]:
+def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> dict[int, list[str]]:
     """Reject every function that is not on the allow-list (see :mod:`functions`).
 
     Returns:
@@ -145,7 +145,7 @@ def check_functions(tree: exp.Expression, where: str, loc: Loc, file: str, sink:
     return names_of
 
 
-def free_columns(tree: exp.Expression) -> Iterator[exp.Column]:
+def free_columns(tree: exp.Expr) -> Iterator[exp.Column]:
     """Column references that are not lambda variables.
 
     A lambda variable is an unqualified name bound by an enclosing lambda (``x``), or the

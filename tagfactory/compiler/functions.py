@@ -83,7 +83,7 @@ hll_sketch_agg hll_sketch_estimate hll_union hll_union_agg
 """.split())
 
 # sqlglot nodes that are operators or syntax rather than named functions.
-SYNTAX: tuple[type[exp.Expression], ...] = (exp.Binary, exp.Unary, exp.Connector, exp.Case, exp.Cast)
+SYNTAX: tuple[type[exp.Expr], ...] = (exp.Binary, exp.Unary, exp.Connector, exp.Case, exp.Cast)
 _LEADING_NAME = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 

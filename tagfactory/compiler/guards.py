@@ -100,7 +100,7 @@ def check_tag_name(tag: Located[Any], key: str | None, sink: DiagnosticSink) -> 
                "rename the tag", sink)
 
 
-def check_ctes(tree: exp.Expression, readable: set[str], label: str, item: Located[Any], fld: tuple[str | int, ...],
+def check_ctes(tree: exp.Expr, readable: set[str], label: str, item: Located[Any], fld: tuple[str | int, ...],
                sink: DiagnosticSink) -> bool:
     """CTEs may not shadow a readable table, a compiler name or each other; True when none does."""
     ok = True

@@ -231,7 +231,7 @@ def write_manifest(manifest: Manifest, target: str | Path) -> Path:
     half-written file; ``manifest.json`` is written last. Writing the same manifest twice writes
     the same files.
     """
-    from tagfactory.audiences.lists import write_id_list
+    from tagfactory.compiler.lists import write_id_list
 
     if manifest.digest != manifest.computed_digest():
         raise ManifestError("the manifest is not sealed (its digest does not match): call Manifest.sealed()")

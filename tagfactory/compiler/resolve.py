@@ -23,7 +23,7 @@ class Project:
     entities: dict[str, Located[EntitySpec]]
     sources: dict[str, Located[SourceSpec]]
     tags: dict[str, Located[TagBase]]
-    snippets: dict[tuple[str, str], exp.Expression]
+    snippets: dict[tuple[str, str], exp.Expr]
     tag_refs: dict[str, list[str]]
     source_refs: dict[str, list[str]]
     # built tags in dependency order (dependencies first), and each one's projection layer:

@@ -32,27 +32,27 @@ def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=False)
 
 
-def func(name: str, *args: exp.Expression) -> exp.Expression:
+def func(name: str, *args: exp.Expr) -> exp.Expr:
     """A Spark function call, typed by sqlglot where it knows the function."""
     return exp.func(name, *args, dialect=DIALECT)
 
 
-def cast(value: exp.Expression, value_type: str) -> exp.Cast:
+def cast(value: exp.Expr, value_type: str) -> exp.Cast:
     """CAST to the Spark type of a tag or column type name."""
     return exp.cast(value, exp.DataType.build(SPARK_TYPES[value_type], dialect=DIALECT))
 
 
-def day_offset(days: int) -> exp.Expression:
+def day_offset(days: int) -> exp.Expr:
     """The date ``snapshot_date + days``."""
     return snapshot() if days == 0 else func("date_add", snapshot(), exp.Literal.number(days))
 
 
-def day_start(days: int) -> exp.Expression:
+def day_start(days: int) -> exp.Expr:
     """Midnight (session time zone) at the start of ``snapshot_date + days``."""
     return cast(day_offset(days), "timestamp")
 
 
-def literal(value: Any, value_type: str) -> exp.Expression:
+def literal(value: Any, value_type: str) -> exp.Expr:
     """A typed literal for a default, a rule's ``then`` or ``else``."""
     if value is None:
         return exp.null()
@@ -67,10 +67,10 @@ def literal(value: Any, value_type: str) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-def bind_snapshot(tree: exp.Expression) -> exp.Expression:
+def bind_snapshot(tree: exp.Expr) -> exp.Expr:
     """Replace the user's ``snapshot_date`` identifier by the job parameter."""
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and not node.table and node.name == SNAPSHOT_DATE:
             return snapshot()
         return node
@@ -78,7 +78,7 @@ def bind_snapshot(tree: exp.Expression) -> exp.Expression:
     return tree.copy().transform(swap)
 
 
-def and_all(*conditions: exp.Expression | None) -> exp.Expression | None:
+def and_all(*conditions: exp.Expr | None) -> exp.Expr | None:
     """AND of the given conditions (None ones skipped); None if there are none."""
     parts = [c for c in conditions if c is not None]
     if not parts:
@@ -86,14 +86,14 @@ def and_all(*conditions: exp.Expression | None) -> exp.Expression | None:
     return exp.and_(*parts) if len(parts) > 1 else parts[0]
 
 
-def when(condition: exp.Expression | None, value: exp.Expression) -> exp.Expression:
+def when(condition: exp.Expr | None, value: exp.Expr) -> exp.Expr:
     """``CASE WHEN condition THEN value END`` (or ``value`` when unconditional)."""
     if condition is None:
         return value
     return exp.Case(ifs=[exp.If(this=condition, true=value)])
 
 
-def to_sql(tree: exp.Expression, pretty: bool = True) -> str:
+def to_sql(tree: exp.Expr, pretty: bool = True) -> str:
     """Spark SQL text of a tree, every identifier quoted (`name`): nothing a definition names can
     be read as a keyword or break out of its place in the query."""
     return tree.sql(dialect=DIALECT, pretty=pretty, identify=True)

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 import sqlglot
 from sqlglot import exp
@@ -29,6 +30,8 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
 from tagfactory.compiler.functions import ALLOWED, SYNTAX, function_verdict, spark_names
+
+_E = TypeVar("_E", bound=exp.Expr)
 
 # --- limits (the same in validate and compile) ---------------------------------------------
 MAX_CHARS = 20_000  # characters of one snippet
@@ -46,7 +49,7 @@ SUBSTITUTION = re.compile(r"\$\{")
 _SPARK = Spark()
 
 # Syntax a definition may use in an expression (expr, filter, when).
-_EXPRESSION_NODES: tuple[type[exp.Expression], ...] = (
+_EXPRESSION_NODES: tuple[type[exp.Expr], ...] = (
     exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Dot, exp.Bracket,
     exp.DataType, exp.DataTypeParam, exp.Var, exp.Interval, exp.Lambda, exp.Distinct, exp.Tuple,
     exp.PropertyEQ, exp.Alias,
@@ -58,13 +61,13 @@ _EXPRESSION_NODES: tuple[type[exp.Expression], ...] = (
     exp.Case, exp.If, exp.Cast, exp.TryCast,
 )
 # ... plus, in a query (sql tags and audiences): one read-only SELECT over declared sources.
-_QUERY_NODES: tuple[type[exp.Expression], ...] = (
+_QUERY_NODES: tuple[type[exp.Expr], ...] = (
     exp.Select, exp.From, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered, exp.Join, exp.With,
     exp.CTE, exp.Subquery, exp.Table, exp.TableAlias, exp.Union, exp.Intersect, exp.Except, exp.Window,
     exp.WindowSpec, exp.Filter, exp.Star,
 )
 # ... plus what only the compiler writes: the `:snapshot_date` parameter and `SELECT *` of its CTEs.
-_EMITTED_NODES: tuple[type[exp.Expression], ...] = (exp.Placeholder,)
+_EMITTED_NODES: tuple[type[exp.Expr], ...] = (exp.Placeholder,)
 
 # Functions that allocate memory in proportion to an argument: (name, index of the size argument).
 ALLOCATING: dict[str, tuple[int, ...]] = {
@@ -140,10 +143,10 @@ def _offset_position(text: str, offset: int) -> tuple[int, int]:
 
 # --- after parsing -----------------------------------------------------------------------------
 
-def check_shape(tree: exp.Expression, max_depth: int = MAX_DEPTH) -> Violation | None:
+def check_shape(tree: exp.Expr, max_depth: int = MAX_DEPTH) -> Violation | None:
     """Node count and depth, measured without recursion (a chain of one operator is one level)."""
     nodes = 0
-    stack: list[tuple[exp.Expression, int]] = [(tree, 1)]
+    stack: list[tuple[exp.Expr, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
         nodes += 1
@@ -158,7 +161,7 @@ def check_shape(tree: exp.Expression, max_depth: int = MAX_DEPTH) -> Violation |
     return None
 
 
-def _children(node: exp.Expression) -> Iterator[exp.Expression]:
+def _children(node: exp.Expr) -> Iterator[exp.Expr]:
     for value in node.args.values():
         if isinstance(value, exp.Expression):
             yield value
@@ -166,7 +169,7 @@ def _children(node: exp.Expression) -> Iterator[exp.Expression]:
             yield from (v for v in value if isinstance(v, exp.Expression))
 
 
-def strip_comments(tree: exp.Expression) -> exp.Expression:
+def strip_comments(tree: _E) -> _E:
     """Drop every comment: a definition's comments never reach the compiled SQL."""
     for node in tree.walk():
         if node.comments:
@@ -174,7 +177,7 @@ def strip_comments(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str = "",
+def check_tree(tree: exp.Expr, *, query: bool, offset: int = 0, text: str = "",
                names: dict[int, list[str]] | None = None) -> list[Violation]:
     """Every node against the allow-list, plus the rules on literals, allocations and aggregates.
 
@@ -189,7 +192,7 @@ def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str 
     out: list[Violation] = []
     seen: set[str] = set()
 
-    def add(v: Violation, node: exp.Expression) -> None:
+    def add(v: Violation, node: exp.Expr) -> None:
         if v.message in seen:
             return
         seen.add(v.message)
@@ -204,7 +207,7 @@ def check_tree(tree: exp.Expression, *, query: bool, offset: int = 0, text: str 
     return out
 
 
-def check_emitted(tree: exp.Expression, sources: set[str], ctes: set[str]) -> list[Violation]:
+def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str]) -> list[Violation]:
     """The compiled query, checked as a whole: the allow-list, limits, tables and no `${`."""
     shape = check_shape(tree, EMIT_DEPTH)
     if shape is not None:
@@ -229,7 +232,7 @@ def check_emitted(tree: exp.Expression, sources: set[str], ctes: set[str]) -> li
     return out
 
 
-def check_compiled(query: exp.Expression, sources: set[str], what: str) -> None:
+def check_compiled(query: exp.Expr, sources: set[str], what: str) -> None:
     """Run the policy over an emitted query, as built and as Spark will read its text.
 
     Raises:
@@ -248,14 +251,14 @@ def check_compiled(query: exp.Expression, sources: set[str], what: str) -> None:
                           + "; ".join(f"{v.code}: {v.message}" for v in problems[:5]))
 
 
-def _node_violation(node: exp.Expression, allowed: tuple[type[exp.Expression], ...], *, query: bool,
+def _node_violation(node: exp.Expr, allowed: tuple[type[exp.Expr], ...], *, query: bool,
                     emitted: bool = False, names: list[str] | None = None) -> Violation | None:
     # exact types: a subclass of an allowed node is another construct (DISTRIBUTE BY is an ORDER BY)
     if isinstance(node, SYNTAX) and type(node) not in allowed:
         # operators sqlglot also models as functions (array_contains): their class names decide, since
         # rendering a long chain of them at every node would be quadratic
         names = [n.lower() for n in node.sql_names()] if isinstance(node, exp.Func) else []
-        if not any(name in ALLOWED for name in names):
+        if not isinstance(node, exp.Func) or not any(name in ALLOWED for name in names):
             return _construct(node)
         return _function_rules(node, names, query=query, emitted=emitted)
     if isinstance(node, exp.Func) and type(node) not in allowed:
@@ -291,14 +294,14 @@ def _node_violation(node: exp.Expression, allowed: tuple[type[exp.Expression], .
     return None
 
 
-def _construct(node: exp.Expression) -> Violation:
+def _construct(node: exp.Expr) -> Violation:
     name = _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
     return Violation("E406", f"{name} is not allowed in definitions",
                      "definitions may use expressions, functions on the allow-list and one SELECT over "
                      "declared sources; see docs/security.md")
 
 
-_CONSTRUCT_NAMES: dict[type[exp.Expression], str] = {
+_CONSTRUCT_NAMES: dict[type[exp.Expr], str] = {
     exp.QueryTransform: "a script transform (`TRANSFORM ... USING`)",
     exp.Hint: "a hint (`/*+ ... */`)",
     exp.JoinHint: "a join hint",
@@ -339,17 +342,17 @@ def _function_rules(node: exp.Func, names: list[str], *, query: bool, emitted: b
     return None
 
 
-def _in_select_list(node: exp.Expression) -> bool:
+def _in_select_list(node: exp.Expr) -> bool:
     parent = node.parent
     while isinstance(parent, exp.Alias):
         node, parent = parent, parent.parent
     return isinstance(parent, exp.Select) and node in parent.expressions
 
 
-def _args(node: exp.Func) -> list[exp.Expression]:
+def _args(node: exp.Func) -> list[exp.Expr]:
     if isinstance(node, exp.Anonymous):
         return list(node.expressions)
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     for key in node.arg_types:
         value = node.args.get(key)
         if isinstance(value, list):
@@ -359,7 +362,7 @@ def _args(node: exp.Func) -> list[exp.Expression]:
     return out
 
 
-def _literal_value(node: exp.Expression | None) -> Decimal | None:
+def _literal_value(node: exp.Expr | None) -> Decimal | None:
     if isinstance(node, exp.Paren):
         return _literal_value(node.this)
     if isinstance(node, exp.Neg):
@@ -418,7 +421,7 @@ def _number(node: exp.Literal) -> Violation | None:
     return None
 
 
-def _position(node: exp.Expression, offset: int, text: str) -> tuple[int, int]:
+def _position(node: exp.Expr, offset: int, text: str) -> tuple[int, int]:
     """1-based (line, col) of the first token of ``node`` inside the snippet, or (0, 0)."""
     for sub in node.walk():
         start = sub.meta.get("start") if sub._meta else None  # noqa: SLF001 - avoid creating meta dicts

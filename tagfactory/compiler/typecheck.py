@@ -41,7 +41,7 @@ ACCEPTS: dict[str, frozenset[str]] = {
 }
 
 _T = exp.DataType.Type
-_FAMILIES: dict[str, frozenset[exp.DataType.Type]] = {
+_FAMILIES: dict[str, frozenset[exp.DType]] = {
     "numeric": frozenset(exp.DataType.NUMERIC_TYPES),
     "boolean": frozenset({_T.BOOLEAN}),
     "string": frozenset(exp.DataType.TEXT_TYPES),
@@ -77,7 +77,7 @@ class ColumnTypes:
         self.schema = MappingSchema({self.TABLE: columns}, dialect=DIALECT)
 
 
-def infer_family(tree: exp.Expression, columns: ColumnTypes) -> str:
+def infer_family(tree: exp.Expr, columns: ColumnTypes) -> str:
     """Family of an expression's result, given the declared types of the columns it reads."""
     tree = tree.copy()
     table = exp.to_identifier(ColumnTypes.TABLE)
@@ -89,7 +89,7 @@ def infer_family(tree: exp.Expression, columns: ColumnTypes) -> str:
     return _family_of(query.expressions[0])
 
 
-def _family_of(node: exp.Expression) -> str:
+def _family_of(node: exp.Expr) -> str:
     known = family(node.type)
     if known != "unknown":
         return known
@@ -109,7 +109,7 @@ def _family_of(node: exp.Expression) -> str:
     return _first_known(_branches(node))
 
 
-def _branches(node: exp.Expression) -> list[exp.Expression]:
+def _branches(node: exp.Expr) -> list[exp.Expr]:
     """The sub-expressions whose value can become the node's value."""
     if isinstance(node, exp.Case):
         return [i.args["true"] for i in node.args.get("ifs") or []] + [d for d in [node.args.get("default")] if d]
@@ -122,7 +122,7 @@ def _branches(node: exp.Expression) -> list[exp.Expression]:
     return []
 
 
-def _first_known(nodes: list[exp.Expression]) -> str:
+def _first_known(nodes: list[exp.Expr]) -> str:
     for node in nodes:
         if isinstance(node, exp.Null):
             continue
@@ -132,7 +132,7 @@ def _first_known(nodes: list[exp.Expression]) -> str:
     return "unknown"
 
 
-def result_literals(tree: exp.Expression) -> Iterator[exp.Literal]:
+def result_literals(tree: exp.Expr) -> Iterator[exp.Literal]:
     """String literals an expression can return as its value (CASE/IF branches, COALESCE args)."""
     if isinstance(tree, exp.Literal) and tree.is_string:
         yield tree
@@ -141,10 +141,10 @@ def result_literals(tree: exp.Expression) -> Iterator[exp.Literal]:
         yield from result_literals(branch)
 
 
-def enum_comparisons(tree: exp.Expression, enums: Mapping[str, list[str]]) -> Iterator[tuple[str, str]]:
+def enum_comparisons(tree: exp.Expr, enums: Mapping[str, list[str]]) -> Iterator[tuple[str, str]]:
     """``(column, literal)`` pairs where an enum column is compared with a value it cannot hold."""
     for node in tree.walk():
-        pairs: list[tuple[exp.Expression, exp.Expression]] = []
+        pairs: list[tuple[exp.Expr, exp.Expr]] = []
         if isinstance(node, exp.EQ | exp.NEQ | exp.NullSafeEQ):
             pairs = [(node.left, node.right), (node.right, node.left)]
         elif isinstance(node, exp.In):
@@ -188,10 +188,10 @@ def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -
     Raises:
         SqlColumnError: a column is not a column of any source in scope.
     """
-    spark_schema = {t: {c: SQL_TYPES[ty] for c, ty in cols.items()} for t, cols in schema.items()}
+    spark_schema: dict[str, object] = {t: {c: SQL_TYPES[ty] for c, ty in cols.items()} for t, cols in schema.items()}
     stand_in = exp.cast(exp.Literal.string("2000-01-01"), exp.DataType.build("DATE"))
 
-    def bind(node: exp.Expression) -> exp.Expression:
+    def bind(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and not node.table and node.name == SNAPSHOT_DATE:
             return stand_in.copy()
         return node

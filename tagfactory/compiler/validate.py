@@ -62,7 +62,7 @@ class Checked:
     sources: dict[str, Located[SourceSpec]] = field(default_factory=dict)
     tags: dict[str, Located[TagBase]] = field(default_factory=dict)
     # (tag name, field) -> parsed tree; field is "expr", "filter", "sql" or "rules.N"
-    snippets: dict[tuple[str, str], exp.Expression] = field(default_factory=dict)
+    snippets: dict[tuple[str, str], exp.Expr] = field(default_factory=dict)
     # tag name -> other tags it references
     tag_refs: dict[str, list[str]] = field(default_factory=dict)
     # tag name -> sources it reads
@@ -218,8 +218,8 @@ def _check_expectations(item: Located[Any], what: str, fld: tuple[str | int, ...
             continue
         if decl.type not in GX_EXPECTATIONS:
             continue
-        for key, why in kwargs_problems(decl.type, decl.kwargs):
-            where = (*fld, i, "kwargs", key) if key is not None else (*fld, i, "kwargs" if decl.kwargs else "type")
+        for bad_key, why in kwargs_problems(decl.type, decl.kwargs):
+            where = (*fld, i, "kwargs", bad_key) if bad_key is not None else (*fld, i, "kwargs" if decl.kwargs else "type")
             report(item, where, "E604", f"{what}: expectation `{decl.type}`: {why}",
                    "declared expectations take typed arguments only; conditions belong in tags", sink)
 
@@ -262,7 +262,7 @@ def _check_attribute(tag: Located[TagBase], spec: AttributeTag, checked: Checked
         _check_types(tag, tree, ("expr",), types, enums, sink)
 
 
-def _columns_in(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...], source: SourceSpec,
+def _columns_in(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ...], source: SourceSpec,
                 sink: DiagnosticSink, extra: tuple[str, ...] = ()) -> bool:
     """Report columns that ``source`` does not declare; True when all are known."""
     known = list(source.columns) + list(extra)
@@ -282,7 +282,7 @@ def _source_types(source: SourceSpec) -> tuple[ColumnTypes, dict[str, list[str]]
             {n: list(c.values) for n, c in specs.items() if c.values})
 
 
-def _check_types(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...],
+def _check_types(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ...],
                  types: ColumnTypes, enums: dict[str, list[str]], sink: DiagnosticSink,
                  *, boolean: bool = False) -> None:
     """Compare enum columns only with allowed values; the result must fit the declared type.
@@ -429,7 +429,7 @@ def _check_rule(tag: Located[TagBase], spec: RuleTag, checked: Checked, sink: Di
         _check_value(tag, ("else",), spec.else_, "else", sink)
 
 
-def _tag_refs(tag: Located[TagBase], tree: exp.Expression, fld: tuple[str | int, ...], checked: Checked,
+def _tag_refs(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ...], checked: Checked,
               sink: DiagnosticSink) -> None:
     refs = checked.tag_refs.setdefault(tag.model.name, [])
     for col in free_columns(tree):

@@ -143,7 +143,7 @@ def _histograms(profile: DataFrame, tags: Sequence[Tag]) -> dict[str, dict[str, 
         return {}
     label = F.lit(None).cast("string")
     for tag, tag_edges in edges.items():
-        count = sum((F.col("x") >= F.lit(e)).cast("int") for e in tag_edges)
+        count = sum(((F.col("x") >= F.lit(e)).cast("int") for e in tag_edges), start=F.lit(0))
         label = F.when(F.col("tag") == F.lit(tag), F.concat(F.lit("b"), count.cast("string"))).otherwise(label)
     counts = (values.where(F.col("tag").isin(list(edges))).withColumn("bin", label)
               .groupBy("tag", "bin").count().collect())

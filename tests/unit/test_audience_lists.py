@@ -22,13 +22,13 @@ import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tagfactory.audiences.lists import (
+from tagfactory.audiences.lists import read_normalized
+from tagfactory.compiler.lists import (
     MAX_ISSUES,
     ListFileError,
     ListIssue,
     ListReadResult,
     read_id_list,
-    read_normalized,
     write_id_list,
 )
 

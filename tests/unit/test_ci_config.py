@@ -1,7 +1,8 @@
 """The pull-request workflow, the pre-commit hooks and the light compiler install stay true.
 
 GitHub Actions and pre-commit cannot run here; these tests check what can be checked locally:
-the files parse, every `tagfactory` command they run is a valid invocation of this CLI, the
+the files parse, `.ci/run` lints and typechecks before the README's test command, every `tagfactory`
+command they run is a valid invocation of this CLI, the
 compiler-only requirements match setup.cfg, and validate/plan really run without the heavy
 dependencies (Spark, Airflow, Delta) importable.
 """
@@ -22,6 +23,9 @@ from tests.unit.definitions import REPO
 WORKFLOW = REPO / ".github" / "workflows" / "tag-definitions.yml"
 PRE_COMMIT = REPO / ".pre-commit-config.yaml"
 REQUIREMENTS = REPO / ".ci" / "requirements-compiler.txt"
+CI_RUN = REPO / ".ci" / "run"
+README = REPO / "README.md"
+MAKEFILE = REPO / "Makefile"
 
 
 def _tagfactory_commands(text: str) -> list[list[str]]:
@@ -46,6 +50,44 @@ def test_workflow_runs_validate_and_plan_with_valid_arguments() -> None:
     assert any(step.get("uses", "").startswith("actions/github-script") for step in steps)
     assert workflow["permissions"]["pull-requests"] == "write"
     assert any(step.get("with", {}).get("fetch-depth") == 0 for step in steps)
+
+
+def _script_commands(text: str) -> list[str]:
+    """The command lines of a shell script (no comments, no blank lines, no shell options)."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith("#") and not line.startswith("set ")
+            and not line.startswith("cd ")]
+
+
+def _make_target(name: str) -> tuple[list[str], list[str]]:
+    """Prerequisites and recipe lines of one Makefile target."""
+    lines = MAKEFILE.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}:"))
+    prerequisites = lines[start].split(":", 1)[1].split()
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return prerequisites, recipe
+
+
+def test_ci_run_lints_and_typechecks_before_the_readme_test_command() -> None:
+    readme = README.read_text(encoding="utf-8")
+    block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    test_command = next(line.split("#")[0].strip() for line in block.splitlines() if line.startswith("make test"))
+    assert test_command == "make test"
+    assert _script_commands(CI_RUN.read_text(encoding="utf-8")) == ["make lint", "make typecheck", test_command]
+    # both install what they need: the venv stamp installs the dev extras, which carry ruff and mypy
+    for target, tool in (("lint", "ruff check ."), ("typecheck", "mypy")):
+        prerequisites, recipe = _make_target(target)
+        assert "$(STAMP)" in prerequisites, f"make {target} must depend on the venv stamp"
+        assert recipe == [f"$(BIN)/{tool}"]
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    dev = cfg["options.extras_require"]["dev"]
+    assert "ruff" in dev and "mypy" in dev
+    assert "-e '.[dev]'" in "\n".join(_make_target("$(STAMP)")[1])
 
 
 def test_pre_commit_hooks_are_valid_commands() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -45,18 +43,6 @@ def test_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["valid"] is False
     assert report["diagnostics"][0]["code"] == "E103"
     assert report["diagnostics"][0]["line"] == 8  # the `kind:` line
-
-
-def test_validate_and_compile_import_no_spark(tmp_path: Path) -> None:
-    code = (
-        "import sys; from tagfactory.cli import main; "
-        f"rc = main(['validate', {str(DEFS)!r}]); "
-        f"rc += main(['compile', '--definitions', {str(DEFS)!r}, '--target', {str(tmp_path)!r}]); "
-        "assert rc == 0, rc; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j', 'airflow', 'deltalake')]; "
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, capture_output=True)
 
 
 def test_compile_writes_manifest_and_sql(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,11 +9,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from tagfactory.audiences import lists
-from tagfactory.audiences.lists import ListFileError, read_id_list
 from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.compile import compile_project
 from tagfactory.compiler.expectations import MODELS, kwargs_problems, validated_kwargs
+from tagfactory.compiler.lists import ListFileError, read_id_list
+from tagfactory.compiler.lists import rows as list_rows
 from tagfactory.compiler.manifest import ManifestDigestError, read_manifest, write_manifest
 from tagfactory.compiler.project import load_project
 from tagfactory.compiler.quality import GX_EXPECTATIONS
@@ -150,7 +150,7 @@ def test_list_reader_contains_paths_and_bounds_workbooks(tmp_path: Path, monkeyp
     for i in range(1, 40):
         sheet.cell(row=i, column=1, value=f"u{i}")
     book.save(root / "rows.xlsx")
-    monkeypatch.setattr(lists, "XLSX_MAX_ROWS", 10)
+    monkeypatch.setattr(list_rows, "XLSX_MAX_ROWS", 10)
     with pytest.raises(ListFileError, match="more than 10 rows"):
         read_id_list(root / "rows.xlsx", root=root)
 
