@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tagfactory.audiences.materialize import describe, materialize, publish_overridden
 from tagfactory.compiler.plan import read_plan
+from tagfactory.errors import ConfigError
 from tagfactory.lakehouse import delta
 from tagfactory.pipeline.job import choose_entities, safe_run_id, start_job, stop_job
 from tagfactory.progress import log
@@ -26,7 +27,7 @@ def run_audiences(snapshot_date: dt.date, plan_path: str | None = None, config: 
     plan = read_plan(plan_file)
     chosen = choose_entities(plan, entities)
     if override_reason is not None and not run_id:
-        raise ValueError("--override-gate needs --run-id: the run whose quarantined audience tables to publish "
+        raise ConfigError("--override-gate needs --run-id: the run whose quarantined audience tables to publish "
                          "(the failed task's message prints it)")
     run_id = safe_run_id(run_id) if run_id else delta.new_run_id()
     spark, emitter = start_job(settings, master)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tagfactory.compiler.diagnostics import did_you_mean
+from tagfactory.errors import SourceError
 
 __all__ = [
     "KEY_TYPES",
@@ -79,7 +80,7 @@ _DISPLAY_CHARS = 80
 _Cell = Any  # str for text files; str, int, float, bool, datetime or None for .xlsx
 
 
-class ListFileError(ValueError):
+class ListFileError(SourceError, ValueError):
     """The list file cannot be used. ``line`` is a 1-based row of the list file when one is to blame, else None.
 
     ``str(error)`` is the message alone; ``hint`` says how to fix it (callers show it apart).

@@ -27,6 +27,7 @@ from sqlglot import exp
 
 from tagfactory.audiences.lists import read_normalized
 from tagfactory.compiler import sqlbuild
+from tagfactory.errors import PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
@@ -56,7 +57,7 @@ TOP_STRING_VALUES = 20
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
 
-class AudienceError(RuntimeError):
+class AudienceError(PublishError, RuntimeError):
     """The audiences cannot be materialized (e.g. no profile snapshot for the date)."""
 
 
@@ -577,7 +578,7 @@ def publish_overridden(spark: SparkSession, settings: Settings, entity: dict[str
     staged = {name: staging.load_staged(spark, uri, run_id, quarantined=True) for name, uri in tables.items()}
     verdict = staging.read_verdict(staged["audience_members"]) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
-        raise ValueError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
+        raise AudienceError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
     metadata = store.record_override(
         spark, settings, run_id=run_id, dataset=entity["audience_tables"]["audience_members"],
         snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))

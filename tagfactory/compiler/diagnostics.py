@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from tagfactory.errors import CompileError
+
 
 class Severity(StrEnum):
     """How bad a diagnostic is: errors block the build, warnings do not."""
@@ -144,7 +146,7 @@ class DiagnosticSink:
         return [d for d in self.items if d.severity is Severity.WARNING]
 
 
-class DefinitionError(Exception):
+class DefinitionError(CompileError):
     """Raised when definitions are invalid; carries every error found, sorted by location."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic], max_shown: int = 20) -> None:

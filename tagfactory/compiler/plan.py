@@ -19,6 +19,7 @@ from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.models import AggregateTag, SourceSpec, TagBase
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import SPARK_TYPES
+from tagfactory.errors import ManifestError
 
 PLAN_FORMAT = 1
 
@@ -221,7 +222,7 @@ def write_plan(plan: dict[str, Any], target: str | Path) -> Path:
     return path
 
 
-class PlanDigestError(ValueError):
+class PlanDigestError(ManifestError, ValueError):
     """A plan's contents do not match its digest: it was edited (or damaged) after compilation."""
 
 
@@ -229,18 +230,17 @@ def read_plan(path: str | Path) -> dict[str, Any]:
     """Read a plan written by :func:`write_plan`, checking its format version and digest.
 
     Raises:
-        FileNotFoundError: there is no plan at ``path``.
-        ValueError: the plan has another format version, or is not a JSON object.
+        ManifestError: there is no plan at ``path``, or it has another format version, or is not a JSON object.
         PlanDigestError: its contents do not match its ``digest`` (jobs refuse such a plan).
     """
     plan_path = Path(path)
     if not plan_path.exists():
-        raise FileNotFoundError(f"no plan at {plan_path}: run `tagfactory compile` first")
+        raise ManifestError(f"no plan at {plan_path}: run `tagfactory compile` first")
     plan: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
     if not isinstance(plan, dict):
-        raise ValueError(f"{plan_path} is not a plan (not a JSON object): run `tagfactory compile` again")
+        raise ManifestError(f"{plan_path} is not a plan (not a JSON object): run `tagfactory compile` again")
     if plan.get("format") != PLAN_FORMAT:
-        raise ValueError(f"{plan_path} has plan format {plan.get('format')}, this tagfactory reads "
+        raise ManifestError(f"{plan_path} has plan format {plan.get('format')}, this tagfactory reads "
                          f"{PLAN_FORMAT}: run `tagfactory compile` again")
     if plan.get("digest") != plan_digest(plan):
         raise PlanDigestError(f"{plan_path}: its contents do not match its digest (edited after "

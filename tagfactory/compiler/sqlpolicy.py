@@ -29,6 +29,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
 from tagfactory.compiler.functions import ALLOWED, SYNTAX, function_verdict, spark_names
+from tagfactory.errors import CompileError
 
 # --- limits (the same in validate and compile) ---------------------------------------------
 MAX_CHARS = 20_000  # characters of one snippet
@@ -81,7 +82,7 @@ try_sum covar_pop covar_samp corr std stddev stddev_pop stddev_samp var_pop var_
 """.split())
 
 
-class PolicyError(ValueError):
+class PolicyError(CompileError, ValueError):
     """The compiler produced SQL the policy refuses (a bug, or definitions that bypassed validate)."""
 
 

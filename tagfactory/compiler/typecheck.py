@@ -23,6 +23,7 @@ from sqlglot.schema import MappingSchema
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns, snippet_position
 from tagfactory.compiler.yamlload import Loc
+from tagfactory.errors import CompileError
 
 SQL_TYPES = {
     "boolean": "BOOLEAN", "integer": "BIGINT", "double": "DOUBLE", "string": "STRING", "enum": "STRING",
@@ -156,7 +157,7 @@ def enum_comparisons(tree: exp.Expression, enums: Mapping[str, list[str]]) -> It
                 yield column.name, str(value.this)
 
 
-class SqlColumnError(Exception):
+class SqlColumnError(CompileError):
     """A column of a ``sql`` tag does not resolve against the declared source schemas."""
 
     def __init__(self, column: str, line: int, col: int, message: str) -> None:

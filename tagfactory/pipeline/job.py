@@ -15,6 +15,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from tagfactory.compiler.plan import read_plan
+from tagfactory.errors import ConfigError, PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
 from tagfactory.lakehouse.spark import build_spark_session
@@ -27,7 +28,7 @@ from tagfactory.quality.run import QualityGateError, audit_profile, check_source
 from tagfactory.settings import Settings, load_settings
 
 
-class BuildError(RuntimeError):
+class BuildError(PublishError, RuntimeError):
     """The snapshot is wrong and was not published."""
 
 
@@ -39,7 +40,7 @@ def safe_run_id(text: str) -> str:
     """A run id usable as a folder name (Airflow run ids contain ``:`` and ``+``)."""
     cleaned = _UNSAFE.sub("_", text).strip("_.-")
     if not cleaned:
-        raise ValueError(f"run id {text!r} has no usable characters")
+        raise ConfigError(f"run id {text!r} has no usable characters")
     return cleaned
 
 
@@ -56,9 +57,9 @@ def run_build(snapshot_date: dt.date, plan_path: str | None = None, config: str 
         Process exit code (0 on success).
     """
     if step_name not in STEPS:
-        raise ValueError(f"unknown step {step_name!r}; one of {', '.join(STEPS)}")
+        raise ConfigError(f"unknown step {step_name!r}; one of {', '.join(STEPS)}")
     if step_name != "all" and not run_id:
-        raise ValueError(f"step {step_name} needs --run-id (the same for every step of one build)")
+        raise ConfigError(f"step {step_name} needs --run-id (the same for every step of one build)")
     run_id = safe_run_id(run_id) if run_id else None
     settings = load_settings(config)
     plan = read_plan(plan_path or Path(settings.target) / "plan.json")
@@ -88,7 +89,7 @@ def choose_entities(plan: dict[str, Any], entities: list[str] | None) -> list[di
     chosen = [e for e in plan["entities"] if not entities or e["name"] in entities]
     if entities and len(chosen) != len(set(entities)):
         known = ", ".join(e["name"] for e in plan["entities"])
-        raise ValueError(f"unknown entity in {entities}; the plan has: {known}")
+        raise ConfigError(f"unknown entity in {entities}; the plan has: {known}")
     return chosen
 
 
@@ -228,12 +229,12 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: dict[str, An
                     if (staging.read_verdict(staging.load_staged(spark, profile_uri, r, quarantined=True)) or {})
                     .get("dt") == snapshot_date.isoformat()]
         if not matching:
-            raise ValueError(f"no quarantined run of {entity['profile_table']} for {snapshot_date}; pass --run-id")
+            raise staging.StagingError(f"no quarantined run of {entity['profile_table']} for {snapshot_date}; pass --run-id")
         run_id = matching[-1]
     staged = staging.load_staged(spark, profile_uri, run_id, quarantined=quarantined)
     verdict = staging.read_verdict(staged) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
-        raise ValueError(f"run {run_id} staged {entity['profile_table']} for {verdict.get('dt')}, not {snapshot_date}")
+        raise staging.StagingError(f"run {run_id} staged {entity['profile_table']} for {verdict.get('dt')}, not {snapshot_date}")
     if not verdict.get("passed") and override_reason is None:
         raise QualityGateError(f"run {run_id} of {entity['profile_table']} has no passing audit verdict; "
                                "run the audit step first, or publish a quarantined run with --override-gate "

@@ -6,10 +6,11 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from tagfactory import errors
 from tagfactory.settings import Settings
 
 
-class SourceError(RuntimeError):
+class SourceError(errors.SourceError, RuntimeError):
     """A declared source cannot be read."""
 
 

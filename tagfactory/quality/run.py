@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
+from tagfactory.errors import GateError
 from tagfactory.lakehouse import delta
 from tagfactory.progress import log, step
 from tagfactory.quality import store
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from tagfactory.settings import Settings
 
 
-class QualityGateError(RuntimeError):
+class QualityGateError(GateError, RuntimeError):
     """An ``error`` expectation failed: nothing was published."""
 
 
