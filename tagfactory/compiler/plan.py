@@ -236,7 +236,10 @@ def read_plan(path: str | Path) -> dict[str, Any]:
     plan_path = Path(path)
     if not plan_path.exists():
         raise ManifestError(f"no plan at {plan_path}: run `tagfactory compile` first")
-    plan: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
+    try:
+        plan: dict[str, Any] = json.loads(plan_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{plan_path} is not a plan ({exc}): run `tagfactory compile` again") from None
     if not isinstance(plan, dict):
         raise ManifestError(f"{plan_path} is not a plan (not a JSON object): run `tagfactory compile` again")
     if plan.get("format") != PLAN_FORMAT:

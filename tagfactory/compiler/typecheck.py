@@ -20,6 +20,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns, snippet_position
 from tagfactory.compiler.yamlload import Loc
@@ -177,7 +178,7 @@ def report_unknown_column(exc: SqlColumnError, file: str, loc: Loc, schema: Mapp
     known = sorted({c for cols in schema.values() for c in cols})
     message = (f"unknown column `{exc.column}`: not a declared column of {', '.join(f'`{s}`' for s in schema)}"
                if exc.column else str(exc))
-    sink.error(file, line, col, "E204", f"{label}: {message}",
+    sink.error(file, line, col, Code.E204, f"{label}: {message}",
                (did_you_mean(exc.column, known) if exc.column else "") or hint)
 
 
