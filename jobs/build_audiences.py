@@ -26,9 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tagfactory.audiences.job import run_audiences
+    from tagfactory.cli import run_reported
 
-    return run_audiences(args.date, manifest_file=args.manifest, config=args.config, entities=args.entity,
-                         run_id=args.run_id)
+    return run_reported(parser.prog, lambda: run_audiences(args.date, manifest_file=args.manifest, config=args.config,
+                                                           entities=args.entity, run_id=args.run_id))
 
 
 if __name__ == "__main__":

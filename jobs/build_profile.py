@@ -32,10 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", help="build run id shared by the steps (required with --step)")
     args = parser.parse_args(argv)
 
+    from tagfactory.cli import run_reported
     from tagfactory.pipeline.job import run_build
 
-    return run_build(args.date, manifest_file=args.manifest, config=args.config, entities=args.entity,
-                     step_name=args.step, run_id=args.run_id)
+    return run_reported(parser.prog, lambda: run_build(args.date, manifest_file=args.manifest, config=args.config,
+                                                       entities=args.entity, step_name=args.step,
+                                                       run_id=args.run_id))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retention-days", type=float, help="override settings maintenance.retention_days")
     args = parser.parse_args(argv)
 
+    from tagfactory.cli import run_reported
     from tagfactory.pipeline.maintenance import run_maintenance
 
-    return run_maintenance(args.manifest, args.config, retention_days=args.retention_days)
+    return run_reported(parser.prog, lambda: run_maintenance(args.manifest, args.config,
+                                                             retention_days=args.retention_days))
 
 
 if __name__ == "__main__":

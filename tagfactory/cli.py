@@ -11,11 +11,12 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tagfactory import __version__
+from tagfactory.errors import TagFactoryError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -146,25 +147,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    handler = {
+        "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
+        "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
+        "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
+        "manifest-schema": _manifest_schema,
+    }[args.command]
+    return run_reported(f"tagfactory {args.command}", lambda: handler(args))
+
+
+def run_reported(prog: str, command: Callable[[], int]) -> int:
+    """Run ``command`` (a CLI command or a job's main) and return its exit code.
+
+    A :class:`~tagfactory.errors.TagFactoryError` (a problem the user can fix) is printed as
+    ``<prog>: error: <message>`` without a traceback and gives exit code 1; Ctrl-C gives 130.
+    Anything else is a bug and propagates with its traceback.
+    """
     try:
-        handler = {
-            "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
-            "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
-            "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
-            "manifest-schema": _manifest_schema,
-        }[args.command]
-        return handler(args)
+        return command()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"tagfactory {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except RuntimeError as exc:
-        if not type(exc).__module__.startswith("tagfactory"):
-            raise
-        # our own errors (quality gate, build, staging, Delta publish) carry a complete message
-        print(f"tagfactory {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except TagFactoryError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tagfactory.errors import ConfigError
+
 
 class SparkSettings(BaseModel):
     """How the SparkSession is built."""
@@ -86,13 +88,13 @@ class Settings(BaseModel):
         Absolute locations come from the settings (``sources_root``), never from definitions.
 
         Raises:
-            ValueError: ``path`` does not stay inside ``sources_root``.
+            ConfigError: ``path`` does not stay inside ``sources_root``.
         """
         from tagfactory.compiler.guards import path_problem
 
         problem = path_problem(path)
         if problem:
-            raise ValueError(f"source path {path!r} {problem}: definitions name paths relative to "
+            raise ConfigError(f"source path {path!r} {problem}: definitions name paths relative to "
                              "`sources_root`; set absolute locations in the settings")
         return join_uri(self.sources_root, path)
 
@@ -126,7 +128,7 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
     """Load settings; see the module docstring for the resolution order.
 
     Raises:
-        ValueError: the config file is missing or invalid (message names the file and field).
+        ConfigError: the config file is missing or invalid (message names the file and field).
     """
     data: dict[str, Any] = {}
     base = Path.cwd()
@@ -134,10 +136,10 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
     if config:
         path = Path(config)
         if not path.is_file():
-            raise ValueError(f"config file {path} does not exist")
+            raise ConfigError(f"config file {path} does not exist")
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the config must be a mapping of settings")
+            raise ConfigError(f"{path}: the config must be a mapping of settings")
         data = loaded
         base = path.resolve().parent
     for env, keys in ENV_FIELDS.items():
@@ -154,7 +156,7 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
     except ValidationError as exc:
         where = f"config {config}" if config else "settings"
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{where}: {problems}") from None
+        raise ConfigError(f"{where}: {problems}") from None
     for name in ("definitions", "target", "warehouse", "sources_root"):
         value = getattr(settings, name)
         if not is_absolute(value):

@@ -59,7 +59,7 @@ TOP_STRING_VALUES = 20
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
 
-class AudienceError(PublishError):
+class AudienceError(PublishError, RuntimeError):
     """The audiences cannot be materialized (e.g. no profile snapshot for the date)."""
 
 
@@ -591,7 +591,7 @@ def publish_overridden(spark: SparkSession, settings: Settings, entity: Entity, 
         check_run_digest(staging.staged_digest(st), manifest_digest, f"run {run_id} of {name}")
     verdict = staging.read_verdict(staged["audience_members"]) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
-        raise PublishError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
+        raise AudienceError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
     metadata = store.record_override(
         spark, settings, run_id=run_id, dataset=entity.audience_tables["audience_members"],
         snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))

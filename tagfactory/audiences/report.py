@@ -9,6 +9,7 @@ from deltalake import DeltaTable
 
 from tagfactory.audiences.materialize import describe
 from tagfactory.compiler.assemble import audience_tables
+from tagfactory.errors import WarehouseError
 from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
 
@@ -16,7 +17,7 @@ from tagfactory.settings import Settings
 def _table(settings: Settings, name: str) -> DeltaTable:
     uri = settings.table_uri(name)
     if not DeltaTable.is_deltatable(uri):
-        raise FileNotFoundError(f"no Delta table at {uri}: run `tagfactory audiences --date D` first")
+        raise WarehouseError(f"no Delta table at {uri}: run `tagfactory audiences --date D` first")
     return DeltaTable(uri)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import parse_select
 from tagfactory.compiler.guards import INT64, check_ctes, list_path, no_substitution
@@ -129,7 +130,7 @@ def _check_inlined_depth(result: AudienceSet, sink: DiagnosticSink) -> None:
             failed.append(name)
             item = result.audiences[name]
             loc = item.loc("rule")
-            sink.error(item.file, loc.line, loc.col, "E408", f"audience `{name}`: with the audiences it "
+            sink.error(item.file, loc.line, loc.col, Code.E408, f"audience `{name}`: with the audiences it "
                        f"includes or excludes inlined, its condition {exc}",
                        "flatten the rule trees, or reference fewer nested rule audiences")
     for name in failed:  # only now: an audience that references a failed one is checked with it inlined
@@ -152,7 +153,7 @@ class _Checker:
         self.tags: list[str] = []
         self.refs: list[str] = []
 
-    def error(self, path: tuple[str | int, ...], code: str, message: str, hint: str = "", *, key: bool = False) -> None:
+    def error(self, path: tuple[str | int, ...], code: Code, message: str, hint: str = "", *, key: bool = False) -> None:
         self.ok = False
         report(self.item, path, code, f"audience `{self.spec.name}`: {message}", hint, self.sink, key=key)
 
@@ -160,12 +161,12 @@ class _Checker:
         spec = self.spec
         given = [k for k, v in (("rule", spec.rule), ("list", spec.list_), ("sql", spec.sql)) if v is not None]
         if len(given) != 1:
-            self.error(("name",), "E707", f"needs exactly one of `rule`, `list` or `sql`, got "
+            self.error(("name",), Code.E707, f"needs exactly one of `rule`, `list` or `sql`, got "
                        f"{', '.join(f'`{g}`' for g in given) or 'none'}",
                        "a rule tree over tags, an uploaded list file, or a SELECT returning entity keys")
             return None
         if spec.entity not in self.project.entities:
-            self.error(("entity",), "E202", f"unknown entity `{spec.entity}`",
+            self.error(("entity",), Code.E205, f"unknown entity `{spec.entity}`",
                        did_you_mean(spec.entity, self.project.entities) or
                        f"declared entities: {', '.join(self.project.entities)}")
             return None
@@ -188,11 +189,11 @@ class _Checker:
 
     def node(self, node: Any, path: tuple[str | int, ...], depth: int) -> exp.Expr | None:
         if depth > MAX_DEPTH:
-            self.error(path, "E701", f"the rule tree is nested deeper than {MAX_DEPTH} levels",
+            self.error(path, Code.E701, f"the rule tree is nested deeper than {MAX_DEPTH} levels",
                        "flatten it, or split it into audiences referenced with `include`")
             return None
         if not isinstance(node, dict) or not node:
-            self.error(path, "E701", f"each rule node must be a mapping with one of {', '.join(NODE_KEYS)}; "
+            self.error(path, Code.E701, f"each rule node must be a mapping with one of {', '.join(NODE_KEYS)}; "
                        f"got {kind_of(node)}", "e.g. `{tag: orders_30d, op: '>=', value: 1}` or `all: [...]`")
             return None
         keys = [k for k in node if k in NODE_KEYS]
@@ -200,12 +201,12 @@ class _Checker:
             return self.leaf(node, path)
         unknown = [k for k in node if k not in NODE_KEYS]
         for k in unknown:
-            self.error(path + (k,), "E701", f"unknown rule key `{k}`",
+            self.error(path + (k,), Code.E701, f"unknown rule key `{k}`",
                        did_you_mean(str(k), NODE_KEYS + LEAF_KEYS) or f"a node has one of: {', '.join(NODE_KEYS)}",
                        key=True)
         if len(keys) != 1:
             if not unknown:
-                self.error(path, "E701", f"a rule node has exactly one of {', '.join(NODE_KEYS[:5])} or a "
+                self.error(path, Code.E701, f"a rule node has exactly one of {', '.join(NODE_KEYS[:5])} or a "
                            f"`tag` condition; got {', '.join(f'`{k}`' for k in keys)}",
                            "wrap several conditions in `all: [...]` or `any: [...]`")
             return None
@@ -213,7 +214,7 @@ class _Checker:
         value = node[kind]
         if kind in ("all", "any"):
             if not isinstance(value, list) or not value:
-                self.error(path + (kind,), "E701", f"`{kind}` needs a non-empty list of rule nodes, got {kind_of(value)}",
+                self.error(path + (kind,), Code.E701, f"`{kind}` needs a non-empty list of rule nodes, got {kind_of(value)}",
                            f"write `{kind}:` followed by `- ...` items")
                 return None
             parts = [self.node(child, path + (kind, i), depth + 1) for i, child in enumerate(value)]
@@ -229,24 +230,24 @@ class _Checker:
     def reference(self, kind: str, name: Any, path: tuple[str | int, ...]) -> exp.Expr | None:
         where = path + (kind,)
         if not isinstance(name, str):
-            self.error(where, "E701", f"`{kind}` takes an audience name, got {kind_of(name)}", "")
+            self.error(where, Code.E701, f"`{kind}` takes an audience name, got {kind_of(name)}", "")
             return None
         target = self.known.audiences.get(name)
         if target is None:
-            self.error(where, "E703", f"`{kind}` names unknown audience `{name}`",
+            self.error(where, Code.E703, f"`{kind}` names unknown audience `{name}`",
                        did_you_mean(name, self.known.audiences) or "declare it under `audiences:`")
             return None
         if target.model.entity != self.spec.entity:
-            self.error(where, "E703", f"`{kind}: {name}` is an audience of entity `{target.model.entity}`, "
+            self.error(where, Code.E703, f"`{kind}: {name}` is an audience of entity `{target.model.entity}`, "
                        f"not `{self.spec.entity}`", "audiences can only reference audiences of the same entity")
             return None
         if self.spec.built and not target.model.built:
-            self.error(where, "E502", f"references `{name}`, which is a draft "
+            self.error(where, Code.E502, f"references `{name}`, which is a draft "
                        f"({target.file}:{target.loc('name').line}) and is not built",
                        f"activate `{name}` or make `{self.spec.name}` a draft too")
             return None
         if target.model.lifecycle == "deprecated" and self.spec.lifecycle == "active":
-            report(self.item, where, "W501", f"active audience `{self.spec.name}` references deprecated audience "
+            report(self.item, where, Code.W501, f"active audience `{self.spec.name}` references deprecated audience "
                    f"`{name}`", f"move `{self.spec.name}` off `{name}` before it is removed", self.sink, warning=True)
         self.refs.append(name)
         # a placeholder: the job resolves references (rule audiences inline, others via _ext)
@@ -257,46 +258,46 @@ class _Checker:
     def leaf(self, node: dict[str, Any], path: tuple[str | int, ...]) -> exp.Expr | None:
         for k in node:
             if k not in LEAF_KEYS:
-                self.error(path + (k,), "E701", f"unknown key `{k}` in a tag condition",
+                self.error(path + (k,), Code.E701, f"unknown key `{k}` in a tag condition",
                            did_you_mean(str(k), LEAF_KEYS) or "a condition has `tag`, `op` and `value` (or `days`)",
                            key=True)
         name, op = node.get("tag"), node.get("op")
         if not isinstance(name, str):
-            self.error(path + ("tag",), "E701", f"`tag` must be a tag name, got {kind_of(name)}", "")
+            self.error(path + ("tag",), Code.E701, f"`tag` must be a tag name, got {kind_of(name)}", "")
             return None
         tag = self.project.tags.get(name)
         if tag is None or tag.model.entity != self.spec.entity:
             hint = did_you_mean(name, [t for t, v in self.project.tags.items() if v.model.entity == self.spec.entity])
-            self.error(path + ("tag",), "E702", f"unknown tag `{name}`" +
+            self.error(path + ("tag",), Code.E702, f"unknown tag `{name}`" +
                        (f" (it belongs to entity `{tag.model.entity}`)" if tag is not None else ""),
                        hint or "conditions read the tags of the audience's entity")
             return None
         if not tag.model.built:
-            self.error(path + ("tag",), "E502", f"reads tag `{name}`, which is a draft "
+            self.error(path + ("tag",), Code.E502, f"reads tag `{name}`, which is a draft "
                        f"({tag.file}:{tag.loc('name').line}) and is not built",
                        f"activate `{name}` (lifecycle: active)")
             return None
         if tag.model.lifecycle == "deprecated" and self.spec.lifecycle == "active":
-            report(self.item, path + ("tag",), "W501", f"active audience `{self.spec.name}` reads deprecated tag "
+            report(self.item, path + ("tag",), Code.W501, f"active audience `{self.spec.name}` reads deprecated tag "
                    f"`{name}` ({tag.file}:{tag.loc('name').line})", f"move it off `{name}` before `{name}` is removed",
                    self.sink, warning=True)
         self.tags.append(name)
         ttype = tag.model.type
         if "op" not in node:
-            self.error(path, "E701", f"the condition on `{name}` has no `op`",
+            self.error(path, Code.E701, f"the condition on `{name}` has no `op`",
                        f"operators for {_a(ttype)} tag: {', '.join(OPERATORS[ttype] + NULL_OPS)}")
             return None
         allowed = OPERATORS[ttype] + NULL_OPS
         if op not in allowed:
             known = op in ALL_OPERATORS
-            self.error(path + ("op",), "E704",
+            self.error(path + ("op",), Code.E704,
                        f"operator `{op}` is not valid for `{name}`, {_a(ttype)} tag" if known else f"unknown operator `{op}`",
                        (did_you_mean(str(op), allowed) if not known else "") or f"operators for {_a(ttype)} tag: {', '.join(allowed)}")
             return None
         column = exp.column(name, quoted=True)
         if op in NULL_OPS:
             if "value" in node or "days" in node:
-                self.error(path + ("value" if "value" in node else "days",), "E705", f"`{op}` takes no value",
+                self.error(path + ("value" if "value" in node else "days",), Code.E705, f"`{op}` takes no value",
                            "remove the value", key=True)
                 return None
             return exp.Is(this=column, expression=exp.null()) if op == "is_null" else \
@@ -304,27 +305,27 @@ class _Checker:
         if op == "within_last":
             days = node.get("days")
             if "value" in node:
-                self.error(path + ("value",), "E705", "`within_last` takes `days: N`, not `value`",
+                self.error(path + ("value",), Code.E705, "`within_last` takes `days: N`, not `value`",
                            "write `days: 7`", key=True)
                 return None
             if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
-                self.error(path + (("days",) if "days" in node else ()), "E705",
+                self.error(path + (("days",) if "days" in node else ()), Code.E705,
                            f"`within_last` needs `days: N` with 1 <= N <= 3650, got {days!r}", "e.g. `days: 7`")
                 return None
             cond: exp.Expr = exp.Between(this=column, low=day_offset(-(days - 1)), high=day_offset(0))
             return exp.func("coalesce", cond, exp.false())
         if "days" in node:
-            self.error(path + ("days",), "E705", f"`days` belongs to `within_last`, not `{op}`", "use `value`", key=True)
+            self.error(path + ("days",), Code.E705, f"`days` belongs to `within_last`, not `{op}`", "use `value`", key=True)
             return None
         if "value" not in node:
-            self.error(path, "E705", f"the condition `{name} {op}` has no `value`", "add `value: ...`")
+            self.error(path, Code.E705, f"the condition `{name} {op}` has no `value`", "add `value: ...`")
             return None
         value = node["value"]
         vpath = path + ("value",)
         if op in ("in", "not_in", "between") or (op == "contains" and ttype == "array<string>" and isinstance(value, list)):
             if not isinstance(value, list) or not value or (op == "between" and len(value) != 2):
                 need = "a list `[low, high]`" if op == "between" else "a non-empty list"
-                self.error(vpath, "E705", f"`{op}` needs {need}, got {kind_of(value)}", f"e.g. `value: {_example(op, ttype, tag.model.values)}`")
+                self.error(vpath, Code.E705, f"`{op}` needs {need}, got {kind_of(value)}", f"e.g. `value: {_example(op, ttype, tag.model.values)}`")
                 return None
             lits = [self.literal(v, ttype, tag.model.values, vpath + (i,), name) for i, v in enumerate(value)]
             if any(v is None for v in lits):
@@ -333,7 +334,7 @@ class _Checker:
             if op == "between":
                 if _comparable(value[0]) is not None and _comparable(value[1]) is not None and \
                         _comparable(value[0]) > _comparable(value[1]):  # type: ignore[operator]
-                    self.error(vpath, "E705", f"`between` bounds are reversed: {value[0]!r} > {value[1]!r}",
+                    self.error(vpath, Code.E705, f"`between` bounds are reversed: {value[0]!r} > {value[1]!r}",
                                "write `[low, high]`")
                     return None
                 cond = exp.Between(this=column, low=items[0], high=items[1])
@@ -361,35 +362,35 @@ class _Checker:
         if ttype in ("integer", "double"):
             if isinstance(value, bool) or not isinstance(value, int | float) or \
                     (isinstance(value, float) and not math.isfinite(value)):
-                self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a number, got {kind_of(value)} {value!r}",
+                self.error(path, Code.E705, f"`{tag}` is {_a(ttype)} tag: the value must be a number, got {kind_of(value)} {value!r}",
                            "write the number without quotes")
                 return None
             if isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
-                self.error(path, "E409", f"`{tag}`: the value {value} does not fit a 64-bit integer",
+                self.error(path, Code.E409, f"`{tag}`: the value {value} does not fit a 64-bit integer",
                            "compare with a number Spark can hold")
                 return None
             return exp.Literal.number(value)
         if ttype == "boolean":
             if not isinstance(value, bool):
-                self.error(path, "E705", f"`{tag}` is a boolean tag: the value must be true or false, got {value!r}",
+                self.error(path, Code.E705, f"`{tag}` is a boolean tag: the value must be true or false, got {value!r}",
                            "write `value: true` or `value: false` (no quotes)")
                 return None
             return exp.Boolean(this=value)
         if ttype == "date":
             day = _date_value(value)
             if day is None:
-                self.error(path, "E705", f"`{tag}` is a date tag: the value must be an ISO date (2026-01-31) or "
+                self.error(path, Code.E705, f"`{tag}` is a date tag: the value must be an ISO date (2026-01-31) or "
                            f"`{{days_ago: N}}`, got {value!r}", "e.g. `value: {days_ago: 30}`")
                 return None
             if isinstance(day, int):
                 return day_offset(-day)
             return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.build("DATE"))
         if not isinstance(value, str):
-            self.error(path, "E705", f"`{tag}` is {_a(ttype)} tag: the value must be a string, got {kind_of(value)} {value!r}",
+            self.error(path, Code.E705, f"`{tag}` is {_a(ttype)} tag: the value must be a string, got {kind_of(value)} {value!r}",
                        "quote the value")
             return None
         if ttype == "enum" and values is not None and value not in values:
-            self.error(path, "E302", f"`{tag}` has no value `{value}`; its values are {', '.join(values)}",
+            self.error(path, Code.E302, f"`{tag}` has no value `{value}`; its values are {', '.join(values)}",
                        did_you_mean(value, values) or "use one of the tag's declared values")
             return None
         return exp.Literal.string(value)
@@ -405,7 +406,7 @@ class _Checker:
         base = self.item.doc.path.parent if self.item.doc.path is not None else Path(self.item.file).parent
         resolved, why = list_path(base, self.root, spec.file)
         if resolved is None:
-            self.error(("list", "file"), "E413", f"list file: {why}",
+            self.error(("list", "file"), Code.E413, f"list file: {why}",
                        "keep uploaded lists inside the definitions folder (e.g. tag_definitions/lists/)")
             return
         path = resolved
@@ -420,14 +421,14 @@ class _Checker:
                 message = f"list file {spec.file}: {message}"
             if exc.line and f":{exc.line}" not in message and f"row {exc.line}" not in message:
                 message += f" (row {exc.line})"
-            self.error(("list", "file"), "E708", message,
+            self.error(("list", "file"), Code.E708, message,
                        exc.hint or "check the file path (relative to this YAML file) and its format")
             return
         for issue in result.malformed[:5]:
-            report(self.item, ("list", "file"), "W708", f"audience `{self.spec.name}`: {spec.file}:{issue.line}: "
+            report(self.item, ("list", "file"), Code.W708, f"audience `{self.spec.name}`: {spec.file}:{issue.line}: "
                    f"{issue.reason}: `{issue.value}` (skipped)", "fix or remove the row", self.sink, warning=True)
         if result.malformed_count > 5:
-            report(self.item, ("list", "file"), "W708", f"audience `{self.spec.name}`: {spec.file}: "
+            report(self.item, ("list", "file"), Code.W708, f"audience `{self.spec.name}`: {spec.file}: "
                    f"{result.malformed_count - 5} more malformed rows skipped", "", self.sink, warning=True)
         compiled.list_file = str(path)
         compiled.list_ids = result.ids
@@ -454,12 +455,12 @@ class _Checker:
         for table in tree.find_all(exp.Table):
             name = table.name
             if table.args.get("db") or table.args.get("catalog"):
-                self.error(("sql",), "E403", f"reads `{table.sql(dialect='spark')}`: only `profile` and declared "
+                self.error(("sql",), Code.E403, f"reads `{table.sql(dialect='spark')}`: only `profile` and declared "
                            "sources may be read, without a database prefix", "refer to them by name")
             elif name in ctes:
                 continue
             elif name != PROFILE_VIEW and name not in sources:
-                self.error(("sql",), "E403", f"reads `{name}`, which is neither `profile` nor a declared source",
+                self.error(("sql",), Code.E403, f"reads `{name}`, which is neither `profile` nor a declared source",
                            did_you_mean(name, [PROFILE_VIEW, *sources]) or f"readable: profile, {', '.join(sources)}")
             elif name not in used:
                 used.append(name)
@@ -467,7 +468,7 @@ class _Checker:
             return
         selects = tree.named_selects
         if len(selects) != 1 or selects[0] != entity.key:
-            self.error(("sql",), "E709", f"must return exactly one column, the entity key `{entity.key}`; "
+            self.error(("sql",), Code.E709, f"must return exactly one column, the entity key `{entity.key}`; "
                        f"got {', '.join(s or '<unnamed>' for s in selects)}", f"write `SELECT {entity.key} FROM ...`")
             return
         profile_cols: dict[str, str] = {entity.key: entity.key_type}
@@ -488,24 +489,24 @@ class _Checker:
         try:
             check_compiled(cut, {PROFILE_VIEW, *compiled.sources}, where)
         except PolicyError as exc:
-            self.error(("sql",), "E406", str(exc), "report this: validate accepted what the compiler refuses")
+            self.error(("sql",), Code.E406, str(exc), "report this: validate accepted what the compiler refuses")
             return
         compiled.sql = to_sql(cut)
 
     def _check_guardrails(self) -> None:
         g = self.spec.guardrails
         if g.min_size is not None and g.max_size is not None and g.min_size > g.max_size:
-            self.error(("guardrails",), "E711", f"guardrails: min_size {g.min_size:,} > max_size {g.max_size:,}",
+            self.error(("guardrails",), Code.E711, f"guardrails: min_size {g.min_size:,} > max_size {g.max_size:,}",
                        "swap them")
 
     def _check_profile_tags(self) -> None:
         for i, name in enumerate(self.spec.profile_tags or []):
             tag = self.project.tags.get(name)
             if tag is None or tag.model.entity != self.spec.entity or not tag.model.built:
-                self.error(("profile_tags", i), "E702", f"profile_tags: unknown or unbuilt tag `{name}`",
+                self.error(("profile_tags", i), Code.E702, f"profile_tags: unknown or unbuilt tag `{name}`",
                            did_you_mean(name, self.project.tags) or "list tags of the audience's entity")
             elif tag.model.type == "array<string>":
-                self.error(("profile_tags", i), "E712", f"profile_tags: `{name}` is an array tag, which is not profiled",
+                self.error(("profile_tags", i), Code.E712, f"profile_tags: `{name}` is an array tag, which is not profiled",
                            "profile enum, boolean, string, integer, double or date tags")
 
 
@@ -547,7 +548,7 @@ def _check_cycles(result: AudienceSet, sink: DiagnosticSink) -> None:
                     start = cycle.index(min(cycle))
                     ring = cycle[start:] + cycle[:start]
                     loc = first.loc("rule")
-                    sink.error(first.file, loc.line, loc.col, "E706",
+                    sink.error(first.file, loc.line, loc.col, Code.E706,
                                "audience reference cycle: " + " -> ".join(f"`{n}`" for n in ring + [ring[0]]),
                                "an audience cannot include or exclude itself through other audiences")
             elif nxt in graph and state.get(nxt) is None:
@@ -567,30 +568,30 @@ def _check_cycles(result: AudienceSet, sink: DiagnosticSink) -> None:
 def _check_scene(item: Located[SceneSpec], project: Project, known: AudienceSet, sink: DiagnosticSink) -> None:
     spec = item.model
     if spec.entity not in project.entities:
-        report(item, ("entity",), "E202", f"scene `{spec.name}`: unknown entity `{spec.entity}`",
+        report(item, ("entity",), Code.E205, f"scene `{spec.name}`: unknown entity `{spec.entity}`",
                did_you_mean(spec.entity, project.entities), sink)
         return
     seen: dict[str, int] = {}
     for i, branch in enumerate(spec.branches):
         if branch.name in seen:
-            report(item, ("branches", i, "name"), "E721", f"scene `{spec.name}`: duplicate branch `{branch.name}` "
+            report(item, ("branches", i, "name"), Code.E721, f"scene `{spec.name}`: duplicate branch `{branch.name}` "
                    f"(also branch {seen[branch.name] + 1})", "branch names must be unique within a scene", sink)
         seen.setdefault(branch.name, i)
         audience = known.audiences.get(branch.audience)
         if audience is None:
-            report(item, ("branches", i, "audience"), "E703", f"scene `{spec.name}`: branch `{branch.name}` uses "
+            report(item, ("branches", i, "audience"), Code.E703, f"scene `{spec.name}`: branch `{branch.name}` uses "
                    f"unknown audience `{branch.audience}`", did_you_mean(branch.audience, known.audiences)
                    or "declare it under `audiences:`", sink)
         elif audience.model.entity != spec.entity:
-            report(item, ("branches", i, "audience"), "E703", f"scene `{spec.name}`: audience `{branch.audience}` is "
+            report(item, ("branches", i, "audience"), Code.E703, f"scene `{spec.name}`: audience `{branch.audience}` is "
                    f"of entity `{audience.model.entity}`, the scene of `{spec.entity}`", "", sink)
         elif spec.built and not audience.model.built:
-            report(item, ("branches", i, "audience"), "E502", f"scene `{spec.name}`: audience `{branch.audience}` "
+            report(item, ("branches", i, "audience"), Code.E502, f"scene `{spec.name}`: audience `{branch.audience}` "
                    "is a draft and is not built", f"activate `{branch.audience}` or make the scene a draft", sink)
         names = [v.name for v in branch.variants or []]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
-            report(item, ("branches", i, "variants"), "E721", f"scene `{spec.name}`: branch `{branch.name}` has "
+            report(item, ("branches", i, "variants"), Code.E721, f"scene `{spec.name}`: branch `{branch.name}` has "
                    f"variant `{dup}` twice", "variant names must be unique within a branch", sink)
 
 

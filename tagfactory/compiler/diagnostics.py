@@ -9,14 +9,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from tagfactory.compiler.codes import Code, Severity
+from tagfactory.errors import CompileError
 
-class Severity(StrEnum):
-    """How bad a diagnostic is: errors block the build, warnings do not."""
-
-    ERROR = "error"
-    WARNING = "warning"
+__all__ = ["CODES", "Code", "DefinitionError", "Diagnostic", "DiagnosticSink", "Severity",
+           "did_you_mean", "escape"]
 
 
 @dataclass(frozen=True, order=True)
@@ -27,7 +25,7 @@ class Diagnostic:
         file: Path of the YAML file, as given to the loader.
         line: 1-based line (0 when unknown).
         col: 1-based column (0 when unknown).
-        code: Stable short code, e.g. ``E201``; see ``CODES``.
+        code: Stable short code, e.g. ``Code.E201`` (a ``str``); see :class:`Code`.
         message: What is wrong.
         hint: How to fix it (may be empty).
         severity: Error or warning.
@@ -36,12 +34,13 @@ class Diagnostic:
     file: str
     line: int
     col: int
-    code: str
+    code: Code
     message: str
     hint: str = ""
     severity: Severity = Severity.ERROR
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "code", Code(str(self.code)))  # type: ignore[call-arg]  # unknown: ValueError
         # messages quote definition text: escape what a terminal or a CI log would interpret
         for name in ("file", "message", "hint"):
             object.__setattr__(self, name, escape(getattr(self, name)))
@@ -59,7 +58,7 @@ class Diagnostic:
             "file": self.file,
             "line": self.line,
             "col": self.col,
-            "code": self.code,
+            "code": self.code.value,
             "severity": self.severity.value,
             "message": self.message,
             "hint": self.hint,
@@ -75,48 +74,8 @@ def escape(text: str) -> str:
     return text.translate(_CONTROL) if isinstance(text, str) else text
 
 
-# Codes are stable: tests, CI annotations and docs refer to them.
-CODES: dict[str, str] = {
-    "E001": "file cannot be read or is not UTF-8 text",
-    "E002": "YAML syntax error",
-    "E003": "document has the wrong shape",
-    "E004": "duplicate key in a YAML mapping",
-    "E101": "unknown field",
-    "E102": "missing required field",
-    "E103": "field has the wrong type or value",
-    "E201": "duplicate name",
-    "E202": "unknown tag",
-    "E203": "unknown source",
-    "E204": "unknown column",
-    "E205": "unknown entity",
-    "E206": "invalid category",
-    "E301": "type mismatch",
-    "E302": "value outside the enum's allowed values",
-    "E303": "invalid window",
-    "E304": "aggregate not valid for this source or column",
-    "E401": "SQL or expression does not parse",
-    "E402": "SQL is not a single read-only SELECT",
-    "E403": "SQL reads a table that is not a declared source",
-    "E404": "function not allowed",
-    "E405": "SQL result has the wrong shape",
-    "E406": "construct not allowed in definitions (the SQL node allow-list)",
-    "E407": "text Spark's variable substitution would replace (`${...}`)",
-    "E408": "SQL or expression too long, too big or nested too deeply",
-    "E409": "literal out of range, or too large a size for a function that allocates",
-    "E410": "CTE or alias shadows a source, a compiler name or another CTE",
-    "E411": "aggregate, window or generator where it cannot be compiled faithfully",
-    "E412": "`*` in a definition",
-    "E413": "path leaves its root",
-    "E414": "reserved name",
-    "E501": "dependency cycle",
-    "E502": "depends on a tag that is not built",
-    "E503": "removes or renames a tag that other tags still use",
-    "W501": "depends on a deprecated tag",
-    "E601": "unknown expectation type",
-    "E602": "expectation names an unknown column or has invalid arguments",
-    "E603": "quality check does not fit the value type",
-    "E604": "expectation argument not allowed or of the wrong type",
-}
+# Codes are stable: tests, CI annotations and docs refer to them (the enum is in codes.py).
+CODES: dict[str, str] = {code.value: code.meaning for code in Code}
 
 
 @dataclass
@@ -125,11 +84,11 @@ class DiagnosticSink:
 
     items: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, file: str, line: int, col: int, code: str, message: str, hint: str = "") -> None:
+    def error(self, file: str, line: int, col: int, code: Code, message: str, hint: str = "") -> None:
         """Record an error."""
         self.items.append(Diagnostic(file, line, col, code, message, hint, Severity.ERROR))
 
-    def warning(self, file: str, line: int, col: int, code: str, message: str, hint: str = "") -> None:
+    def warning(self, file: str, line: int, col: int, code: Code, message: str, hint: str = "") -> None:
         """Record a warning."""
         self.items.append(Diagnostic(file, line, col, code, message, hint, Severity.WARNING))
 
@@ -144,7 +103,7 @@ class DiagnosticSink:
         return [d for d in self.items if d.severity is Severity.WARNING]
 
 
-class DefinitionError(Exception):
+class DefinitionError(CompileError):
     """Raised when definitions are invalid; carries every error found, sorted by location."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic], max_shown: int = 20) -> None:

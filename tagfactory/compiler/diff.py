@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tagfactory.compiler.assemble import profile_table
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.diagnostics import Diagnostic, Severity
 from tagfactory.compiler.models import SourceSpec, TagBase
@@ -241,7 +242,7 @@ def removal_errors(base: Project | None, base_checked: Checked | None, head_chec
             what = f"renames `{name}` to `{renamed_to}`" if renamed_to else f"removes `{name}`"
             hint = (f"update `{user}` to use `{renamed_to}`" if renamed_to else
                     f"keep `{name}` (mark it `lifecycle: deprecated`), move `{user}` off it, then remove it")
-            out.append(Diagnostic(located.file, loc.line, loc.col, "E503",
+            out.append(Diagnostic(located.file, loc.line, loc.col, Code.E503,
                                   f"tag `{user}` still uses `{name}`, but this change {what}", hint))
     return out
 

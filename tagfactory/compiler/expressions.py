@@ -13,6 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.functions import ALLOWED, DENIED, SYNTAX, function_verdict, spark_names
 from tagfactory.compiler.sqlpolicy import (
@@ -63,16 +64,16 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
     if report_violations([v for v in [check_shape(tree)] if v], where, loc, file, sink):
         return None
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.args.get("from"):
-        sink.error(file, loc.line, loc.col, "E401", f"{where} must be a single expression",
+        sink.error(file, loc.line, loc.col, Code.E401, f"{where} must be a single expression",
                    "remove extra commas or clauses; use a `sql` tag for queries")
         return None
     node = tree.expressions[0]
     if isinstance(node, exp.Alias):
-        sink.error(file, loc.line, loc.col, "E401", f"{where} must not have an alias (`AS ...`)",
+        sink.error(file, loc.line, loc.col, Code.E401, f"{where} must not have an alias (`AS ...`)",
                    "the tag name is the column name; drop the alias")
         return None
     if node.find(exp.Select, exp.Subquery):
-        sink.error(file, loc.line, loc.col, "E402", f"{where} must not contain a subquery",
+        sink.error(file, loc.line, loc.col, Code.E402, f"{where} must not contain a subquery",
                    "use a `sql` tag for logic that needs a query")
         return None
     names = check_functions(node, where, loc, file, sink)
@@ -95,7 +96,7 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         _too_deep(where, loc, file, sink)
         return None
     if len(statements) != 1:
-        sink.error(file, loc.line, loc.col, "E402", f"{where} must be exactly one SELECT statement, found {len(statements)}",
+        sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be exactly one SELECT statement, found {len(statements)}",
                    "remove the extra statements (and any `;` separators)")
         return None
     tree = statements[0]
@@ -104,7 +105,7 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
     bad = next((n for n in tree.walk() if isinstance(n, FORBIDDEN_NODES)), None)
     if bad is not None or not isinstance(tree, exp.Query):
         kind = type(bad or tree).__name__.upper()
-        sink.error(file, loc.line, loc.col, "E402", f"{where} must be a read-only SELECT; found {kind}",
+        sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be a read-only SELECT; found {kind}",
                    "sql tags may only read declared sources: no DDL, DML or commands")
         return None
     names = check_functions(tree, where, loc, file, sink)
@@ -139,7 +140,7 @@ def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str, sink: Diagn
         name, reason = verdict
         reported.add(name)
         hint = did_you_mean(name, ALLOWED) if name not in DENIED else ""
-        sink.error(file, loc.line, loc.col, "E404", f"{where} uses the function `{name}`, which {reason}",
+        sink.error(file, loc.line, loc.col, Code.E404, f"{where} uses the function `{name}`, which {reason}",
                    hint or "definitions may use Spark built-in functions that are deterministic and read only "
                    "declared data; see docs/tag-language.md#functions")
     return names_of
@@ -169,7 +170,7 @@ def free_columns(tree: exp.Expr) -> Iterator[exp.Column]:
 
 
 def _too_deep(where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
-    sink.error(file, loc.line, loc.col, "E401", f"{where} is nested too deeply to parse",
+    sink.error(file, loc.line, loc.col, Code.E401, f"{where} is nested too deeply to parse",
                "simplify it: fewer nested parentheses or CASE expressions, or split it into derived tags")
 
 
@@ -183,5 +184,5 @@ def _report_parse(exc: ParseError | TokenError, text: str, where: str, loc: Loc,
         col = max(col - prefix_len, 1)
     yl, yc = snippet_position(loc, line, col)
     desc = str(first.get("description") or str(exc).splitlines()[0])
-    sink.error(file, yl, yc, "E401", f"{where} does not parse as Spark SQL: {desc}",
+    sink.error(file, yl, yc, Code.E401, f"{where} does not parse as Spark SQL: {desc}",
                "check parentheses, quotes and commas near this position")

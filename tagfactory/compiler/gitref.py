@@ -11,8 +11,10 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from tagfactory.errors import CompileError
 
-class GitError(ValueError):
+
+class GitError(CompileError, ValueError):
     """Git is missing, the folder is not in a repository, or the ref does not exist."""
 
 

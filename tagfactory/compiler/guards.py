@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink
 from tagfactory.compiler.expressions import SNAPSHOT_DATE
 from tagfactory.compiler.parse import Located, report
@@ -43,14 +44,14 @@ def no_substitution(item: Located[Any], what: str, sink: DiagnosticSink) -> None
         if isinstance(value, dict):
             for key, child in value.items():
                 if isinstance(key, str) and SUBSTITUTION.search(key):
-                    report(item, path + (key,), "E407", f"{what}: the name `{_short(key)}` contains `${{`",
+                    report(item, path + (key,), Code.E407, f"{what}: the name `{_short(key)}` contains `${{`",
                            "definitions may not contain `${`", sink, key=True)
                 if key not in _SNIPPET_FIELDS or not isinstance(child, str):
                     stack.append((path + (key,), child))
         elif isinstance(value, list):
             stack.extend((path + (i,), child) for i, child in enumerate(value))
         elif isinstance(value, str) and SUBSTITUTION.search(value):
-            report(item, path, "E407", f"{what}: `{_short(value)}` contains `${{`, which Spark's variable "
+            report(item, path, Code.E407, f"{what}: `{_short(value)}` contains `${{`, which Spark's variable "
                    "substitution would replace (`${env:...}`, `${system:...}`, `${spark...}`)",
                    "definitions may not contain `${`; write the value itself", sink)
 
@@ -68,12 +69,12 @@ def check_source_name_and_path(source: Located[Any], sink: DiagnosticSink) -> No
     """Reserved source names; ``path:`` must stay inside ``sources_root``."""
     spec = source.model
     if reserved_source_name(spec.name):
-        report(source, ("name",), "E414", f"source `{spec.name}`: the name is reserved for the compiled query "
+        report(source, ("name",), Code.E414, f"source `{spec.name}`: the name is reserved for the compiled query "
                f"(`{', '.join(sorted(COMPILER_NAMES))}` and names starting with "
                f"{', '.join(f'`{p}`' for p in COMPILER_PREFIXES)})", "rename the source", sink)
     problem = path_problem(spec.path)
     if problem:
-        report(source, ("path",), "E413", f"source `{spec.name}`: path `{_short(spec.path)}` {problem}",
+        report(source, ("path",), Code.E413, f"source `{spec.name}`: path `{_short(spec.path)}` {problem}",
                "write a path relative to `sources_root`; absolute locations belong in the settings", sink)
 
 
@@ -95,7 +96,7 @@ def check_tag_name(tag: Located[Any], key: str | None, sink: DiagnosticSink) -> 
     """A tag's column may not collide with the key, the partition column or the snapshot parameter."""
     name = tag.model.name
     if name in {k for k in (key, PARTITION_COLUMN, SNAPSHOT_DATE) if k}:
-        report(tag, ("name",), "E414", f"tag `{name}`: the name is reserved (the profile table's "
+        report(tag, ("name",), Code.E414, f"tag `{name}`: the name is reserved (the profile table's "
                f"{'entity key' if name == key else 'partition column' if name == PARTITION_COLUMN else 'snapshot parameter'})",
                "rename the tag", sink)
 
@@ -112,12 +113,12 @@ def check_ctes(tree: exp.Expr, readable: set[str], label: str, item: Located[Any
         seen.add(name)
         if why:
             ok = False
-            report(item, fld, "E410", f"{label}: the CTE `{name}` shadows {why}", "rename the CTE", sink)
+            report(item, fld, Code.E410, f"{label}: the CTE `{name}` shadows {why}", "rename the CTE", sink)
     for table in tree.find_all(exp.Table):
         alias = table.alias
         if alias and alias != table.name and (alias in readable or alias in seen):
             ok = False
-            report(item, fld, "E410", f"{label}: the alias `{alias}` of `{table.name}` shadows a source or CTE",
+            report(item, fld, Code.E410, f"{label}: the alias `{alias}` of `{table.name}` shadows a source or CTE",
                    "choose another alias", sink)
     return ok
 

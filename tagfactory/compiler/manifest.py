@@ -280,7 +280,7 @@ def read_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"no manifest at {file}: run `tagfactory compile` first")
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{file} is not JSON ({exc}): run `tagfactory compile` again") from None
     if not isinstance(raw, dict):
         raise ManifestError(f"{file} is not a manifest (not a JSON object): run `tagfactory compile` again")

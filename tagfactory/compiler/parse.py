@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.models import (
     TAG_KINDS,
@@ -97,7 +98,7 @@ def parse_definitions(root: str | Path, sink: DiagnosticSink, *, display_root: P
     shown_root = display_root or (root_path if root_path.is_dir() else None)
     parsed = ParsedDefinitions([], [], [], [])
     if not root_path.exists():
-        sink.error(str(root), 0, 0, "E001", f"no such file or folder: {root}",
+        sink.error(str(root), 0, 0, Code.E001, f"no such file or folder: {root}",
                    "pass the folder that holds the tag definitions, e.g. tag_definitions/")
         return parsed
     parsed.root = (root_path if root_path.is_dir() else root_path.parent).resolve()
@@ -107,7 +108,7 @@ def parse_definitions(root: str | Path, sink: DiagnosticSink, *, display_root: P
         except (OSError, RuntimeError):
             outside = True
         if outside:
-            sink.error(_display(file, shown_root), 0, 0, "E413", "the file is a symlink that leaves the "
+            sink.error(_display(file, shown_root), 0, 0, Code.E413, "the file is a symlink that leaves the "
                        "definitions folder (or cannot be resolved); it is not read",
                        "commit the file itself, not a link to it")
             continue
@@ -126,14 +127,14 @@ def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefin
         return
     if not isinstance(data, dict):
         loc = doc.loc(())
-        sink.error(doc.file, loc.line, loc.col, "E003",
+        sink.error(doc.file, loc.line, loc.col, Code.E003,
                    f"a definitions file must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}; got {kind_of(data)}",
                    "start the file with `tags:` (or `sources:` / `entities:`) followed by a list")
         return
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             loc = doc.loc((key,), key=True)
-            sink.error(doc.file, loc.line, loc.col, "E101", f"unknown top-level key `{key}`",
+            sink.error(doc.file, loc.line, loc.col, Code.E101, f"unknown top-level key `{key}`",
                        did_you_mean(str(key), TOP_LEVEL_KEYS) or f"allowed: {', '.join(TOP_LEVEL_KEYS)}")
     for section, model_name in (("entities", "entity"), ("sources", "source"), ("tags", "tag"),
                                 ("audiences", "audience"), ("scenes", "scene")):
@@ -142,7 +143,7 @@ def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefin
             continue
         if not isinstance(items, list):
             loc = doc.loc((section,))
-            sink.error(doc.file, loc.line, loc.col, "E003", f"`{section}` must be a list, got {kind_of(items)}",
+            sink.error(doc.file, loc.line, loc.col, Code.E003, f"`{section}` must be a list, got {kind_of(items)}",
                        f"write each {model_name} as a list item starting with `- name: ...`")
             continue
         for index, item in enumerate(items):
@@ -154,7 +155,7 @@ def _parse_item(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefiniti
     path: PathKey = (section, index)
     if not isinstance(item, dict):
         loc = doc.loc(path)
-        sink.error(doc.file, loc.line, loc.col, "E003", f"each entry of `{section}` must be a mapping, got {kind_of(item)}",
+        sink.error(doc.file, loc.line, loc.col, Code.E003, f"each entry of `{section}` must be a mapping, got {kind_of(item)}",
                    "write fields as `name: value` under the list item")
         return
     try:
@@ -230,7 +231,7 @@ def _is_field_name(part: str) -> bool:
     return part.isidentifier() and part not in TAG_KINDS and part not in ("str", "int", "float", "bool", "list[str]")
 
 
-def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: PathKey) -> tuple[str, str, str]:
+def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: PathKey) -> tuple[Code, str, str]:
     kind = err["type"]
     what = {"entities": "entity", "sources": "source", "tags": "tag", "audiences": "audience",
             "scenes": "scene"}[section]
@@ -239,13 +240,13 @@ def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: Pat
     if kind == "extra_forbidden":
         allowed = _allowed_fields(section, item, rel)
         hint = did_you_mean(field, allowed) or f"allowed fields: {', '.join(sorted(allowed))}"
-        return "E101", f"unknown field `{field}` in {owner}", hint
+        return Code.E101, f"unknown field `{field}` in {owner}", hint
     if kind == "missing":
-        return "E102", f"missing required field `{field}` in {owner}", f"add `{field}: ...`"
+        return Code.E102, f"missing required field `{field}` in {owner}", f"add `{field}: ...`"
     if kind == "union_tag_not_found" or (kind == "union_tag_invalid"):
         given = item.get("kind")
         hint = did_you_mean(str(given), TAG_KINDS) if given else ""
-        return ("E102" if given is None else "E103",
+        return (Code.E102 if given is None else Code.E103,
                 f"{owner}: `kind` must be one of {', '.join(TAG_KINDS)}" + (f", got `{given}`" if given is not None else " (missing)"),
                 hint or f"add `kind: aggregate` (or {', '.join(k for k in TAG_KINDS if k != 'aggregate')})")
     if kind == "literal_error":
@@ -253,14 +254,14 @@ def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: Pat
         given = err.get("input")
         choices = [c.strip().strip("'") for c in str(expected).replace(" or ", ", ").split(",")]
         hint = did_you_mean(str(given), choices) if isinstance(given, str) else ""
-        return "E103", f"{owner}: `{field}` must be one of {expected}, got {given!r}", hint
+        return Code.E103, f"{owner}: `{field}` must be one of {expected}, got {given!r}", hint
     if kind == "string_pattern_mismatch":
-        return ("E103", f"{owner}: `{field}` {err.get('input')!r} is not a valid name",
+        return (Code.E103, f"{owner}: `{field}` {err.get('input')!r} is not a valid name",
                 "names are snake_case: lower-case letters, digits and _, starting with a letter, at most 63 characters")
     if kind == "value_error":
-        return "E303" if field == "window" else "E103", f"{owner}: `{field}`: {err['ctx']['error']}", ""
+        return Code.E303 if field == "window" else Code.E103, f"{owner}: `{field}`: {err['ctx']['error']}", ""
     given = err.get("input")
-    return ("E103", f"{owner}: `{field or what}` {err['msg'].lower()} (got {kind_of(given)} {given!r})"[:300],
+    return (Code.E103, f"{owner}: `{field or what}` {err['msg'].lower()} (got {kind_of(given)} {given!r})"[:300],
             "quote the value if YAML turned it into another type (e.g. 'yes', '1.0', '2026-01-01')")
 
 
@@ -294,7 +295,7 @@ def kind_of(value: Any) -> str:
             bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-def report(item: Located[Any], path: tuple[str | int, ...], code: str, message: str, hint: str,
+def report(item: Located[Any], path: tuple[str | int, ...], code: Code, message: str, hint: str,
            sink: DiagnosticSink, *, key: bool = False, warning: bool = False) -> None:
     """Report a problem at ``path`` inside ``item`` (its key with ``key=True``, else its value)."""
     loc = item.loc(*path, key=key)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink
 from tagfactory.compiler.models import EntitySpec, SourceSpec, TagBase
 from tagfactory.compiler.parse import Located
@@ -55,7 +56,7 @@ def resolve(checked: Checked, sink: DiagnosticSink) -> Project:
     for cycle in cycles:
         first = project.tags[cycle[0]]
         loc = first.loc("kind")
-        sink.error(first.file, loc.line, loc.col, "E501",
+        sink.error(first.file, loc.line, loc.col, Code.E501,
                    "dependency cycle: " + " -> ".join(f"`{n}`" for n in cycle + [cycle[0]]),
                    "a tag cannot depend on itself through other tags; break the cycle")
     in_cycle = {n for c in cycles for n in c}
@@ -74,12 +75,12 @@ def _check_lifecycle(project: Project, sink: DiagnosticSink) -> None:
                 continue
             loc = tag.loc("kind")
             if dep.model.lifecycle == "draft":
-                sink.error(tag.file, loc.line, loc.col, "E502",
+                sink.error(tag.file, loc.line, loc.col, Code.E502,
                            f"tag `{name}` ({tag.model.lifecycle}) depends on `{ref}`, which is a draft "
                            f"({dep.file}:{dep.loc('name').line}) and is not built",
                            f"activate `{ref}` (lifecycle: active) or make `{name}` a draft too")
             elif dep.model.lifecycle == "deprecated" and tag.model.lifecycle == "active":
-                sink.warning(tag.file, loc.line, loc.col, "W501",
+                sink.warning(tag.file, loc.line, loc.col, Code.W501,
                              f"active tag `{name}` depends on deprecated tag `{ref}` ({dep.file}:{dep.loc('name').line})",
                              f"move `{name}` off `{ref}` before `{ref}` is removed")
 

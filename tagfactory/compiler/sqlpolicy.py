@@ -29,7 +29,9 @@ from sqlglot.dialects.spark import Spark
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.functions import ALLOWED, SYNTAX, function_verdict, spark_names
+from tagfactory.errors import CompileError
 
 _E = TypeVar("_E", bound=exp.Expr)
 
@@ -84,7 +86,7 @@ try_sum covar_pop covar_samp corr std stddev stddev_pop stddev_samp var_pop var_
 """.split())
 
 
-class PolicyError(ValueError):
+class PolicyError(CompileError, ValueError):
     """The compiler produced SQL the policy refuses (a bug, or definitions that bypassed validate)."""
 
 
@@ -92,7 +94,7 @@ class PolicyError(ValueError):
 class Violation:
     """One finding: a code, a message and a hint, at a 1-based position inside the snippet (0 = unknown)."""
 
-    code: str
+    code: Code
     message: str
     hint: str = ""
     line: int = 0
@@ -104,15 +106,15 @@ class Violation:
 def check_text(text: str) -> list[Violation]:
     """Limits on the raw text, checked before sqlglot parses it (the parser recurses)."""
     if "\x00" in text:
-        return [Violation("E401", "contains a NUL character", "remove the control character")]
+        return [Violation(Code.E401, "contains a NUL character", "remove the control character")]
     found = SUBSTITUTION.search(text)
     if found:
         line, col = _offset_position(text, found.start())
-        return [Violation("E407", "contains `${`, which Spark's variable substitution would replace "
+        return [Violation(Code.E407, "contains `${`, which Spark's variable substitution would replace "
                           "(`${env:...}`, `${system:...}`, `${spark...}`)",
                           "definitions may not contain `${`; write the value itself", line, col)]
     if len(text) > MAX_CHARS:
-        return [Violation("E408", f"is {len(text):,} characters long, more than the {MAX_CHARS:,} allowed",
+        return [Violation(Code.E408, f"is {len(text):,} characters long, more than the {MAX_CHARS:,} allowed",
                           "split it into several tags")]
     lowered = text.lower()
     if len(text) <= MAX_TOKENS and text.count("(") + text.count("[") + lowered.count("case") <= MAX_NESTING:
@@ -122,14 +124,14 @@ def check_text(text: str) -> list[Violation]:
     except TokenError:
         return []  # the parser reports it, located
     if len(tokens) > MAX_TOKENS:
-        return [Violation("E408", f"has {len(tokens):,} tokens, more than the {MAX_TOKENS:,} allowed",
+        return [Violation(Code.E408, f"has {len(tokens):,} tokens, more than the {MAX_TOKENS:,} allowed",
                           "split it into several tags")]
     depth = 0
     for token in tokens:
         if token.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.CASE):
             depth += 1
             if depth > MAX_NESTING:
-                return [Violation("E408", f"nests parentheses or CASE more than {MAX_NESTING} levels deep",
+                return [Violation(Code.E408, f"nests parentheses or CASE more than {MAX_NESTING} levels deep",
                                   "simplify it, or split it into derived tags", token.line, token.col)]
         elif token.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.END):
             depth = max(depth - 1, 0)
@@ -151,9 +153,9 @@ def check_shape(tree: exp.Expr, max_depth: int = MAX_DEPTH) -> Violation | None:
         node, depth = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
-            return Violation("E408", f"has more than {MAX_NODES:,} syntax nodes", "split it into several tags")
+            return Violation(Code.E408, f"has more than {MAX_NODES:,} syntax nodes", "split it into several tags")
         if depth > max_depth:
-            return Violation("E408", f"is nested more than {max_depth} levels deep",
+            return Violation(Code.E408, f"is nested more than {max_depth} levels deep",
                              "simplify it, or split it into derived tags")
         for child in _children(node):
             same_chain = type(child) is type(node) and isinstance(node, exp.Binary)
@@ -216,16 +218,16 @@ def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str]) -> list[Vio
     out: list[Violation] = []
     for node in tree.walk():
         if node.comments:
-            out.append(Violation("E406", "a comment is not allowed in the compiled query"))
+            out.append(Violation(Code.E406, "a comment is not allowed in the compiled query"))
         if isinstance(node, exp.Placeholder) and node.name != "snapshot_date":
-            out.append(Violation("E406", f"the parameter `:{node.name}` is not allowed in the compiled query"))
+            out.append(Violation(Code.E406, f"the parameter `:{node.name}` is not allowed in the compiled query"))
         if isinstance(node, exp.Table):
             name = node.name
             if name not in sources and name not in ctes:
-                out.append(Violation("E403", f"the compiled query reads `{node.sql(dialect='spark')}`, "
+                out.append(Violation(Code.E403, f"the compiled query reads `{node.sql(dialect='spark')}`, "
                                      "which is neither a declared source nor a compiler CTE"))
         if isinstance(node, exp.Literal) and node.is_string and SUBSTITUTION.search(node.this):
-            out.append(Violation("E407", "the compiled query contains `${`"))
+            out.append(Violation(Code.E407, "the compiled query contains `${`"))
         found = _node_violation(node, allowed, query=True, emitted=True)
         if found is not None:
             out.append(found)
@@ -242,7 +244,7 @@ def check_compiled(query: exp.Expr, sources: set[str], what: str) -> None:
     if not problems:
         text = query.sql(dialect="spark")
         if SUBSTITUTION.search(text):
-            problems = [Violation("E407", "the compiled SQL contains `${`")]
+            problems = [Violation(Code.E407, "the compiled SQL contains `${`")]
         else:
             reparsed = sqlglot.parse_one(text, read="spark")
             problems = check_emitted(reparsed, sources, {c.alias_or_name for c in reparsed.find_all(exp.CTE)})
@@ -273,21 +275,21 @@ def _node_violation(node: exp.Expr, allowed: tuple[type[exp.Expr], ...], *, quer
     if isinstance(node, exp.Table) and not emitted:
         extra = [k for k, v in node.args.items() if v and k not in ("this", "alias", "db", "catalog")]
         if not isinstance(node.this, exp.Identifier):
-            return Violation("E406", "a table-valued function is not allowed in definitions",
+            return Violation(Code.E406, "a table-valued function is not allowed in definitions",
                              "read declared sources by name")
         if extra:
-            return Violation("E406", f"`{extra[0]}` on a table is not allowed in definitions",
+            return Violation(Code.E406, f"`{extra[0]}` on a table is not allowed in definitions",
                              "read declared sources by name, without modifiers")
     if isinstance(node, exp.Star) and not emitted and not isinstance(node.parent, exp.Count):
-        return Violation("E412", "`*` is not allowed in definitions (only in `count(*)`)",
+        return Violation(Code.E412, "`*` is not allowed in definitions (only in `count(*)`)",
                          "name the columns you read")
     if isinstance(node, exp.Literal) and not node.is_string:
         return _number(node)
     if isinstance(node, exp.Literal) and SUBSTITUTION.search(node.this):
-        return Violation("E407", "contains `${`, which Spark's variable substitution would replace",
+        return Violation(Code.E407, "contains `${`, which Spark's variable substitution would replace",
                          "definitions may not contain `${`")
     if isinstance(node, exp.Window) and not query:
-        return Violation("E411", "a window function (`OVER`) is not allowed in an expression",
+        return Violation(Code.E411, "a window function (`OVER`) is not allowed in an expression",
                          "use a `sql` tag for window functions")
     if isinstance(node, exp.Case | exp.If | exp.Cast | exp.TryCast):
         return None
@@ -296,7 +298,7 @@ def _node_violation(node: exp.Expr, allowed: tuple[type[exp.Expr], ...], *, quer
 
 def _construct(node: exp.Expr) -> Violation:
     name = _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
-    return Violation("E406", f"{name} is not allowed in definitions",
+    return Violation(Code.E406, f"{name} is not allowed in definitions",
                      "definitions may use expressions, functions on the allow-list and one SELECT over "
                      "declared sources; see docs/security.md")
 
@@ -329,10 +331,10 @@ _CONSTRUCT_NAMES: dict[type[exp.Expr], str] = {
 def _function_rules(node: exp.Func, names: list[str], *, query: bool, emitted: bool) -> Violation | None:
     if not query and (isinstance(node, exp.AggFunc) or any(n in _AGGREGATE_NAMES for n in names)
                       or any(n in ("count",) for n in names)):
-        return Violation("E411", f"the aggregate `{names[-1]}` is not allowed in an expression",
+        return Violation(Code.E411, f"the aggregate `{names[-1]}` is not allowed in an expression",
                          "use an aggregate tag (`kind: aggregate`), or a `sql` tag")
     if not emitted and any(n in GENERATORS for n in names) and not (query and _in_select_list(node)):
-        return Violation("E411", f"the generator `{names[-1]}` is only allowed in the SELECT list of a sql tag",
+        return Violation(Code.E411, f"the generator `{names[-1]}` is only allowed in the SELECT list of a sql tag",
                          "use array functions (transform, filter, aggregate) in expressions")
     for name in names:
         if name in ALLOCATING:
@@ -384,10 +386,10 @@ def _allocation(node: exp.Func, name: str) -> Violation | None:
             continue
         value = _literal_value(size)
         if value is None:
-            return Violation("E409", f"the size argument of `{name}` must be a number or a column, not an "
+            return Violation(Code.E409, f"the size argument of `{name}` must be a number or a column, not an "
                              "expression", f"write a number up to {MAX_ALLOC:,}")
         if abs(value) > MAX_ALLOC:
-            return Violation("E409", f"`{name}` with size {value} is larger than the {MAX_ALLOC:,} allowed",
+            return Violation(Code.E409, f"`{name}` with size {value} is larger than the {MAX_ALLOC:,} allowed",
                              "functions that allocate memory take literal sizes up to "
                              f"{MAX_ALLOC:,}")
     return None
@@ -401,7 +403,7 @@ def _sequence(node: exp.Func) -> Violation | None:
         return None
     count = abs(stop - start) / abs(step) if step else Decimal("Infinity")
     if count > MAX_SEQUENCE:
-        return Violation("E409", f"`sequence({start}, {stop})` has more than {MAX_SEQUENCE:,} elements",
+        return Violation(Code.E409, f"`sequence({start}, {stop})` has more than {MAX_SEQUENCE:,} elements",
                          f"sequences of literals may have at most {MAX_SEQUENCE:,} elements")
     return None
 
@@ -410,14 +412,14 @@ def _number(node: exp.Literal) -> Violation | None:
     text = node.this.rstrip("LlSsYyDdBbFf")
     digits = text.lstrip("+-").split(".")[0].split("e")[0].split("E")[0].lstrip("0")
     if "e" not in text.lower() and len(digits) > MAX_INT_DIGITS:
-        return Violation("E409", f"the number {node.this[:20]}... has more than {MAX_INT_DIGITS} digits",
+        return Violation(Code.E409, f"the number {node.this[:20]}... has more than {MAX_INT_DIGITS} digits",
                          "Spark's numbers have at most 38 digits (DECIMAL(38))")
     try:
         value = float(text)
     except ValueError:
         return None
     if not math.isfinite(value):
-        return Violation("E409", f"the number {node.this[:40]} is out of range", "use a finite number")
+        return Violation(Code.E409, f"the number {node.this[:40]} is out of range", "use a finite number")
     return None
 
 

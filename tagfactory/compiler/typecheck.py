@@ -20,9 +20,11 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns, snippet_position
 from tagfactory.compiler.yamlload import Loc
+from tagfactory.errors import CompileError
 
 SQL_TYPES = {
     "boolean": "BOOLEAN", "integer": "BIGINT", "double": "DOUBLE", "string": "STRING", "enum": "STRING",
@@ -85,7 +87,12 @@ def infer_family(tree: exp.Expr, columns: ColumnTypes) -> str:
         if not column.table:
             column.set("table", table.copy())
     query = exp.select(tree).from_(ColumnTypes.TABLE)
-    annotate_types(query, schema=columns.schema, dialect=DIALECT)
+    try:
+        annotate_types(query, schema=columns.schema, dialect=DIALECT)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        # sqlglot's annotators assume well-formed calls (`ceil()` with no argument crashes in
+        # sqlglot 30); the type is then unknown and Spark's own analysis reports the call
+        return "unknown"
     return _family_of(query.expressions[0])
 
 
@@ -156,7 +163,7 @@ def enum_comparisons(tree: exp.Expr, enums: Mapping[str, list[str]]) -> Iterator
                 yield column.name, str(value.this)
 
 
-class SqlColumnError(Exception):
+class SqlColumnError(CompileError):
     """A column of a ``sql`` tag does not resolve against the declared source schemas."""
 
     def __init__(self, column: str, line: int, col: int, message: str) -> None:
@@ -176,7 +183,7 @@ def report_unknown_column(exc: SqlColumnError, file: str, loc: Loc, schema: Mapp
     known = sorted({c for cols in schema.values() for c in cols})
     message = (f"unknown column `{exc.column}`: not a declared column of {', '.join(f'`{s}`' for s in schema)}"
                if exc.column else str(exc))
-    sink.error(file, line, col, "E204", f"{label}: {message}",
+    sink.error(file, line, col, Code.E204, f"{label}: {message}",
                (did_you_mean(exc.column, known) if exc.column else "") or hint)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink
 
 PathKey = tuple[str | int, ...]
@@ -155,13 +156,13 @@ def _convert(node: yaml.Node, path: PathKey, doc: LocatedDocument, sink: Diagnos
             key = _scalar(key_node, loader)
             if not isinstance(key, str | int | bool | float) or key is None:
                 sink.error(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                           "E003", "mapping keys must be plain names", "write the key as a plain word")
+                           Code.E003, "mapping keys must be plain names", "write the key as a plain word")
                 continue
             key = str(key) if not isinstance(key, str) else key
             if key in result:
                 first = doc.keys[path + (key,)]
                 sink.error(doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                           "E004", f"duplicate key `{key}` (first written at line {first.line})",
+                           Code.E004, f"duplicate key `{key}` (first written at line {first.line})",
                            "YAML keeps only the last one; remove or rename one of them")
             doc.keys[path + (key,)] = _mark(key_node, walk.lines)
             result[key] = _convert(value_node, path + (key,), doc, sink, loader, walk)
@@ -191,14 +192,14 @@ def load_yaml(path: str | Path, sink: DiagnosticSink, display_path: str | None =
         raw = Path(path).read_bytes()
         text = raw.decode("utf-8-sig")
     except OSError as exc:
-        sink.error(shown, 0, 0, "E001", f"cannot read file: {exc.strerror or exc}")
+        sink.error(shown, 0, 0, Code.E001, f"cannot read file: {exc.strerror or exc}")
         return None
     except UnicodeDecodeError as exc:
-        sink.error(shown, 1, 1, "E001", f"file is not UTF-8 text (byte {exc.start})",
+        sink.error(shown, 1, 1, Code.E001, f"file is not UTF-8 text (byte {exc.start})",
                    "save the file as UTF-8; definitions must be text")
         return None
     if "\x00" in text:
-        sink.error(shown, 1, 1, "E001", "file is not text (contains NUL bytes)")
+        sink.error(shown, 1, 1, Code.E001, "file is not text (contains NUL bytes)")
         return None
     doc = load_yaml_text(text, shown, sink)
     if doc is not None:
@@ -220,12 +221,12 @@ def load_yaml_text(text: str, file: str, sink: DiagnosticSink) -> LocatedDocumen
         doc.data = _convert(node, (), doc, sink, loader, walk)
     except _BadValue as exc:
         mark = exc.node.start_mark
-        sink.error(file, mark.line + 1, mark.column + 1, "E002", f"YAML value cannot be read: {exc.reason}", exc.hint)
+        sink.error(file, mark.line + 1, mark.column + 1, Code.E002, f"YAML value cannot be read: {exc.reason}", exc.hint)
         return None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        sink.error(file, line, col, "E002", f"YAML syntax error: character #x{exc.character:04x} is not allowed in YAML",
+        sink.error(file, line, col, Code.E002, f"YAML syntax error: character #x{exc.character:04x} is not allowed in YAML",
                    "remove control characters; inside double quotes write them as escapes, e.g. \\t")
         return None
     except yaml.MarkedYAMLError as exc:
@@ -234,14 +235,14 @@ def load_yaml_text(text: str, file: str, sink: DiagnosticSink) -> LocatedDocumen
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             problem = f"{exc.problem} ({exc.context})"
-        sink.error(file, line, col, "E002", f"YAML syntax error: {problem}",
+        sink.error(file, line, col, Code.E002, f"YAML syntax error: {problem}",
                    "check indentation, quotes and colons around this position")
         return None
     except yaml.YAMLError as exc:
-        sink.error(file, 1, 1, "E002", f"YAML error: {exc}")
+        sink.error(file, 1, 1, Code.E002, f"YAML error: {exc}")
         return None
     except (ValueError, TypeError, RecursionError) as exc:
-        sink.error(file, 1, 1, "E002", f"YAML value cannot be read: {exc}")
+        sink.error(file, 1, 1, Code.E002, f"YAML value cannot be read: {exc}")
         return None
     finally:
         if loader is not None:

@@ -75,6 +75,7 @@ from tagfactory.demo._schema import (
 from tagfactory.demo._tickets import generate_tickets
 from tagfactory.demo._users import build_population
 from tagfactory.demo._writer import new_staging_dir, swap_into_place, write_source
+from tagfactory.errors import ConfigError
 
 __all__ = ["EDGE_USERS", "SOURCES", "generate_demo_data", "main"]
 
@@ -86,12 +87,12 @@ _STREAMS = ("users", "catalog", "orders", "order_items", "tickets", "events", "c
 
 def _validate(n_users: int, days: int, end_date: dt.date, edge_date: dt.date) -> None:
     if n_users < 1:
-        raise ValueError(f"n_users must be at least 1, got {n_users}")
+        raise ConfigError(f"n_users must be at least 1, got {n_users}")
     if not 32 <= days <= 3650:
-        raise ValueError(f"days must be between 32 and 3650, got {days}")
+        raise ConfigError(f"days must be between 32 and 3650, got {days}")
     first_day = end_date - dt.timedelta(days=days - 1)
     if not first_day + dt.timedelta(days=30) <= edge_date <= end_date - dt.timedelta(days=1):
-        raise ValueError(
+        raise ConfigError(
             f"edge_date {edge_date} must be between {first_day + dt.timedelta(days=30)} "
             f"(first day + 30) and {end_date - dt.timedelta(days=1)} (end_date - 1)"
         )

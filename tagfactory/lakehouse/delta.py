@@ -55,6 +55,7 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 
+from tagfactory.errors import PublishError, WarehouseError
 from tagfactory.lakehouse import native
 from tagfactory.lakehouse.paths import FileInfo, HadoopFs, TableLocation
 
@@ -83,11 +84,11 @@ RESERVED_COMMIT_KEYS = frozenset({
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class DeltaIOError(RuntimeError):
+class DeltaIOError(WarehouseError, RuntimeError):
     """A Delta table could not be read or written; the message says what to do."""
 
 
-class DeltaPublishError(DeltaIOError):
+class DeltaPublishError(DeltaIOError, PublishError):
     """Staging or committing data to a Delta table failed; the table is left unchanged."""
 
 

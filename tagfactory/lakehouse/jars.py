@@ -16,6 +16,12 @@ import json
 import os
 from pathlib import Path
 
+from tagfactory.errors import ConfigError
+
+
+class JarsMissingError(ConfigError, FileNotFoundError):
+    """A jar set was not resolved (``make jars``); also a FileNotFoundError, which it replaced."""
+
 SPARK_SET = "spark"
 _CHECKOUT = Path(__file__).resolve().parents[2]
 # Settings that go with the spark jar set: jvm/spark/spark-conf.json, copied beside the jars by
@@ -43,11 +49,11 @@ def jar_set(name: str, root: Path | None = None) -> Path:
     """The folder of one resolved jar set (``kafka-broker``, ``hadoop-minicluster`` ...).
 
     Raises:
-        FileNotFoundError: the set was not resolved; the message says how to resolve it.
+        JarsMissingError: the set was not resolved; the message says how to resolve it.
     """
     folder = (root or jars_root()) / name
     if not any(folder.glob("*.jar")):
-        raise FileNotFoundError(
+        raise JarsMissingError(
             f"no jars in {folder}: the `{name}` jar set was not resolved. Run `make jars` "
             f"(or `python jvm/resolve.py --set {name}`), which needs `mvn` and Maven Central once.")
     return folder

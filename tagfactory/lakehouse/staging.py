@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from tagfactory.errors import WarehouseError
 from tagfactory.lakehouse.delta import STAGING_DIR, StagedFile, StagedWrite
 from tagfactory.lakehouse.paths import HadoopFs, TableLocation
 
@@ -38,7 +39,7 @@ MANIFEST = "_staged.json"
 VERDICT = "_audit.json"
 
 
-class StagingError(RuntimeError):
+class StagingError(WarehouseError, RuntimeError):
     """A staged run cannot be found or is not in the expected state."""
 
 

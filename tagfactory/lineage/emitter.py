@@ -24,6 +24,8 @@ from openlineage.client.facet_v2 import JobFacet, RunFacet
 from openlineage.client.transport import Transport, get_default_factory
 from openlineage.client.transport.file import FileTransport
 
+from tagfactory.errors import ConfigError
+
 from .events import (
     DEFAULT_PRODUCER,
     DatasetRef,
@@ -360,7 +362,7 @@ def _build_client(
 
 def _client_with_transport(config: Mapping[str, Any]) -> OpenLineageClient:
     if not config.get("type"):
-        raise ValueError(
+        raise ConfigError(
             f"transport settings need a 'type' (file, http, kafka, console, ...), got {dict(config)!r}"
         )
     # The factory pops keys ("name", "priority") from the dict it is given: hand it a copy.

@@ -28,7 +28,7 @@ from tagfactory.quality.run import QualityGateError, audit_profile, check_source
 from tagfactory.settings import Settings, load_settings
 
 
-class BuildError(PublishError):
+class BuildError(PublishError, RuntimeError):
     """The snapshot is wrong and was not published."""
 
 
@@ -201,13 +201,13 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
                     if (staging.read_verdict(staging.load_staged(spark, profile_uri, r, quarantined=True)) or {})
                     .get("dt") == snapshot_date.isoformat()]
         if not matching:
-            raise PublishError(f"no quarantined run of {entity.profile_table} for {snapshot_date}; pass --run-id")
+            raise staging.StagingError(f"no quarantined run of {entity.profile_table} for {snapshot_date}; pass --run-id")
         run_id = matching[-1]
     staged = staging.load_staged(spark, profile_uri, run_id, quarantined=quarantined)
     check_run_digest(staging.staged_digest(staged), manifest_digest, f"run {run_id} of {entity.profile_table}")
     verdict = staging.read_verdict(staged) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
-        raise PublishError(f"run {run_id} staged {entity.profile_table} for {verdict.get('dt')}, not {snapshot_date}")
+        raise staging.StagingError(f"run {run_id} staged {entity.profile_table} for {verdict.get('dt')}, not {snapshot_date}")
     if not verdict.get("passed") and override_reason is None:
         raise QualityGateError(f"run {run_id} of {entity.profile_table} has no passing audit verdict; "
                                "run the audit step first, or publish a quarantined run with --override-gate "

@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from tagfactory.compiler.assemble import profile_table, stats_table
+from tagfactory.errors import WarehouseError
 from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
 
@@ -20,7 +21,7 @@ def show_snapshot(settings: Settings, entity: str, snapshot_date: dt.date | None
     try:
         table = DeltaTable(uri)
     except Exception:  # delta-rs raises TableNotFoundError and friends
-        raise FileNotFoundError(f"no Delta table at {uri}: build a snapshot first (`tagfactory build --date ...`)") from None
+        raise WarehouseError(f"no Delta table at {uri}: build a snapshot first (`tagfactory build --date ...`)") from None
     if snapshot_date is None:
         dates = read_arrow(table, columns=["dt"]).column("dt")
         if len(dates) == 0:

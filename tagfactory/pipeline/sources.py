@@ -6,9 +6,13 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
+from tagfactory import errors
 from tagfactory.compiler.manifest import Source
-from tagfactory.errors import SourceError
 from tagfactory.settings import Settings
+
+
+class SourceError(errors.SourceError, RuntimeError):
+    """A declared source cannot be read."""
 
 
 def source_ddl(source: Source) -> str:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tagfactory.settings import Settings
 
 
-class QualityGateError(GateError):
+class QualityGateError(GateError, RuntimeError):
     """An ``error`` expectation failed: nothing was published."""
 
 

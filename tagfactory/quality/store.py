@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tagfactory.errors import ConfigError
 from tagfactory.lakehouse import delta
 from tagfactory.progress import log
 from tagfactory.quality.gx_bridge import write_data_docs
@@ -79,7 +80,7 @@ def record_override(spark: SparkSession, settings: Settings, *, run_id: str, dat
     """
     reason = reason.strip()
     if len(reason) < 10:
-        raise ValueError("--reason must say why the gate is overridden (at least 10 characters)")
+        raise ConfigError("--reason must say why the gate is overridden (at least 10 characters)")
     who = actor or os.environ.get("USER") or "unknown"
     record(spark, settings, [], [override_row(run_id=run_id, dataset=dataset, snapshot_date=snapshot_date,
                                               reason=reason, actor=who, overridden=overridden)])

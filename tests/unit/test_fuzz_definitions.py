@@ -13,7 +13,12 @@ Inputs, from the most to the least random:
    top-level keys ``tags`` / ``sources`` / ``entities`` or random keys;
 3. mutations of the shipped definitions: fields deleted, renamed, retyped, SQL and
    expressions replaced or edited character by character, tags duplicated, references to
-   unknown (or the same) tags injected, kinds, types, windows and lifecycles changed.
+   unknown (or the same) tags injected, kinds, types, windows and lifecycles changed;
+4. audience and scene files: well-typed rule trees, lists and SQL audiences with scenes over
+   them (mostly accepted), random ones (rule nodes, operators, values, list specs, guardrails,
+   branches, variants, splits), and mutations of the shipped audience and scene files inside the
+   whole project. Accepted ones must also compile: the manifest holds every built audience and is
+   written and read back.
 
 Examples are derandomized (the same ones on every run) so CI is deterministic; set
 ``TAGFACTORY_FUZZ_SCALE`` (see ``SCALE``) to explore further with fresh random examples.
@@ -22,6 +27,7 @@ Examples are derandomized (the same ones on every run) so CI is deterministic; s
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import re
@@ -32,11 +38,13 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, currently_in_test_context, example, given, note, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, example, given, note, settings
 from hypothesis import strategies as st
 
 from tagfactory.cli import main
+from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.diagnostics import CODES, DefinitionError, Diagnostic, Severity
+from tagfactory.compiler.manifest import read_manifest, write_manifest
 from tagfactory.compiler.models import AGGREGATIONS, CATEGORIES, TAG_KINDS, VALUE_TYPES
 from tagfactory.compiler.project import check_project, load_project
 from tests.unit.definitions import REPO
@@ -541,3 +549,228 @@ def test_text_edited_shipped_file_never_crashes(target: Path, data: st.DataObjec
     text = _edit_text(TEXTS[target], data)
     _note(f"{_rel(target)}:\n{text}")
     check_files({_rel(target): text.encode("utf-8", "surrogatepass")}, capsys)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Random audience and scene files
+# --------------------------------------------------------------------------------------------
+
+# A small project (the shipped sources and basic tags, plus a double and an array tag) keeps each
+# example fast; every value type an audience condition distinguishes is in it.
+AUDIENCE_TAG_FILE = DEFS / "tags" / "basic.yaml"
+EXTRA_TAGS = {"tags": [
+    {"name": "fz_score", "display_name": "s", "description": "d", "owner": "o", "category": "basic/x",
+     "kind": "derived", "type": "double", "expr": "age * 1.5"},
+    {"name": "fz_categories", "display_name": "c", "description": "d", "owner": "o", "category": "behavior/x",
+     "kind": "aggregate", "type": "array<string>", "source": "events", "agg": "distinct_values",
+     "column": "category", "window": "30d"},
+]}
+AUDIENCE_TAGS = {t["name"]: t for t in [*yaml.safe_load(AUDIENCE_TAG_FILE.read_text(encoding="utf-8"))["tags"],
+                                        *EXTRA_TAGS["tags"]]}
+AUDIENCE_FILES = sorted((DEFS / "audiences").glob("*.yaml"))
+AUDIENCE_DOCS = {p: yaml.safe_load(p.read_text(encoding="utf-8")) for p in AUDIENCE_FILES}
+OPERATOR_NAMES = ["=", "!=", ">", ">=", "<", "<=", "between", "in", "not_in", "contains", "starts_with", "before",
+                  "after", "within_last", "is_null", "is_not_null", "~", "like", ""]
+AUDIENCE_NAMES = ["a1", "a2", "a3", "a4"]
+LIST_FILES = ["../lists/sales_leads.csv", "../lists/phone_verified_vips.xlsx", "../lists/missing.csv",
+              "../../outside.csv", "/etc/passwd", "../lists", "../sources/user.yaml", "", "x\x00.csv"]
+
+described = {
+    "display_name": st.sampled_from(["A", "人群"]), "description": st.just("d"), "owner": st.just("o"),
+}
+described_optional = {
+    "entity": st.sampled_from(["user", "user", "shop", "User"]),
+    "lifecycle": st.sampled_from(["active", "active", "draft", "deprecated", "gone"]),
+}
+values_for_tags = st.one_of(
+    plain_values, st.dates().map(str), st.sampled_from(["上海", "male", "gold", "2026-01-31", "tier1"]),
+    st.lists(plain_values | st.sampled_from(["male", "female", "gold", "beauty"]), max_size=3),
+)
+
+
+def _condition() -> st.SearchStrategy[dict[str, Any]]:
+    leaf = st.fixed_dictionaries(
+        {"tag": st.sampled_from(sorted(AUDIENCE_TAGS) + ["nope", "orders_30d"]),
+         "op": st.sampled_from(OPERATOR_NAMES)},
+        optional={"value": values_for_tags, "days": st.integers(-2, 4000) | plain_values})
+    return leaf | st.fixed_dictionaries({"tag": names}, optional={"op": scalars, "x": scalars})
+
+
+def _rule_node() -> st.SearchStrategy[Any]:
+    refs = st.sampled_from(AUDIENCE_NAMES + ["nope"])
+    leaves = st.one_of(_condition(), _condition(), refs.map(lambda n: {"include": n}),
+                       refs.map(lambda n: {"exclude": n}), scalars)
+    return st.recursive(leaves, lambda c: st.one_of(
+        st.lists(c, max_size=4).map(lambda xs: {"all": xs}),
+        st.lists(c, max_size=4).map(lambda xs: {"any": xs}),
+        c.map(lambda x: {"not": x}),
+        st.dictionaries(st.sampled_from(NODE_NAMES), c, min_size=2, max_size=3),
+    ), max_leaves=12)
+
+
+NODE_NAMES = ["all", "any", "not", "include", "exclude", "tag", "op", "value"]
+audience_sql = st.builds(
+    lambda key, table, where: f"SELECT {key} FROM {table} WHERE {where}",
+    st.sampled_from(["user_id", "user_id", "user_id, city", "*", "city"]),
+    st.sampled_from(["profile", "profile", "users", "orders", "nope"]),
+    st.sampled_from(["age > 30", "city = '上海'", "fz_score >= 2.5", "gender IN ('male')", "nosuch = 1",
+                     "reflect('a', 'b') = 1", "${env:HOME} = 1"]) | sql_like,
+) | sql_like
+list_spec = st.fixed_dictionaries(
+    {"file": st.sampled_from(LIST_FILES)},
+    optional={"column": st.sampled_from([1, 2, 0, "user_id", "客户编号", "nope"]) | scalars,
+              "sheet": st.sampled_from(["VIPs", "Sheet1", "nope"]), "header": st.sampled_from([True, False, "auto", "x"]),
+              "max_rows": st.integers(-1, 5) | st.just(1_000_000)})
+guardrails = st.fixed_dictionaries({}, optional={
+    "min_size": st.integers(-1, 100), "max_size": st.integers(0, 100), "max_change": st.floats(-1, 2),
+    "severity": st.sampled_from(["error", "warn", "fatal"])})
+audience_like = st.fixed_dictionaries(
+    {"name": st.sampled_from(AUDIENCE_NAMES), **described},
+    optional={**described_optional, "guardrails": guardrails | scalars,
+              "profile_tags": st.lists(st.sampled_from(sorted(AUDIENCE_TAGS) + ["nope"]), max_size=3)},
+).flatmap(lambda base: st.sampled_from(["rule", "rule", "list", "sql", "two", "none"]).flatmap(
+    lambda how: {
+        "rule": _rule_node().map(lambda r: {**base, "rule": r}),
+        "list": list_spec.map(lambda s: {**base, "list": s}),
+        "sql": audience_sql.map(lambda s: {**base, "sql": s}),
+        "two": st.tuples(_rule_node(), audience_sql).map(lambda t: {**base, "rule": t[0], "sql": t[1]}),
+        "none": st.just(base),
+    }[how]))
+@st.composite
+def _good_condition(draw: st.DrawFn) -> dict[str, Any]:
+    """A condition of the right operator and value type for its tag (to reach the accepting path)."""
+    name = draw(st.sampled_from(sorted(AUDIENCE_TAGS)))
+    tag = AUDIENCE_TAGS[name]
+    kind = tag["type"]
+    if draw(st.integers(0, 9)) == 0:
+        return {"tag": name, "op": draw(st.sampled_from(["is_null", "is_not_null"]))}
+    number = st.integers(-5, 100) if kind == "integer" else st.floats(-5, 100, allow_nan=False)
+    date = st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2027, 1, 1)).map(str)
+    words = st.sampled_from(tag.get("values") or ["上海", "a", "beauty", "x"])
+    by_type: dict[str, list[tuple[str, st.SearchStrategy[Any]]]] = {
+        "integer": [("=", number), (">=", number), ("<", number), ("in", st.lists(number, min_size=1, max_size=3)),
+                    ("between", st.lists(number, min_size=2, max_size=2).map(sorted))],
+        "double": [(">", number), ("<=", number), ("between", st.lists(number, min_size=2, max_size=2).map(sorted))],
+        "string": [("=", words), ("in", st.lists(words, min_size=1, max_size=3)), ("starts_with", words),
+                   ("contains", words)],
+        "enum": [("=", words), ("!=", words), ("in", st.lists(words, min_size=1, max_size=3)),
+                 ("not_in", st.lists(words, min_size=1, max_size=2))],
+        "boolean": [("=", st.booleans()), ("!=", st.booleans())],
+        "date": [("before", date), ("after", date), (">=", date),
+                 ("between", st.lists(date, min_size=2, max_size=2).map(sorted)), ("within_last", st.just(None))],
+        "array<string>": [("contains", st.lists(words, min_size=1, max_size=2))],
+    }
+    op, values = draw(st.sampled_from(by_type[kind]))
+    if op == "within_last":
+        return {"tag": name, "op": op, "days": draw(st.integers(1, 365))}
+    return {"tag": name, "op": op, "value": draw(values)}
+
+
+def _good_rule(earlier: list[str]) -> st.SearchStrategy[Any]:
+    refs = [st.sampled_from(earlier).map(lambda n, k=k: {k: n}) for k in ("include", "exclude")] if earlier else []
+    leaf = st.one_of(_good_condition(), *refs)
+    return st.recursive(leaf, lambda c: st.one_of(
+        st.lists(c, min_size=1, max_size=3).map(lambda xs: {"all": xs}),
+        st.lists(c, min_size=1, max_size=3).map(lambda xs: {"any": xs}),
+        c.map(lambda x: {"not": x})), max_leaves=6)
+
+
+@st.composite
+def good_audiences(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Audiences that reference only earlier ones, with well-typed conditions: mostly accepted."""
+    out: list[dict[str, Any]] = []
+    for name in AUDIENCE_NAMES[:draw(st.integers(1, len(AUDIENCE_NAMES)))]:
+        earlier = [a["name"] for a in out]
+        how = draw(st.sampled_from(["rule", "rule", "rule", "list", "sql"]))
+        spec: dict[str, Any] = {"name": name, "display_name": "A", "description": "d", "owner": "o"}
+        if how == "rule":
+            spec["rule"] = draw(_good_rule(earlier))
+        elif how == "list":
+            spec["list"] = {"file": "../lists/sales_leads.csv"}
+        else:
+            spec["sql"] = draw(st.sampled_from(["SELECT user_id FROM profile WHERE age > 30",
+                                                "SELECT user_id FROM users WHERE city = '上海'",
+                                                "SELECT user_id FROM profile WHERE fz_score >= 2.5"]))
+        if draw(st.booleans()):
+            spec["guardrails"] = {"min_size": draw(st.integers(0, 5)), "max_change": 0.5}
+        out.append(spec)
+    return out
+
+
+@st.composite
+def good_scenes(draw: st.DrawFn, audiences: list[str]) -> list[dict[str, Any]]:
+    scenes = []
+    for name in ["s1", "s2"][:draw(st.integers(0, 2))]:
+        branches = []
+        for i, audience in enumerate(draw(st.lists(st.sampled_from(audiences), min_size=1, max_size=3))):
+            branch: dict[str, Any] = {"name": f"b{i}", "audience": audience,
+                                      "payload": {"template": draw(st.sampled_from(["t1", "t2"]))}}
+            if draw(st.booleans()):
+                branch["control"] = draw(st.floats(0, 0.5))
+                branch["variants"] = [{"name": f"v{j}", "weight": draw(st.floats(0.1, 3))} for j in range(2)]
+            branches.append(branch)
+        scenes.append({"name": name, "display_name": "S", "description": "d", "owner": "o",
+                       "holdout": draw(st.floats(0, 0.5)), "branches": branches})
+    return scenes
+
+
+good_files = good_audiences().flatmap(
+    lambda auds: good_scenes([a["name"] for a in auds]).map(lambda scenes: (auds, scenes)))
+
+
+payloads = st.dictionaries(st.sampled_from(["template", "coupon_id", "x"]), plain_values | structures, max_size=2)
+variant = st.fixed_dictionaries({"name": st.sampled_from(["v1", "v2", "v1"])},
+                                optional={"weight": st.floats(-1, 3) | scalars, "payload": payloads})
+branch = st.fixed_dictionaries(
+    {"name": st.sampled_from(["b1", "b2", "b1", "B"]), "audience": st.sampled_from(AUDIENCE_NAMES + ["nope"])},
+    optional={"payload": payloads, "control": st.floats(-0.5, 1.5), "variants": st.lists(variant, max_size=3)})
+scene_like = st.fixed_dictionaries(
+    {"name": st.sampled_from(["s1", "s2"]), **described, "branches": st.lists(branch, max_size=4) | scalars},
+    optional={**described_optional, "salt": st.text(max_size=8), "holdout": st.floats(-0.5, 1.5) | scalars})
+
+
+def check_audience_files(files: dict[str, bytes], capsys: pytest.CaptureFixture[str], *, full: bool = False) -> None:
+    """The loader property for audience and scene files; accepted definitions also compile to a manifest."""
+    written = b"\n".join(files.values()).decode("utf-8", "replace")
+    with tempfile.TemporaryDirectory(prefix="tagfuzz-") as tmp:
+        root = make_root(Path(tmp), files, with_tags=full)
+        shutil.copytree(DEFS / "lists", root / "lists")
+        if not full:
+            (root / "tags").mkdir(exist_ok=True)
+            shutil.copy(AUDIENCE_TAG_FILE, root / "tags" / AUDIENCE_TAG_FILE.name)
+            (root / "tags" / "fz_extra.yaml").write_text(dump(EXTRA_TAGS), encoding="utf-8")
+        assert_loader_is_robust(root, capsys, written)
+        project, _ = check_project(root)
+        if currently_in_test_context():
+            event("accepted" if project is not None else "refused")
+        if project is not None:  # accepted: it compiles, audiences and scenes included
+            manifest = build_manifest(project, root)
+            compiled = {a.name for e in manifest.entities for a in e.audiences}
+            assert compiled == set(project.audiences.order if project.audiences else ())
+            read_manifest(write_manifest(manifest, root.parent / "target"))
+
+
+# half well-formed (most of them accepted and compiled), half random (refused with diagnostics)
+audience_files = good_files | st.tuples(st.lists(audience_like, max_size=4), st.lists(scene_like, max_size=2))
+
+
+@settings(FUZZ, max_examples=30 * SCALE)
+@given(files=audience_files)
+def test_random_audience_and_scene_files_never_crash(files: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    audiences, scenes = files
+    text = dump({"audiences": audiences, "scenes": scenes})
+    _note(f"audiences/fuzz.yaml:\n{text}")
+    check_audience_files({"audiences/fuzz.yaml": text.encode("utf-8", "surrogatepass")}, capsys)
+
+
+@settings(FUZZ, max_examples=4 * SCALE)
+@given(target=st.sampled_from(AUDIENCE_FILES), data=st.data())
+def test_mutated_shipped_audience_file_never_crashes(target: Path, data: st.DataObject,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """One shipped audience or scene file mutated inside the whole shipped project."""
+    doc = mutate(AUDIENCE_DOCS[target], data)
+    files = {_rel(p): dump(AUDIENCE_DOCS[p]).encode() for p in AUDIENCE_FILES if p != target}
+    files[_rel(target)] = dump(doc).encode("utf-8", "surrogatepass")
+    _note(f"{_rel(target)}:\n{files[_rel(target)].decode('utf-8', 'replace')}")
+    check_audience_files(files, capsys, full=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagfactory.errors import SourceError
+
 SUPPORTED_EXTENSIONS = (".csv", ".txt", ".xlsx")
 KEY_TYPES = ("string", "integer")
 #: How many malformed values :attr:`ListReadResult.malformed` keeps (all are counted).
@@ -14,7 +16,7 @@ _DISPLAY_CHARS = 80
 Cell = Any  # str for text files; str, int, float, bool, datetime or None for .xlsx
 
 
-class ListFileError(ValueError):
+class ListFileError(SourceError, ValueError):
     """The list file cannot be used. ``line`` is a 1-based row of the list file when one is to blame, else None.
 
     ``str(error)`` is the message alone; ``hint`` says how to fix it (callers show it apart).
