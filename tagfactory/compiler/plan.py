@@ -19,18 +19,19 @@ from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.models import AggregateTag, SourceSpec, TagBase
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import SPARK_TYPES
+from tagfactory.contracts.tables import AUDIENCE_KINDS, table_name
 
 PLAN_FORMAT = 1
 
 
 def profile_table(entity: str) -> str:
-    """Name of the wide profile table of an entity."""
-    return f"profile_{entity}"
+    """Name of the wide profile table of an entity (the table registry, tagfactory.contracts.tables)."""
+    return table_name("profile", entity)
 
 
 def stats_table(entity: str) -> str:
-    """Name of the per-tag statistics table of an entity."""
-    return f"tag_stats_{entity}"
+    """Name of the per-tag statistics table of an entity (the table registry)."""
+    return table_name("tag_stats", entity)
 
 
 def build_plan(project: Project, definitions_root: str | Path) -> dict[str, Any]:
@@ -62,10 +63,8 @@ def plan_digest(plan: dict[str, Any]) -> str:
 
 
 def audience_tables(entity: str) -> dict[str, str]:
-    """Names of the audience and scene tables of an entity (see docs/audiences.md)."""
-    return {kind: f"{kind}_{entity}" for kind in (
-        "audience_members", "audience_stats", "audience_changes", "audience_profile",
-        "scene_assignments", "scene_stats")}
+    """Names of the audience and scene tables of an entity (the table registry; see docs/audiences.md)."""
+    return {kind: table_name(kind, entity) for kind in AUDIENCE_KINDS}
 
 
 def _entity_plan(project: Project, compiled: CompiledEntity) -> dict[str, Any]:

@@ -25,8 +25,8 @@ Kind = Literal["profile", "tag_stats", "audience_members", "audience_changes", "
                "audience_profile", "scene_assignments", "scene_stats", "quality_results"]
 Producer = Literal["build_profile", "publish_profile", "materialize_audiences", "quality_gate"]
 
-ENTITY_KINDS: tuple[Kind, ...] = ("profile", "tag_stats", "audience_members", "audience_changes",
-                                  "audience_stats", "audience_profile", "scene_assignments", "scene_stats")
+ENTITY_KINDS: tuple[Kind, ...] = ("profile", "tag_stats", "audience_members", "audience_stats",
+                                  "audience_changes", "audience_profile", "scene_assignments", "scene_stats")
 AUDIENCE_KINDS: tuple[Kind, ...] = ENTITY_KINDS[2:]
 RESULTS_TABLE = "quality_results"
 OWNER = "data-platform"

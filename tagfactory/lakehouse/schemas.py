@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tagfactory.contracts.tables import Column, TableSpec
+from tagfactory.contracts.tables import Column, Kind, TableSpec, table_spec
 
 if TYPE_CHECKING:
     from deltalake import Schema as DeltaSchema
@@ -79,6 +79,13 @@ def struct_type(spec: TableSpec, *, data_only: bool = False, storage: bool = Fal
 
     return StructType([StructField(c.name, spark_type(c.type), c.nullable)
                        for c in _columns(spec, data_only, storage)])
+
+
+def frame_schema(kind: Kind, *, key: str = "user_id", storage: bool = True) -> StructType:
+    """StructType of the DataFrame a job stages into one partition of a ``kind`` table (no partition
+    columns; ``key`` is the entity key column). ``storage=False`` keeps the spec's NOT NULL fields,
+    which ``createDataFrame`` then verifies."""
+    return struct_type(table_spec(kind, "_", key=key), data_only=True, storage=storage)
 
 
 def arrow_schema(spec: TableSpec, *, data_only: bool = False) -> pa.Schema:

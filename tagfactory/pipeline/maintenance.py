@@ -6,8 +6,8 @@ run by run); a re-run replaces a date and leaves the replaced files in storage f
 same rows) and then deletes files that no live version references and that were removed longer
 ago than ``retention_days`` -- so time travel keeps working for every version inside the retention.
 
-The configured writer does the work: delta-rs (``optimize.compact`` / ``vacuum``, no Spark needed)
-or Delta Lake on Spark (``OPTIMIZE`` / ``VACUUM``). Folders starting with ``_`` (staging,
+The configured writer's store does the work (:meth:`TableStore.compact_and_vacuum`): delta-rs
+(``optimize.compact`` / ``vacuum``, no Spark needed) or Delta Lake on Spark (``OPTIMIZE`` / ``VACUUM``). Folders starting with ``_`` (staging,
 quarantine, the Delta log) are never touched by either.
 """
 
@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 from deltalake import DeltaTable
 
 from tagfactory.compiler.plan import read_plan
-from tagfactory.lakehouse.delta import Writer
+from tagfactory.contracts.tables import RESULTS_TABLE
 from tagfactory.lakehouse.paths import TableLocation
+from tagfactory.lakehouse.store import open_store
 from tagfactory.progress import log, step
-from tagfactory.quality.store import RESULTS_TABLE
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
+    from tagfactory.lakehouse.store import TableStore
     from tagfactory.settings import Settings
 
 
@@ -40,14 +39,14 @@ def run_maintenance(plan_path: str | None = None, config: str | None = None, *,
     plan = read_plan(plan_path or f"{settings.target}/plan.json")
     retention = settings.maintenance.retention_days if retention_days is None else retention_days
     if settings.writer != "native":
-        results = maintain(None, warehouse_tables(plan, settings), writer=settings.writer,
+        results = maintain(open_store(settings, None), warehouse_tables(plan, settings),
                            retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
     else:
         from tagfactory.pipeline.job import start_job, stop_job  # Spark only for the native writer
 
         spark, _ = start_job(settings, None)
         try:
-            results = maintain(spark, warehouse_tables(plan, settings), writer=settings.writer,
+            results = maintain(open_store(settings, spark), warehouse_tables(plan, settings),
                                retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
         finally:
             stop_job(spark, settings, None)
@@ -78,14 +77,13 @@ def warehouse_tables(plan: dict[str, Any], settings: Settings) -> list[str]:
     return [settings.table_uri(n) for n in dict.fromkeys(names)]
 
 
-def maintain(spark: SparkSession | None, uris: list[str], *, writer: Writer, retention_days: float,
+def maintain(tables: TableStore, uris: list[str], *, retention_days: float,
              target_file_mb: int = 128) -> list[MaintenanceResult]:
     """Compact and vacuum each existing Delta table in ``uris`` (missing tables are skipped).
 
     Args:
-        spark: Active session; needed only for ``writer="native"``.
+        tables: The job's store (the native one needs a Spark session, the delta-rs one none).
         uris: Table locations.
-        writer: ``"deltars"`` or ``"native"``.
         retention_days: Files removed from the table longer ago than this are deleted.
         target_file_mb: Compaction target file size.
     """
@@ -97,38 +95,9 @@ def maintain(spark: SparkSession | None, uris: list[str], *, writer: Writer, ret
         started = time.monotonic()
         before = len(DeltaTable(location.delta_uri).file_uris())
         with step(f"maintaining {uri.rsplit('/', 1)[-1]}") as s:
-            if writer == "native":
-                if spark is None:
-                    raise ValueError("writer='native' maintenance needs a Spark session")
-                vacuumed = _native(spark, location.spark_uri, retention_days, target_file_mb)
-            else:
-                vacuumed = _deltars(location.delta_uri, retention_days, target_file_mb)
+            vacuumed = tables.compact_and_vacuum(uri, retention_days=retention_days, target_file_mb=target_file_mb)
             table = DeltaTable(location.delta_uri)
             after = len(table.file_uris())
             s.detail = f"{before} -> {after} files, {vacuumed} vacuumed, version {table.version()}"
         results.append(MaintenanceResult(uri, before, after, vacuumed, table.version(), time.monotonic() - started))
     return results
-
-
-def _deltars(uri: str, retention_days: float, target_file_mb: int) -> int:
-    table = DeltaTable(uri)
-    table.optimize.compact(target_size=target_file_mb * 2**20)
-    removed = DeltaTable(uri).vacuum(retention_hours=int(retention_days * 24), dry_run=False,
-                                     enforce_retention_duration=False)
-    return len(removed)
-
-
-def _native(spark: SparkSession, uri: str, retention_days: float, target_file_mb: int) -> int:
-    from delta.tables import DeltaTable as SparkDeltaTable
-
-    from tagfactory.lakehouse.delta import session_conf
-    from tagfactory.lakehouse.paths import HadoopFs
-
-    fs = HadoopFs(spark, uri)
-    before = {f.uri for f in fs.list_files(uri)}
-    with session_conf(spark, "spark.databricks.delta.optimize.maxFileSize", str(target_file_mb * 2**20)), \
-            session_conf(spark, "spark.databricks.delta.retentionDurationCheck.enabled", "false"):
-        table = SparkDeltaTable.forPath(spark, uri)
-        table.optimize().executeCompaction()
-        table.vacuum(retention_days * 24)
-    return len(before - {f.uri for f in fs.list_files(uri)})
