@@ -40,7 +40,7 @@ class Column(BaseModel):
 
     name: str
     type: str = Field(description="Spark SQL type, lower case: string, bigint, double, date, array<string> ...")
-    nullable: bool = Field(True, description="False: the job never writes null here (an audited rule)")
+    nullable: bool = Field(default=True, description="False: the job never writes null here (an audited rule)")
     description: str = ""
 
     @model_validator(mode="after")
@@ -61,10 +61,10 @@ class TableSpec(BaseModel):
     columns: list[Column]
     partition_by: list[str] = Field(default_factory=lambda: ["dt"])
     produced_by: Producer = Field(description="the job step that writes the table")
-    maintained: bool = Field(True, description="compacted and vacuumed by the maintain_tables step")
+    maintained: bool = Field(default=True, description="compacted and vacuumed by the maintain_tables step")
     owner: str = OWNER
     columns_from_definitions: bool = Field(
-        False, description="True: the listed columns are the fixed ones; the tag definitions add the rest "
+        default=False, description="True: the listed columns are the fixed ones; the tag definitions add the rest "
                            "(before the partition columns), so the table schema evolves with them")
 
     @model_validator(mode="after")

@@ -47,7 +47,10 @@ class PublishResult:
 class TableStore(Protocol):
     """Writes (write-audit-publish), reads and maintains Delta tables with one writer."""
 
-    writer: Writer
+    @property
+    def writer(self) -> Writer:
+        """``deltars`` or ``native``."""
+        ...
 
     def stage(self, df: DataFrame, table_uri: str, *, partition_by: Sequence[str] = ("dt",),
               run_id: str | None = None,
