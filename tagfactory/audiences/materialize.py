@@ -32,6 +32,8 @@ from tagfactory.compiler.manifest import Audience, Entity, Scene, check_run_dige
 from tagfactory.errors import PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
+from tagfactory.lakehouse.schemas import frame_schema
+from tagfactory.lakehouse.store import TableStore, open_store
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.progress import log, step
@@ -86,7 +88,7 @@ def materialize(spark: SparkSession, settings: Settings, entity: Entity, snapsho
         if delta.table_version(profile_uri) is None:
             raise AudienceError(f"{profile_uri} does not exist: build the profile snapshot first "
                                 f"(tagfactory build --date {snapshot_date})")
-        profile = delta.read_table(spark, profile_uri, writer=settings.writer) \
+        profile = open_store(settings, spark).read(profile_uri) \
             .where(F.col("dt") == F.lit(snapshot_date)).drop("dt").cache()
         population = profile.count()
         s.rows = population
@@ -113,7 +115,7 @@ def materialize(spark: SparkSession, settings: Settings, entity: Entity, snapsho
                     f"({len(moved)} tables, kept {settings.quality.quarantine_retention_days:g} days)."
                     + f"\nTo publish them anyway: tagfactory audiences --entity {entity.name} --date "
                     f"{snapshot_date} --run-id {run_id} --override-gate --reason \"...\"")
-            summary["versions"] = _commit_all(staged, snapshot_date, run_id, settings.writer,
+            summary["versions"] = _commit_all(staged, snapshot_date, run_id, open_store(settings, spark),
                                               {"manifest_digest": manifest_digest})
     finally:
         profile.unpersist()
@@ -182,9 +184,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: Entity, pr
             "removed": moves.get((a.name, "exited"), 0), "change": change,
             "list_unknown": unknown.get(a.name) if a.kind == "list" else None,
         })
-    stats_df = spark.createDataFrame(stats_rows, "audience string, kind string, size bigint, previous_dt date, "
-                                     "previous_size bigint, added bigint, removed bigint, change double, "
-                                     "list_unknown bigint")
+    stats_df = spark.createDataFrame(stats_rows, frame_schema("audience_stats", key=key))
     stage_day(stats_df, "audience_stats")
 
     # 4. audience profiles (TGI)
@@ -197,15 +197,13 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: Entity, pr
     with step(f"assigning {len(scenes)} scenes") as s:
         assignments = assign_scenes(spark, scenes, today, key)
         if assignments is None:
-            assignments = spark.createDataFrame([], f"scene string, {key} string, branch string, `group` string, "
-                                                "variant string, payload string")
+            assignments = spark.createDataFrame([], frame_schema("scene_assignments", key=key))
         scene_assignments = stage_day(assignments, "scene_assignments")
         counted = (delta.read_staged(scene_assignments)
                    .groupBy("scene", "branch", "group", "variant").agg(F.count("*").alias("users")))
         count_rows = counted.collect()
         scene_stats = spark.createDataFrame([r.asDict() for r in count_rows] or [],
-                                            "scene string, branch string, `group` string, variant string, "
-                                            "users bigint")
+                                            frame_schema("scene_stats", key=key))
         stage_day(scene_stats, "scene_stats")
         for r in count_rows:
             scene_counts.setdefault(r["scene"], []).append(r.asDict())
@@ -362,7 +360,7 @@ def _previous(spark: SparkSession, settings: Settings, tables: dict[str, str], s
     """Latest earlier dt of the members table, its members, and the sizes in its stats."""
     if delta.table_version(tables["audience_stats"]) is None:
         return None, None, {}
-    stats = delta.read_table(spark, tables["audience_stats"], writer=settings.writer) \
+    stats = open_store(settings, spark).read(tables["audience_stats"]) \
         .where(F.col("dt") < F.lit(snapshot_date))
     latest = stats.agg(F.max("dt")).collect()[0][0]
     if latest is None:
@@ -370,9 +368,9 @@ def _previous(spark: SparkSession, settings: Settings, tables: dict[str, str], s
     sizes = {r["audience"]: int(r["size"]) for r in stats.where(F.col("dt") == F.lit(latest)).collect()}
     members: DataFrame
     if delta.table_version(tables["audience_members"]) is None:
-        members = spark.createDataFrame([], f"audience string, {key} string")
+        members = spark.createDataFrame([], frame_schema("audience_members", key=key))
     else:
-        members = delta.read_table(spark, tables["audience_members"], writer=settings.writer) \
+        members = open_store(settings, spark).read(tables["audience_members"]) \
             .where(F.col("dt") == F.lit(latest)).select("audience", key)
     return latest, members, sizes
 
@@ -385,8 +383,7 @@ def _audience_profile(spark: SparkSession, entity: Entity, profile: DataFrame, t
     wanted = {a.name: [t for t in a.profile_tags if t in types and types[t] != "array<string>"]
               for a in entity.audiences}
     tags = list(dict.fromkeys(t for ts in wanted.values() for t in ts))
-    schema = ("audience string, tag string, value string, audience_users bigint, share_in_audience double, "
-              "population_users bigint, share_in_population double, tgi double")
+    schema = frame_schema("audience_profile", key=key)
     if not tags:
         return spark.createDataFrame([], schema)
     labels = _labels(profile, tags, types)
@@ -595,10 +592,11 @@ def publish_overridden(spark: SparkSession, settings: Settings, entity: Entity, 
     metadata = store.record_override(
         spark, settings, run_id=run_id, dataset=entity.audience_tables["audience_members"],
         snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))
-    return _commit_all(staged, snapshot_date, run_id, settings.writer, {**metadata, "manifest_digest": manifest_digest})
+    return _commit_all(staged, snapshot_date, run_id, open_store(settings, spark),
+                       {**metadata, "manifest_digest": manifest_digest})
 
 
-def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str, writer: delta.Writer,
+def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str, tables: TableStore,
                 extra: dict[str, str] | None = None) -> dict[str, int]:
     """Commit every staged table; members last, so a reader of members sees a complete day."""
     versions: dict[str, int] = {}
@@ -607,10 +605,10 @@ def _commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: 
     for name in order:
         st = staged[name]
         with step(f"publishing {name}") as s:
-            versions[name] = delta.commit(st, commit_metadata={"run_id": run_id, "job_name": "materialize_audiences",
-                                                               "snapshot_date": snapshot_date.isoformat(),
-                                                               **(extra or {})},
-                                          empty_partition={"dt": snapshot_date.isoformat()}, writer=writer)
+            versions[name] = tables.commit(st, commit_metadata={"run_id": run_id, "job_name": "materialize_audiences",
+                                                                "snapshot_date": snapshot_date.isoformat(),
+                                                                **(extra or {})},
+                                           empty_partition={"dt": snapshot_date.isoformat()})
             s.detail = f"version {versions[name]}, {st.rows:,} rows"
     return versions
 

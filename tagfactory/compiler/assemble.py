@@ -28,23 +28,38 @@ from tagfactory.compiler.manifest import (
 from tagfactory.compiler.models import AggregateTag, SourceSpec, TagBase
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import SPARK_TYPES
+from tagfactory.contracts.tables import (
+    AUDIENCE_KINDS,
+    TableSpec,
+    entity_tables,
+    project_tables,
+    table_name,
+)
+from tagfactory.contracts.tables import Column as TableColumn
 
 
 def profile_table(entity: str) -> str:
-    """Name of the wide profile table of an entity."""
-    return f"profile_{entity}"
+    """Name of the wide profile table of an entity (the table registry, tagfactory.contracts.tables)."""
+    return table_name("profile", entity)
 
 
 def stats_table(entity: str) -> str:
-    """Name of the per-tag statistics table of an entity."""
-    return f"tag_stats_{entity}"
+    """Name of the per-tag statistics table of an entity (the table registry)."""
+    return table_name("tag_stats", entity)
 
 
 def audience_tables(entity: str) -> dict[str, str]:
-    """Names of the audience and scene tables of an entity (see docs/audiences.md)."""
-    return {kind: f"{kind}_{entity}" for kind in (
-        "audience_members", "audience_stats", "audience_changes", "audience_profile",
-        "scene_assignments", "scene_stats")}
+    """Names of the audience and scene tables of an entity (the table registry; see docs/audiences.md)."""
+    return {kind: table_name(kind, entity) for kind in AUDIENCE_KINDS}
+
+
+def _tables(compiled: CompiledEntity) -> list[TableSpec]:
+    """The registry's tables of an entity, the profile with its tag columns."""
+    specs = entity_tables(compiled.entity, key=compiled.key, key_type=compiled.key_type)
+    fixed = set(specs[0].column_names)
+    tags = [TableColumn(name=n, type=SPARK_TYPES[t].lower(), description=f"tag `{n}`")
+            for n, t in compiled.columns if n not in fixed]
+    return [specs[0].with_columns(tags), *specs[1:]]
 
 
 def build_manifest(project: Project, definitions_root: str | Path) -> Manifest:
@@ -53,7 +68,7 @@ def build_manifest(project: Project, definitions_root: str | Path) -> Manifest:
     list_ids: dict[str, list[str]] = {}
     entities = [_entity(project, c, list_ids) for c in compiled.values()]
     return Manifest(tagfactory_version=__version__, definitions=str(definitions_root),
-                    entities=entities).sealed(list_ids)
+                    entities=entities, tables=project_tables()).sealed(list_ids)
 
 
 def _entity(project: Project, compiled: CompiledEntity, list_ids: dict[str, list[str]]) -> Entity:
@@ -73,6 +88,7 @@ def _entity(project: Project, compiled: CompiledEntity, list_ids: dict[str, list
         sources=[source_manifest(project.sources[s].model) for s in compiled.sources],
         tags=[_tag(project, project.tags[n].model, compiled) for n, _ in compiled.columns if n in project.tags],
         audience_tables=audience_tables(compiled.entity),
+        tables=_tables(compiled),
         audiences=_audiences(project, compiled.entity, list_ids),
         scenes=_scenes(project, compiled.entity),
     )

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from tagfactory.compiler.models import Guardrails, PayloadValue, Variant
 from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
+from tagfactory.contracts.tables import TableSpec
 from tagfactory.errors import ManifestError
 
 MANIFEST_FORMAT = 2
@@ -162,6 +163,8 @@ class Entity(Frozen):
     sources: list[Source]
     tags: list[Tag]
     audience_tables: dict[str, str]
+    tables: list[TableSpec] = Field(default_factory=list, description="the tables this entity's jobs write "
+                                    "(the table registry; the profile with its tag columns)")
     audiences: list[Audience] = Field(default_factory=list)
     scenes: list[Scene] = Field(default_factory=list)
 
@@ -185,6 +188,7 @@ class Manifest(Frozen):
     definitions: str
     digest: str = ""
     entities: list[Entity]
+    tables: list[TableSpec] = Field(default_factory=list, description="project-wide tables (quality results)")
 
     # normalized list identifiers by audience, carried from compilation to `write_manifest`
     # (they go to target/lists/, the manifest holds their count and SHA-256)
@@ -192,7 +196,8 @@ class Manifest(Frozen):
 
     def computed_digest(self) -> str:
         """SHA-256 of what the manifest makes jobs do: its format and entities."""
-        body = {"format": self.format, "entities": [e.model_dump(mode="json") for e in self.entities]}
+        body = {"format": self.format, "entities": [e.model_dump(mode="json") for e in self.entities],
+                "tables": [t.model_dump(mode="json") for t in self.tables]}
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def sealed(self, list_ids: dict[str, list[str]] | None = None) -> Manifest:

@@ -1,7 +1,7 @@
 """The native Delta Lake writer: Spark's ``format("delta")`` with the Delta Lake jars.
 
 Write-audit-publish is the same for both writers: Spark stages Parquet files in
-``<table>/_staging/<run_id>/`` (:func:`tagfactory.lakehouse.delta.stage`), the audit reads them, and
+``<table>/_staging/<run_id>/`` (:func:`tagfactory.lakehouse.stage.stage`), the audit reads them, and
 only the publish differs. Here the publish reads the staged files and writes them with Delta Lake's
 own writer in one transaction: ``replaceWhere`` over exactly the staged partitions (or ``append``),
 ``mergeSchema`` for new tag columns, the commit metadata as Delta's ``userMetadata`` (JSON). Delta
@@ -9,12 +9,17 @@ writes its own data files and statistics; the staged files are deleted after the
 write commits nothing (Delta's optimistic transaction) and leaves the staged run for a retry.
 
 The cost over the delta-rs writer is that the staged rows are written a second time; the
-measurement that chose the default writer is in docs/jvm-components.md.
+measurement that chose the default writer is in docs/jvm-components.md. Table maintenance is
+Delta's ``OPTIMIZE`` and ``VACUUM`` (:func:`compact_and_vacuum`).
+
+Only the standard library is imported at module level: :mod:`tagfactory.lakehouse.reads` uses
+:func:`user_metadata` without Spark.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from tagfactory.lakehouse.paths import HadoopFs, TableLocation
@@ -22,7 +27,9 @@ from tagfactory.lakehouse.paths import HadoopFs, TableLocation
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from tagfactory.lakehouse.delta import CommitMode, StagedWrite
+    from tagfactory.lakehouse.stage import CommitMode, StagedWrite
+
+log = logging.getLogger(__name__)
 
 NATIVE_ADVICE = (
     "writer='native' needs the Delta Lake jars (.jars/spark from `make jars`, or --jars on a cluster) and "
@@ -30,7 +37,43 @@ NATIVE_ADVICE = (
 )
 
 
-def commit_staged(
+def commit(
+    staged: StagedWrite,
+    *,
+    mode: CommitMode = "overwrite_partitions",
+    commit_metadata: dict[str, str] | None = None,
+    empty_partition: dict[str, str] | None = None,
+) -> int:
+    """Publish a staged run with Spark's Delta writer; returns the new table version.
+
+    Same modes and metadata as :func:`tagfactory.lakehouse.deltalog.commit`; the staged files are
+    deleted after the commit.
+
+    Args:
+        staged: The staged run.
+        mode: ``"overwrite_partitions"`` (replace exactly the staged partitions) or ``"append"``.
+        commit_metadata: Extra keys, recorded with ``run_id`` as the commit's ``userMetadata`` JSON.
+        empty_partition: For a run without rows, the partition it replaces with nothing.
+
+    Raises:
+        DeltaPublishError: see :func:`tagfactory.lakehouse.stage.check_commit`, or the write failed;
+            nothing was published and the staged files stay for a retry.
+    """
+    from tagfactory.lakehouse.errors import translated
+    from tagfactory.lakehouse.stage import check_commit, read_staged
+
+    check_commit(staged, commit_metadata, empty_partition)
+    metadata = {"run_id": staged.run_id, **(commit_metadata or {})}
+    with translated(f"Committing run {staged.run_id} (writer='native') to", staged.table_uri,
+                    f"Nothing was published; the staged files are still in {staged.staging_uri}. "
+                    + NATIVE_ADVICE):
+        version = _write_staged(staged, mode=mode, commit_metadata=metadata,
+                                empty_partition=empty_partition, staged_df=read_staged(staged))
+    log.info("committed run %s to %s as version %d (native)", staged.run_id, staged.table_uri, version)
+    return version
+
+
+def _write_staged(
     staged: StagedWrite,
     *,
     mode: CommitMode,
@@ -38,16 +81,7 @@ def commit_staged(
     empty_partition: dict[str, str] | None,
     staged_df: DataFrame,
 ) -> int:
-    """Publish a staged run with Spark's Delta writer; returns the new table version.
-
-    Args:
-        staged: The staged run.
-        mode: ``"overwrite_partitions"`` (replace exactly the staged partitions) or ``"append"``.
-        commit_metadata: Recorded as the commit's ``userMetadata`` JSON (``run_id`` included).
-        empty_partition: For a run without rows, the partition it replaces with nothing.
-        staged_df: The staged rows (``delta.read_staged(staged)``).
-    """
-    from tagfactory.lakehouse.delta import session_conf
+    from tagfactory.lakehouse.spark import session_conf
 
     spark = staged.spark
     uri = TableLocation.parse(staged.table_uri).spark_uri
@@ -83,9 +117,9 @@ def replace_where(partition_by: list[str], partitions: set[tuple[str | None, ...
 
 
 def _equals(column: str, value: str | None) -> str:
-    from tagfactory.lakehouse.delta import _quoted
+    from tagfactory.lakehouse.schemas import quoted
 
-    name = _quoted(column)
+    name = quoted(column)
     if value is None:
         return f"{name} IS NULL"
     text = value.replace("\\", "\\\\").replace("'", "\\'")
@@ -115,8 +149,32 @@ def user_metadata(text: str | None) -> dict[str, Any] | None:
 
 
 def read(spark: SparkSession, table_uri: str, version: int | None = None) -> DataFrame:
-    """Read a Delta table (optionally at ``version``) with Delta Lake on Spark."""
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", version)
-    return reader.load(TableLocation.parse(table_uri).spark_uri)
+    """Read a Delta table (optionally at ``version``) with Delta Lake on Spark.
+
+    Raises:
+        DeltaIOError: no Delta table there, no such version, or no Delta Lake jars.
+    """
+    from tagfactory.lakehouse.errors import DeltaIOError, translated
+
+    with translated("Reading (writer='native')", table_uri, NATIVE_ADVICE, DeltaIOError):
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(TableLocation.parse(table_uri).spark_uri)
+
+
+def compact_and_vacuum(spark: SparkSession, uri: str, retention_days: float, target_file_mb: int) -> int:
+    """Delta's ``OPTIMIZE`` then ``VACUUM`` past the retention; returns the number of files vacuumed."""
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    from tagfactory.lakehouse.spark import session_conf
+
+    uri = TableLocation.parse(uri).spark_uri
+    fs = HadoopFs(spark, uri)
+    before = {f.uri for f in fs.list_files(uri)}
+    with session_conf(spark, "spark.databricks.delta.optimize.maxFileSize", str(target_file_mb * 2**20)), \
+            session_conf(spark, "spark.databricks.delta.retentionDurationCheck.enabled", "false"):
+        table = SparkDeltaTable.forPath(spark, uri)
+        table.optimize().executeCompaction()
+        table.vacuum(retention_days * 24)
+    return len(before - {f.uri for f in fs.list_files(uri)})

@@ -7,6 +7,8 @@ only the standard library and pyspark, so any job can use it without pulling in 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
@@ -85,3 +87,17 @@ def _preset_master() -> str | None:
         return None
     SparkContext._ensure_initialized()
     return SparkConf().get("spark.master", None)
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set one SQL conf of ``spark`` for the duration of the block, then restore (or unset) it."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)

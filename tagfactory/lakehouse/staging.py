@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from tagfactory.errors import WarehouseError
-from tagfactory.lakehouse.delta import STAGING_DIR, StagedFile, StagedWrite
 from tagfactory.lakehouse.paths import HadoopFs, TableLocation
+from tagfactory.lakehouse.stage import STAGING_DIR, StagedFile, StagedWrite
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

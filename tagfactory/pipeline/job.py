@@ -18,6 +18,7 @@ from tagfactory.compiler.manifest import Entity, check_run_digest
 from tagfactory.errors import ConfigError, PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
+from tagfactory.lakehouse.store import open_store
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
 from tagfactory.pipeline.runtime import load_manifest, safe_run_id, start_job, stop_job
 from tagfactory.pipeline.sources import register_sources
@@ -232,12 +233,12 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
             raise BuildError(
                 f"{entity.profile_table} for {snapshot_date} has {rows - keys:,} duplicate `{entity.key}` rows; "
                 "a sql tag probably returns more than one row per key. Nothing was published.")
+        tables = open_store(settings, spark)
         with step(f"publishing {entity.profile_table}") as s:
-            version = delta.commit(staged, commit_metadata=metadata, writer=settings.writer)
+            version = tables.commit(staged, commit_metadata=metadata)
             s.detail = f"version {version} at {profile_uri}"
         with step(f"publishing {entity.stats_table}") as s:
-            stats_result = delta.publish_partition(spark, stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats",
-                                                   writer=settings.writer)
+            stats_result = tables.publish(stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats")
             s.rows = stats_result.rows
         lineage_run.set_outputs([outputs[0].with_stats(row_count=rows, version=str(version)),
                                  outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])

@@ -6,8 +6,8 @@ run by run); a re-run replaces a date and leaves the replaced files in storage f
 same rows) and then deletes files that no live version references and that were removed longer
 ago than ``retention_days`` -- so time travel keeps working for every version inside the retention.
 
-The configured writer does the work: delta-rs (``optimize.compact`` / ``vacuum``, no Spark needed)
-or Delta Lake on Spark (``OPTIMIZE`` / ``VACUUM``). Folders starting with ``_`` (staging,
+The configured writer's store does the work (:meth:`TableStore.compact_and_vacuum`): delta-rs
+(``optimize.compact`` / ``vacuum``, no Spark needed) or Delta Lake on Spark (``OPTIMIZE`` / ``VACUUM``). Folders starting with ``_`` (staging,
 quarantine, the Delta log) are never touched by either.
 """
 
@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING
 from deltalake import DeltaTable
 
 from tagfactory.compiler.manifest import Manifest, manifest_path, read_manifest
-from tagfactory.lakehouse.delta import Writer
 from tagfactory.lakehouse.paths import TableLocation
+from tagfactory.lakehouse.store import open_store
 from tagfactory.progress import log, step
-from tagfactory.quality.store import RESULTS_TABLE
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
+    from tagfactory.lakehouse.store import TableStore
     from tagfactory.settings import Settings
 
 
@@ -40,7 +38,7 @@ def run_maintenance(manifest_file: str | None = None, config: str | None = None,
     manifest = read_manifest(manifest_file or manifest_path(settings.target))
     retention = settings.maintenance.retention_days if retention_days is None else retention_days
     if settings.writer != "native":
-        results = maintain(None, warehouse_tables(manifest, settings), writer=settings.writer,
+        results = maintain(open_store(settings, None), warehouse_tables(manifest, settings),
                            retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
     else:
         from tagfactory.pipeline.runtime import (  # Spark only for the native writer
@@ -50,7 +48,7 @@ def run_maintenance(manifest_file: str | None = None, config: str | None = None,
 
         spark, _ = start_job(settings, None)
         try:
-            results = maintain(spark, warehouse_tables(manifest, settings), writer=settings.writer,
+            results = maintain(open_store(settings, spark), warehouse_tables(manifest, settings),
                                retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
         finally:
             stop_job(spark, settings, None)
@@ -73,22 +71,19 @@ class MaintenanceResult:
 
 
 def warehouse_tables(manifest: Manifest, settings: Settings) -> list[str]:
-    """URIs of the tables the manifest's jobs write (profile, stats, audiences, quality results)."""
-    names: list[str] = []
-    for entity in manifest.entities:
-        names += [entity.profile_table, entity.stats_table, *entity.audience_tables.values()]
-    names.append(RESULTS_TABLE)
+    """URIs of the tables the manifest lists as maintained (profile, stats, audiences, quality results)."""
+    specs = [*(t for e in manifest.entities for t in e.tables), *manifest.tables]
+    names = [t.name for t in specs if t.maintained]
     return [settings.table_uri(n) for n in dict.fromkeys(names)]
 
 
-def maintain(spark: SparkSession | None, uris: list[str], *, writer: Writer, retention_days: float,
+def maintain(tables: TableStore, uris: list[str], *, retention_days: float,
              target_file_mb: int = 128) -> list[MaintenanceResult]:
     """Compact and vacuum each existing Delta table in ``uris`` (missing tables are skipped).
 
     Args:
-        spark: Active session; needed only for ``writer="native"``.
+        tables: The job's store (the native one needs a Spark session, the delta-rs one none).
         uris: Table locations.
-        writer: ``"deltars"`` or ``"native"``.
         retention_days: Files removed from the table longer ago than this are deleted.
         target_file_mb: Compaction target file size.
     """
@@ -100,38 +95,9 @@ def maintain(spark: SparkSession | None, uris: list[str], *, writer: Writer, ret
         started = time.monotonic()
         before = len(DeltaTable(location.delta_uri).file_uris())
         with step(f"maintaining {uri.rsplit('/', 1)[-1]}") as s:
-            if writer == "native":
-                if spark is None:
-                    raise ValueError("writer='native' maintenance needs a Spark session")
-                vacuumed = _native(spark, location.spark_uri, retention_days, target_file_mb)
-            else:
-                vacuumed = _deltars(location.delta_uri, retention_days, target_file_mb)
+            vacuumed = tables.compact_and_vacuum(uri, retention_days=retention_days, target_file_mb=target_file_mb)
             table = DeltaTable(location.delta_uri)
             after = len(table.file_uris())
             s.detail = f"{before} -> {after} files, {vacuumed} vacuumed, version {table.version()}"
         results.append(MaintenanceResult(uri, before, after, vacuumed, table.version(), time.monotonic() - started))
     return results
-
-
-def _deltars(uri: str, retention_days: float, target_file_mb: int) -> int:
-    table = DeltaTable(uri)
-    table.optimize.compact(target_size=target_file_mb * 2**20)
-    removed = DeltaTable(uri).vacuum(retention_hours=int(retention_days * 24), dry_run=False,
-                                     enforce_retention_duration=False)
-    return len(removed)
-
-
-def _native(spark: SparkSession, uri: str, retention_days: float, target_file_mb: int) -> int:
-    from delta.tables import DeltaTable as SparkDeltaTable
-
-    from tagfactory.lakehouse.delta import session_conf
-    from tagfactory.lakehouse.paths import HadoopFs
-
-    fs = HadoopFs(spark, uri)
-    before = {f.uri for f in fs.list_files(uri)}
-    with session_conf(spark, "spark.databricks.delta.optimize.maxFileSize", str(target_file_mb * 2**20)), \
-            session_conf(spark, "spark.databricks.delta.retentionDurationCheck.enabled", "false"):
-        table = SparkDeltaTable.forPath(spark, uri)
-        table.optimize().executeCompaction()
-        table.vacuum(retention_days * 24)
-    return len(before - {f.uri for f in fs.list_files(uri)})

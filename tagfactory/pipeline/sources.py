@@ -28,9 +28,9 @@ def read_source(spark: SparkSession, source: Source, settings: Settings) -> Data
     """
     uri = settings.source_uri(source.path)
     if source.format == "delta":
-        from tagfactory.lakehouse.delta import read_table
+        from tagfactory.lakehouse.store import open_store
 
-        return read_table(spark, uri, writer=settings.writer)
+        return open_store(settings, spark).read(uri)
     try:
         return spark.read.schema(source_ddl(source)).option("basePath", uri).parquet(uri)
     except Exception as exc:  # py4j / analysis errors: give the user the source and path

@@ -15,38 +15,18 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import (
-    DateType,
-    DoubleType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-)
 from pyspark.sql.window import Window
 
 from tagfactory.compiler.manifest import Tag
+from tagfactory.contracts.tables import table_spec
+from tagfactory.lakehouse.schemas import struct_type
 
 NUMERIC = ("integer", "double")
 CATEGORICAL = ("enum", "string", "boolean")
 TOP_N = 10
 
-STATS_SCHEMA = StructType([
-    StructField("tag", StringType(), False),
-    StructField("value_type", StringType(), False),
-    StructField("category", StringType(), True),
-    StructField("rows", LongType(), False),
-    StructField("non_null", LongType(), False),
-    StructField("null_count", LongType(), False),
-    StructField("coverage", DoubleType(), False),
-    StructField("approx_distinct", LongType(), True),
-    StructField("min_value", StringType(), True),
-    StructField("max_value", StringType(), True),
-    StructField("mean", DoubleType(), True),
-    StructField("top_values", StringType(), True),
-    StructField("histogram", StringType(), True),
-    StructField("dt", DateType(), False),
-])
+# the tag_stats table of the registry (tagfactory.contracts.tables), dt included, NOT NULL fields verified
+STATS_SCHEMA = struct_type(table_spec("tag_stats", "_"))
 
 
 def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: Sequence[Tag],

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from tagfactory.compiler.manifest import Entity
 from tagfactory.errors import GateError
-from tagfactory.lakehouse import delta
+from tagfactory.lakehouse.store import open_store
 from tagfactory.progress import log, step
 from tagfactory.quality import store
 from tagfactory.quality.gate import AuditReport, audit
@@ -80,9 +80,10 @@ def load_reference(spark: SparkSession, settings: Settings, entity: Entity,
                    snapshot_date: dt.date) -> Reference | None:
     """What the latest published snapshot before ``snapshot_date`` looked like (from the stats table)."""
     uri = settings.table_uri(entity.stats_table)
-    if delta.table_version(uri) is None:
+    tables = open_store(settings, spark)
+    if tables.version(uri) is None:
         return None
-    stats = delta.read_table(spark, uri, writer=settings.writer).where(F.col("dt") < F.lit(snapshot_date))
+    stats = tables.read(uri).where(F.col("dt") < F.lit(snapshot_date))
     latest = stats.agg(F.max("dt")).collect()[0][0]
     if latest is None:
         return None

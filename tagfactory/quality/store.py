@@ -16,23 +16,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tagfactory.contracts.tables import RESULTS_TABLE, table_spec
 from tagfactory.errors import ConfigError
-from tagfactory.lakehouse import delta
+from tagfactory.lakehouse.schemas import struct_type
+from tagfactory.lakehouse.store import open_store
 from tagfactory.progress import log
 from tagfactory.quality.gx_bridge import write_data_docs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tagfactory.lakehouse.store import TableStore
     from tagfactory.quality.gate import AuditReport
     from tagfactory.settings import Settings
 
-RESULTS_TABLE = "quality_results"
-RESULTS_DDL = (
-    "run_id string, dataset string, suite string, expectation string, expectation_type string, "
-    "`column` string, severity string, success boolean, observed_value string, unexpected_count bigint, "
-    "unexpected_percent double, element_count bigint, details string, recorded_at timestamp, dt date"
-)
+__all__ = ["RESULTS_TABLE", "docs_root", "override_row", "record", "record_override", "render_docs"]
 
 
 def docs_root(settings: Settings) -> Path:
@@ -43,8 +41,11 @@ def docs_root(settings: Settings) -> Path:
 
 
 def record(spark: SparkSession, settings: Settings, reports: Sequence[AuditReport],
-           extra_rows: Sequence[dict[str, Any]] = ()) -> int | None:
-    """Append the reports' rows (and ``extra_rows``) to the results table; return its new version."""
+           extra_rows: Sequence[dict[str, Any]] = (), *, tables: TableStore | None = None) -> int | None:
+    """Append the reports' rows (and ``extra_rows``) to the results table; return its new version.
+
+    ``tables`` is the job's store; without one, the store of the settings' writer is opened.
+    """
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = []
     for report in reports:
@@ -54,10 +55,11 @@ def record(spark: SparkSession, settings: Settings, reports: Sequence[AuditRepor
     rows += [_row(r, now) for r in extra_rows]
     if not rows:
         return None
-    frame = spark.createDataFrame(rows, RESULTS_DDL)
-    result = delta.publish_partition(spark, frame, settings.table_uri(RESULTS_TABLE), partition_by=["dt"],
-                                     mode="append", writer=settings.writer,
-                                     commit_metadata={"job_name": "quality_gate"})
+    spec = table_spec("quality_results")
+    frame = spark.createDataFrame(rows, struct_type(spec, storage=True))
+    tables = tables or open_store(settings, spark)
+    result = tables.publish(frame, settings.table_uri(spec.name), partition_by=spec.partition_by, mode="append",
+                            commit_metadata={"job_name": "quality_gate"})
     return result.version
 
 

@@ -22,6 +22,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tagfactory.lakehouse import delta
+from tagfactory.lakehouse.store import store_for
 from tests.integration.conftest import DATES, Built
 
 if TYPE_CHECKING:
@@ -162,14 +163,12 @@ def test_a_table_written_by_one_writer_stays_valid_after_the_other(spark: SparkS
     d1, d2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
     uri = str(tmp_path / "t")
     schema = "user_id long, a long, dt date"
-    delta.publish_partition(spark, spark.createDataFrame([(1, 10, d1), (2, 20, d1)], schema), uri,
-                            writer=first)  # type: ignore[arg-type]
-    delta.publish_partition(spark, spark.createDataFrame([(3, 30, d2)], schema), uri, writer=first)  # type: ignore[arg-type]
+    one, other = store_for(first, spark), store_for(second, spark)
+    one.publish(spark.createDataFrame([(1, 10, d1), (2, 20, d1)], schema), uri)
+    one.publish(spark.createDataFrame([(3, 30, d2)], schema), uri)
     # the other writer replaces d1 (with a new column) and appends to d2
-    delta.publish_partition(spark, spark.createDataFrame([(1, 11, "x", d1)], "user_id long, a long, b string, dt date"),
-                            uri, writer=second)  # type: ignore[arg-type]
-    delta.publish_partition(spark, spark.createDataFrame([(4, 40, d2)], schema), uri, mode="append",
-                            writer=second)  # type: ignore[arg-type]
+    other.publish(spark.createDataFrame([(1, 11, "x", d1)], "user_id long, a long, b string, dt date"), uri)
+    other.publish(spark.createDataFrame([(4, 40, d2)], schema), uri, mode="append")
     expected = _canonical([{"user_id": 1, "a": 11, "b": "x", "dt": d1}, {"user_id": 3, "a": 30, "b": None, "dt": d2},
                            {"user_id": 4, "a": 40, "b": None, "dt": d2}])
     assert _delta_rs_rows(tmp_path / "t") == expected
@@ -177,3 +176,32 @@ def test_a_table_written_by_one_writer_stays_valid_after_the_other(spark: SparkS
     assert _spark_delta_rows(spark, tmp_path / "t", version=1) == _delta_rs_rows(tmp_path / "t", version=1)
     assert len(DeltaTable(uri).history()) == len(spark.sql(f"DESCRIBE HISTORY delta.`{uri}`").collect()) >= 4
     print(f"{first} then {second}: {_protocol(spark, tmp_path / 't')}")
+
+
+def _registry_spec(built: Built, table: str) -> Any:
+    """The spec of a warehouse table as the manifest lists it (the registry's, the profile with its tags)."""
+    specs = {s.name: s for s in [*built.entity.tables, *built.manifest.tables]}
+    return specs[table]
+
+
+def test_tables_the_jobs_write_have_exactly_the_registry_schema(built: Built, native_world: dict[str, Any]) -> None:
+    """Every table of both builds (profile, tag stats, quality results, the six audience tables of the
+    native world) stores exactly the columns, types, order and partitioning of the table registry."""
+    import json
+
+    from pyspark.sql.types import StructType
+
+    from tagfactory.lakehouse.schemas import struct_type
+
+    def fields(schema: StructType) -> list[tuple[str, str, bool]]:
+        return [(f.name, f.dataType.simpleString(), f.nullable) for f in schema.fields]
+
+    seen = set()
+    for path in _tables(native_world["warehouse"]) + _tables(built.warehouse):
+        spec = _registry_spec(built, path.name)
+        table = DeltaTable(str(path))
+        stored = StructType.fromJson(json.loads(table.schema().to_json()))
+        assert fields(stored) == fields(struct_type(spec, storage=True)), path
+        assert list(table.metadata().partition_columns) == spec.partition_by, path
+        seen.add(path.name)
+    assert len(seen) == 9

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from deltalake import DeltaTable
 
-from tagfactory.lakehouse import delta
+from tagfactory.lakehouse.store import store_for
 from tagfactory.pipeline.maintenance import maintain, warehouse_tables
 
 if TYPE_CHECKING:
@@ -40,13 +40,14 @@ def _spark_rows(spark: SparkSession, path: Path) -> list[dict[str, Any]]:
 def _small_files(spark: SparkSession, path: Path, writer: str) -> dict[int, list[dict[str, Any]]]:
     """Write versions 0..3 in 4-file pieces; returns the rows of every version."""
     uri = str(path)
+    tables = store_for(writer, spark)
     versions = {}
     for round_, date in enumerate((D1, D1, D2)):
         frame = spark.createDataFrame([(i, i * 10 + round_, date) for i in range(40)], SCHEMA).repartition(4)
-        delta.publish_partition(spark, frame, uri, writer=writer)  # type: ignore[arg-type]
+        tables.publish(frame, uri)
         versions[DeltaTable(uri).version()] = _rows(path)
     frame = spark.createDataFrame([(100 + i, 0, D2) for i in range(8)], SCHEMA).repartition(4)
-    delta.publish_partition(spark, frame, uri, mode="append", writer=writer)  # type: ignore[arg-type]
+    tables.publish(frame, uri, mode="append")
     versions[DeltaTable(uri).version()] = _rows(path)
     return versions
 
@@ -60,8 +61,7 @@ def test_compaction_and_vacuum_keep_rows_and_time_travel_within_the_retention(
     files_before = len(DeltaTable(str(path)).file_uris())
     on_disk_before = len(list(path.rglob("*.parquet")))
 
-    (result,) = maintain(spark, [str(path), str(tmp_path / "missing")], writer=writer,  # type: ignore[arg-type]
-                         retention_days=7)
+    (result,) = maintain(store_for(writer, spark), [str(path), str(tmp_path / "missing")], retention_days=7)
     assert result.files_before == files_before > 2
     assert result.files_after == len(DeltaTable(str(path)).file_uris()) == 2  # one file per dt
     assert result.vacuumed == 0  # every removed file is younger than 7 days
@@ -70,7 +70,7 @@ def test_compaction_and_vacuum_keep_rows_and_time_travel_within_the_retention(
         assert _rows(path, version) == rows
     assert len(list(path.rglob("*.parquet"))) == on_disk_before + 2
 
-    (result,) = maintain(spark, [str(path)], writer=writer, retention_days=0)  # type: ignore[arg-type]
+    (result,) = maintain(store_for(writer, spark), [str(path)], retention_days=0)
     assert result.vacuumed == on_disk_before  # all pre-compaction files are unreferenced now
     assert len(list(path.rglob("*.parquet"))) == 2
     assert _rows(path) == current == _spark_rows(spark, path)
