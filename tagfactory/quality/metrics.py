@@ -66,7 +66,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from tagfactory.quality.gx_bridge import PSI_OTHER_BIN, ExpectationSpec, Severity
+from tagfactory.quality.psi import PSI_OTHER_BIN
+from tagfactory.quality.specs import ExpectationSpec, Severity
 
 __all__ = ["FAST_TYPES", "MISSING_COLUMN", "DriftBins", "Outcome", "evaluate"]
 
