@@ -236,4 +236,3 @@ class ExpectColumnPsiToBeLessThan(ColumnAggregateExpectation):
         if value is None:
             return "--"
         return f"PSI {float(value):.4f}"
-

@@ -13,7 +13,6 @@ from tagfactory.quality.specs import spec_from_result
 __all__ = ["rows_from_result"]
 
 
-
 def rows_from_result(
     result: ExpectationSuiteValidationResult, *, run_id: str, dt: str, dataset: str
 ) -> list[dict[str, Any]]:

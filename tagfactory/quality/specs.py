@@ -105,7 +105,9 @@ def _no_conditions(spec: ExpectationSpec) -> dict[str, Any]:
     """The spec's kwargs, refusing the ones GX would execute (definitions are untrusted)."""
     found = sorted(_CODE_KWARGS & set(spec.kwargs))
     if found and not spec.internal:
-        raise ValueError(f"expectation {spec.name!r}: {', '.join(found)} not allowed (conditions are code)")
+        raise ValueError(
+            f"expectation {spec.name!r}: {', '.join(found)} not allowed (conditions are code)"
+        )
     return spec.kwargs
 
 
@@ -136,7 +138,9 @@ def build_suite(suite_name: str, specs: Iterable[ExpectationSpec]) -> Expectatio
         seen_names.add(spec.name)
         expectation_class = get_expectation_impl(spec.type)
         expectation = expectation_class(
-            **_no_conditions(spec), meta=spec.expectation_meta(), severity=_GX_SEVERITY[spec.severity]
+            **_no_conditions(spec),
+            meta=spec.expectation_meta(),
+            severity=_GX_SEVERITY[spec.severity],
         )
         for other in expectations:
             if ExpectationSuite._expectations_are_equalish(expectation, other):
