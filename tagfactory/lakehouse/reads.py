@@ -72,7 +72,24 @@ def read_arrow(table: DeltaTable, columns: list[str] | None = None, filters: lis
     from pyarrow.parquet import filters_to_expression
 
     expression = filters_to_expression(filters) if filters else None
-    return table.to_pyarrow_dataset().to_table(columns=columns, filter=expression, use_threads=False)
+    dataset = table.to_pyarrow_dataset(filesystem=_native_filesystem(table.table_uri))
+    return dataset.to_table(columns=columns, filter=expression, use_threads=False)
+
+
+def _native_filesystem(table_uri: str) -> Any:
+    """pyarrow's own filesystem rooted at a local table, else None (delta-rs's Python one).
+
+    delta-rs's default is a filesystem implemented in Python, which pyarrow calls from its I/O
+    threads (fragments are pre-buffered); a thread still inside it at interpreter exit aborted
+    `tagfactory lookup` now and then even without scan threads. A local table is read with
+    pyarrow's native filesystem, which holds no Python state.
+    """
+    import pyarrow.fs as pa_fs
+
+    location = TableLocation.parse(table_uri)
+    if not location.spark_uri.startswith("file://"):
+        return None
+    return pa_fs.SubTreeFileSystem(location.delta_uri, pa_fs.LocalFileSystem())
 
 
 def table_version(uri: str, *, storage_options: dict[str, str] | None = None) -> int | None:
