@@ -6,9 +6,10 @@ audiences over those tags -- 2 to 5 conditions each, nested ``all``/``any``/``no
 ``include``/``exclude`` of earlier audiences -- are generated as YAML and compiled by the real
 compiler. Then, in the same Spark session:
 
-* fused: the job's own one-pass projection (``tagfactory.audiences.materialize.membership``)
-  staged as the members table's Parquet files;
-* baseline: one ``SELECT key WHERE <condition>`` per audience, each staged on its own.
+* fused: the job's own one-pass query (the manifest's ``audiences_sql``, run by
+  ``tagfactory.audiences.materialize.membership``) staged as the members table's Parquet files;
+* baseline: one ``SELECT key WHERE <condition>`` per audience (``spark.sql`` over the same view,
+  ``:snapshot_date`` bound the same way), each staged on its own.
 
 ``--shape targeted`` (default) generates campaign-like audiences (conjunctions, a few percent of
 the users each); ``--shape broad`` generates wide ones (a third of the users each), where writing
@@ -187,22 +188,27 @@ class _Sides:
             snapshot = snapshot.cache()
             print(f"snapshot cached: {snapshot.count():,} rows in {time.perf_counter() - t0:.1f}s (untimed)", flush=True)
         self.keyed = snapshot.withColumn("_ext", F.lit(None).cast("array<string>"))  # no list/SQL audiences here
+        from tagfactory.compiler.audience_pass import INPUT_VIEW
+
+        self.keyed.createOrReplaceTempView(INPUT_VIEW)  # what membership() registers; the baseline reads it too
         self.singles: list[Any] = []
         self.last_fused: Any = None
 
     def single(self, a: Any) -> Any:
-        from pyspark.sql import functions as F
+        from sqlglot import exp
 
-        from tagfactory.audiences.materialize import bind_date
+        from tagfactory.compiler.audience_pass import INPUT_VIEW
+        from tagfactory.compiler.sqlbuild import to_sql
 
-        return self.keyed.where(F.expr(bind_date(a.condition, DAY))).select(
-            F.lit(a.name).alias("audience"), "user_id")
+        query = (exp.select(exp.alias_(exp.Literal.string(a.name), "audience"), exp.column("user_id"))
+                 .from_(INPUT_VIEW).where(a.condition, dialect="spark"))
+        return self.spark.sql(to_sql(query, pretty=False), args={"snapshot_date": DAY})
 
     def fused(self, folder: str = "fused") -> Any:
         from tagfactory.audiences.materialize import membership
         from tagfactory.lakehouse import delta
 
-        self.last_fused = delta.stage(self.spark, membership(self.keyed, self.entity.audiences, "user_id", DAY),
+        self.last_fused = delta.stage(self.spark, membership(self.keyed, self.entity, DAY),
                                       str(self.work / folder), partition_by=["dt"], run_id=folder,
                                       partition_values={"dt": DAY})
         return self.last_fused

@@ -1,8 +1,8 @@
 """Materialize every audience and scene of an entity for one date, through the quality gate.
 
-One Spark projection over the published profile snapshot evaluates the conditions of all rule
-audiences at once (list and SQL audiences are joined in as a per-key array first), packing the
-results into bit words that are decoded into member rows (see :func:`membership`). From the
+One compiled Spark query over the published profile snapshot evaluates the conditions of all
+rule audiences at once (list and SQL audiences are joined in as a per-key array first), packing
+the results into bit words that are decoded into member rows (see :func:`membership`). From the
 staged members the job derives the day's changes and stats (vs the latest earlier ``dt``), the
 audience profiles (TGI) and the scene assignments. All six tables are staged, the guardrails are
 audited, and only then are they committed; a failed gate quarantines every staged table and
@@ -20,14 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlglot
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
-from sqlglot import exp
 
 from tagfactory.audiences.lists import read_normalized
-from tagfactory.compiler import sqlbuild
+from tagfactory.compiler.audience_pass import INPUT_VIEW
 from tagfactory.compiler.manifest import Audience, Entity, Scene, check_run_digest
 from tagfactory.errors import PublishError
 from tagfactory.lakehouse import delta, staging
@@ -49,10 +47,6 @@ from tagfactory.quality.run import QualityGateError
 from tagfactory.settings import Settings
 
 EXT = "_ext"
-# audiences packed per integer word in the one-pass projection (2^4 - 1 decode rows per word);
-# measured on benchmarks/audiences_100.py: 4 is as fast as 8 or 2 in the condition stage and keeps the
-# decode table small (375 rows for 100 audiences)
-WORD_BITS = 4
 # spark.sql.codegen.maxFields under one_pass_codegen: fewer than a snapshot's columns, more than the
 # decode steps' (key, word, value, names, audience)
 ONE_PASS_MAX_FIELDS = 8
@@ -141,7 +135,7 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: Entity, pr
         keyed = keyed.join(grouped, key, "left")
     else:
         keyed = keyed.withColumn(EXT, F.lit(None).cast("array<string>"))
-    members = membership(keyed, audiences, key, snapshot_date)
+    members = membership(keyed, entity, snapshot_date)
 
     def stage_day(df: DataFrame, table: str) -> StagedWrite:
         """Stage the day's rows of one audience table (``dt`` is the snapshot date)."""
@@ -223,49 +217,25 @@ def _stage_and_audit(spark: SparkSession, settings: Settings, entity: Entity, pr
     return staged, summary, report
 
 
-def membership(keyed: DataFrame, audiences: Sequence[Audience], key: str, snapshot_date: dt.date) -> DataFrame:
-    """(audience, key) rows of every audience, from ONE projection over the profile snapshot.
+def membership(keyed: DataFrame, entity: Entity, snapshot_date: dt.date) -> DataFrame:
+    """(audience, key) rows of every audience, from ONE query over the profile snapshot.
 
     ``keyed`` is the snapshot with the key as a string and the ``_ext`` array column (list and
-    SQL memberships). A single scan, whatever the number of audiences, in one Spark stage:
+    SQL memberships). It is registered as the temp view ``audience_input`` and the entity's
+    compiled one-pass query (``entity.audiences_sql``, see :mod:`tagfactory.compiler.audience_pass`)
+    runs over it with ``:snapshot_date`` bound, as the profile job runs ``entity.sql``: a single
+    scan, whatever the number of audiences, in one Spark stage (the conditions packed into bit
+    words, the non-zero words exploded and decoded by a broadcast join).
 
-    1. one projection evaluates every condition and packs the results into small integer words,
-       ``WORD_BITS`` audiences per word (``IF(cond, 1 << bit, 0) | ...``); a condition on null
-       is false, as everywhere;
-    2. each row's non-zero words are exploded and decoded into audience names by a broadcast
-       join with the (word, value) -> names table, so only member rows are ever produced.
-
-    Run it under :func:`one_pass_codegen`, which keeps the wide projection of step 1 out of
-    whole-stage code generation (it runs as split, JIT-compilable methods) while step 2 stays
-    whole-stage code-generated. ``posexplode_outer`` (then ``_value != 0``) keeps Spark from
-    inferring a ``size(array(...)) > 0`` filter that would evaluate every condition a second time.
+    Run it under :func:`one_pass_codegen`, which keeps the wide projection of the conditions out of
+    whole-stage code generation (it runs as split, JIT-compilable methods) while the explode and
+    decode steps stay whole-stage code-generated.
     """
-    words = []
-    for start in range(0, len(audiences), WORD_BITS):
-        terms = [f"IF({bind_date(_condition(a), snapshot_date)}, {1 << bit}, 0)"
-                 for bit, a in enumerate(audiences[start:start + WORD_BITS])]
-        words.append(F.expr(" | ".join(terms)))
-    packed = keyed.select(F.col(key), F.array(*words).alias("_words"))
-    bits = packed.select(F.col(key), F.posexplode_outer("_words").alias("_word", "_value")).where(F.col("_value") != 0)
-    decode = F.broadcast(_word_table(keyed.sparkSession, [a.name for a in audiences]))
-    return (bits.join(decode, ["_word", "_value"])
-            .select(F.explode("_names").alias("audience"), F.col(key)))
-
-
-def _word_table(spark: SparkSession, names: list[str]) -> DataFrame:
-    """(word, value, names) for every non-zero value of every word of :func:`membership`.
-
-    An inline ``VALUES`` table: a local relation built in the JVM. ``createDataFrame`` of Python
-    rows would be a Python RDD, so broadcasting it would start Python workers first (~2 s in a
-    fresh JVM, measured by ``benchmarks/audiences_100.py --jvm fresh``).
-    """
-    rows = []
-    for word, start in enumerate(range(0, len(names), WORD_BITS)):
-        chunk = names[start:start + WORD_BITS]
-        for value in range(1, 1 << len(chunk)):
-            members = sqlbuild.literal([n for bit, n in enumerate(chunk) if value >> bit & 1], "array<string>")
-            rows.append(f"({word}, {value}, {members.sql(dialect='spark')})")
-    return spark.sql(f"SELECT * FROM VALUES {', '.join(rows)} AS t(_word, _value, _names)")
+    if entity.audiences_sql is None:
+        raise AudienceError(f"the manifest holds no audience query for entity {entity.name}: "
+                            "run `tagfactory compile` again")
+    keyed.createOrReplaceTempView(INPUT_VIEW)
+    return keyed.sparkSession.sql(entity.audiences_sql, args={"snapshot_date": snapshot_date})
 
 
 @contextmanager
@@ -287,26 +257,6 @@ def one_pass_codegen(spark: SparkSession) -> Iterator[None]:
     with delta.session_conf(spark, "spark.sql.codegen.maxFields", str(ONE_PASS_MAX_FIELDS)), \
             delta.session_conf(spark, "spark.sql.codegen.hugeMethodLimit", "8000"):
         yield
-
-
-def bind_date(condition: str, snapshot_date: dt.date) -> str:
-    """Replace the ``:snapshot_date`` parameter of a compiled condition by the date literal.
-
-    Column expressions cannot take named parameters (``spark.sql(args=...)`` only binds whole
-    queries), so the placeholder nodes of the parsed condition are swapped for ``DATE 'D'``.
-    """
-    if ":snapshot_date" not in condition:
-        return condition
-    tree = sqlglot.parse_one(condition, read="spark")
-    literal = exp.cast(exp.Literal.string(snapshot_date.isoformat()), exp.DataType.build("DATE"))
-    bound = tree.transform(lambda n: literal.copy() if isinstance(n, exp.Placeholder) else n)
-    return bound.sql(dialect="spark")
-
-
-def _condition(audience: Audience) -> str:
-    if audience.kind == "rule":
-        return str(audience.condition)
-    return f"coalesce(array_contains({EXT}, '{audience.name}'), false)"
 
 
 def _external(spark: SparkSession, settings: Settings, entity: Entity, audiences: Sequence[Audience],

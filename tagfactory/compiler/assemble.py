@@ -1,7 +1,8 @@
 """Assemble the manifest from a resolved, compiled project (see :mod:`tagfactory.compiler.manifest`).
 
-``target/compiled/<entity>/profile.sql`` and ``target/compiled/<entity>/tags/<tag>.sql`` hold the
-SQL for humans and diffs; ``target/lists/`` the normalized uploaded lists.
+``target/compiled/<entity>/profile.sql``, ``target/compiled/<entity>/audiences.sql`` (the one-pass
+audience query) and ``target/compiled/<entity>/tags/<tag>.sql`` hold the SQL for humans and diffs;
+``target/lists/`` the normalized uploaded lists.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import hashlib
 from pathlib import Path
 from typing import cast
 
+from sqlglot import exp
+
 from tagfactory import __version__
+from tagfactory.compiler.audience_pass import PassAudience, compile_pass
 from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.manifest import (
     Audience,
@@ -73,6 +77,7 @@ def build_manifest(project: Project, definitions_root: str | Path) -> Manifest:
 
 def _entity(project: Project, compiled: CompiledEntity, list_ids: dict[str, list[str]]) -> Entity:
     model = project.entities[compiled.entity].model
+    audiences, one_pass = _audiences(project, compiled.entity, list_ids)
     return Entity(
         name=compiled.entity,
         key=compiled.key,
@@ -89,18 +94,24 @@ def _entity(project: Project, compiled: CompiledEntity, list_ids: dict[str, list
         tags=[_tag(project, project.tags[n].model, compiled) for n, _ in compiled.columns if n in project.tags],
         audience_tables=audience_tables(compiled.entity),
         tables=_tables(compiled),
-        audiences=_audiences(project, compiled.entity, list_ids),
+        audiences=audiences,
+        audiences_sql=compile_pass(compiled.entity, compiled.key, one_pass),
         scenes=_scenes(project, compiled.entity),
     )
 
 
-def _audiences(project: Project, entity: str, list_ids: dict[str, list[str]]) -> list[Audience]:
-    """Built audiences of an entity, references first, with resolved conditions."""
-    from tagfactory.compiler.audiences import resolve_condition
+def _audiences(project: Project, entity: str, list_ids: dict[str, list[str]]
+               ) -> tuple[list[Audience], list[PassAudience]]:
+    """Built audiences of an entity, references first, with resolved conditions; and the same
+    audiences as the terms of the one pass (resolved condition trees)."""
+    from tagfactory.compiler.audiences import resolve_tree
+    from tagfactory.compiler.sqlbuild import to_sql
 
     known = project.audiences
     if known is None:
-        return []
+        return [], []
+    resolved: dict[str, exp.Expr] = {}  # shared by every resolve_tree call of this entity
+    terms: list[PassAudience] = []
     built = {t.model.name: t.model.type for t in project.tags.values() if t.model.entity == entity and t.model.built}
     default_profile = [n for n, t in built.items() if t in ("enum", "boolean")]
     out = []
@@ -110,6 +121,8 @@ def _audiences(project: Project, entity: str, list_ids: dict[str, list[str]]) ->
         if spec.entity != entity:
             continue
         c = known.compiled[name]
+        tree = resolve_tree(known.compiled, name, resolved) if c.kind == "rule" else None
+        terms.append(PassAudience(name, tree))
         uploaded = None
         if c.kind == "list":
             ids = c.list_ids
@@ -123,11 +136,11 @@ def _audiences(project: Project, entity: str, list_ids: dict[str, list[str]]) ->
             owner=spec.owner, kind=cast(AudienceKind, c.kind), lifecycle=spec.lifecycle,
             definition=f"{item.file}:{item.loc('name').line}",
             tags=c.tags, refs=c.refs, sources=c.sources,
-            condition=resolve_condition(known.compiled, name) if c.kind == "rule" else None,
+            condition=to_sql(tree, pretty=False) if tree is not None else None,
             sql=c.sql, uploaded=uploaded, guardrails=spec.guardrails,
             profile_tags=list(spec.profile_tags) if spec.profile_tags is not None else default_profile,
         ))
-    return out
+    return out, terms
 
 
 def _scenes(project: Project, entity: str) -> list[Scene]:

@@ -2,9 +2,10 @@
 
 A rule tree compiles to one boolean Spark SQL condition over the profile snapshot's columns
 (two-valued: a condition on a null value is false, see docs/audiences.md); references to other
-rule audiences are inlined, references to list and SQL audiences read the per-key array column
-``_ext`` (the external memberships the job joins in). The job evaluates every audience's
-condition in ONE projection over the profile snapshot.
+rule audiences are inlined (by the reference each ``include`` / ``exclude`` node carries, see
+:func:`resolve_tree`), references to list and SQL audiences read the per-key array column
+``_ext`` (the external memberships the job joins in). :mod:`audience_pass` compiles every
+audience's condition into ONE query over the profile snapshot.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from tagfactory.compiler.typecheck import SqlColumnError, report_unknown_column,
 from tagfactory.compiler.validate import unique_by_name
 
 EXT_COLUMN = "_ext"
+# meta key of a reference node (`include: X` / `exclude: X`): the name of the audience it references
+AUDIENCE_REF = "audience_ref"
 PROFILE_VIEW = "profile"
 NODE_KEYS = ("all", "any", "not", "include", "exclude", "tag")
 LEAF_KEYS = ("tag", "op", "value", "days")
@@ -250,9 +253,10 @@ class _Checker:
             report(self.item, where, Code.W501, f"active audience `{self.spec.name}` references deprecated audience "
                    f"`{name}`", f"move `{self.spec.name}` off `{name}` before it is removed", self.sink, warning=True)
         self.refs.append(name)
-        # a placeholder: the job resolves references (rule audiences inline, others via _ext)
-        member = exp.func("array_contains", exp.column(EXT_COLUMN), exp.Literal.string(name))
-        member = exp.func("coalesce", member, exp.false())
+        # the reference node, marked with the audience it names: resolve_tree inlines rule audiences
+        # there by that mark; list and SQL audiences stay the _ext lookup
+        member = ext_lookup(name)
+        member.meta[AUDIENCE_REF] = name
         return member if kind == "include" else exp.Not(this=exp.Paren(this=member))
 
     def leaf(self, node: dict[str, Any], path: tuple[str | int, ...]) -> exp.Expr | None:
@@ -642,45 +646,54 @@ def _a(word: str) -> str:
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
-def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
-    """The condition of a rule audience with references to other rule audiences inlined.
+def ext_lookup(name: str) -> exp.Expr:
+    """Membership of a list or SQL audience: ``COALESCE(ARRAY_CONTAINS(_ext, '<name>'), FALSE)``."""
+    member = exp.func("array_contains", exp.column(EXT_COLUMN), exp.Literal.string(name))
+    return exp.func("coalesce", member, exp.false())
 
-    References to list and SQL audiences stay as ``array_contains(_ext, '<name>')``.
+
+def resolve_tree(compiled: dict[str, CompiledAudience], name: str,
+                 cache: dict[str, exp.Expr] | None = None) -> exp.Expr:
+    """The condition tree of a rule audience with references to other rule audiences inlined.
+
+    References are the nodes the compiler marked with ``meta["audience_ref"]`` (an ``include`` /
+    ``exclude``): one naming a rule audience is replaced by that audience's resolved condition,
+    one naming a list or SQL audience stays its ``_ext`` lookup. ``cache`` (resolved trees by
+    name) may be shared between calls over the same ``compiled``; the result is a fresh copy.
 
     Raises:
         PolicyError: the inlined condition is bigger or deeper than the SQL policy allows.
     """
-    from sqlglot import parse_one
-
-    cache: dict[str, exp.Expr] = {}
+    resolved = {} if cache is None else cache
 
     def expand(audience: str) -> exp.Expr:
-        if audience in cache:
-            return cache[audience].copy()
-        c = compiled[audience]
-        assert c.condition is not None
-        tree = c.tree.copy() if c.tree is not None else parse_one(c.condition, read="spark")
+        if audience in resolved:
+            return resolved[audience].copy()
+        tree = compiled[audience].tree
+        assert tree is not None, f"rule audience {audience} has no condition tree"
         _bounded(tree)
 
         def swap(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Coalesce) and isinstance(node.this, exp.ArrayContains):
-                target = node.this.expression
-                ref = target.name if isinstance(target, exp.Literal) else None
-                if ref and ref in compiled and compiled[ref].kind == "rule" \
-                        and isinstance(node.this.this, exp.Column) and node.this.this.name == EXT_COLUMN:
-                    return exp.Paren(this=expand(ref))
+            ref = node.meta.get(AUDIENCE_REF) if node._meta else None  # noqa: SLF001 - no meta dicts created
+            if ref is not None and ref in compiled and compiled[ref].kind == "rule":
+                return exp.Paren(this=expand(ref))
             return node
 
         out = tree.transform(swap)
         _bounded(out)
-        cache[audience] = out
+        resolved[audience] = out
         return out.copy()
 
     expanded = expand(name)
     violations = check_emitted(expanded, set(), set())
     if violations:
         raise PolicyError(violations[0].message)
-    return to_sql(expanded, pretty=False)
+    return expanded
+
+
+def resolve_condition(compiled: dict[str, CompiledAudience], name: str) -> str:
+    """The Spark SQL of :func:`resolve_tree` (one line, identifiers quoted)."""
+    return to_sql(resolve_tree(compiled, name), pretty=False)
 
 
 def _bounded(tree: exp.Expr) -> None:

@@ -166,6 +166,9 @@ class Entity(Frozen):
     tables: list[TableSpec] = Field(default_factory=list, description="the tables this entity's jobs write "
                                     "(the table registry; the profile with its tag columns)")
     audiences: list[Audience] = Field(default_factory=list)
+    # the one-pass query of every audience over the `audience_input` view (`:snapshot_date` a
+    # parameter, like `sql`); None without audiences. See compiler/audience_pass.py
+    audiences_sql: str | None = None
     scenes: list[Scene] = Field(default_factory=list)
 
     def column_types(self) -> list[tuple[str, str]]:
@@ -247,6 +250,10 @@ def write_manifest(manifest: Manifest, target: str | Path) -> Path:
         tags_dir = folder / "tags"
         tags_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / "profile.sql", entity.sql + "\n")
+        if entity.audiences_sql is not None:
+            atomic_write(folder / "audiences.sql", entity.audiences_sql + "\n")
+        elif (folder / "audiences.sql").exists():
+            (folder / "audiences.sql").unlink()
         wanted = {f"{t.name}.sql" for t in entity.tags}
         for tag in entity.tags:
             atomic_write(tags_dir / f"{tag.name}.sql", tag.sql + "\n")

@@ -70,6 +70,11 @@ _QUERY_NODES: tuple[type[exp.Expr], ...] = (
 )
 # ... plus what only the compiler writes: the `:snapshot_date` parameter and `SELECT *` of its CTEs.
 _EMITTED_NODES: tuple[type[exp.Expr], ...] = (exp.Placeholder,)
+# ... plus, in the one-pass audience query only (compiler/audience_pass.py): its inline decode table
+# (`VALUES` of literals), `BROADCAST` of that table and the multi-alias of its `POSEXPLODE_OUTER`.
+_ONE_PASS_NODES: tuple[type[exp.Expr], ...] = (exp.Values, exp.Hint, exp.JoinHint, exp.Aliases)
+_DECODE_NODES: tuple[type[exp.Expr], ...] = (exp.Tuple, exp.Literal, exp.Array, exp.TableAlias,
+                                                   exp.Identifier)
 
 # Functions that allocate memory in proportion to an argument: (name, index of the size argument).
 ALLOCATING: dict[str, tuple[int, ...]] = {
@@ -145,15 +150,15 @@ def _offset_position(text: str, offset: int) -> tuple[int, int]:
 
 # --- after parsing -----------------------------------------------------------------------------
 
-def check_shape(tree: exp.Expr, max_depth: int = MAX_DEPTH) -> Violation | None:
+def check_shape(tree: exp.Expr, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> Violation | None:
     """Node count and depth, measured without recursion (a chain of one operator is one level)."""
     nodes = 0
     stack: list[tuple[exp.Expr, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
         nodes += 1
-        if nodes > MAX_NODES:
-            return Violation(Code.E408, f"has more than {MAX_NODES:,} syntax nodes", "split it into several tags")
+        if nodes > max_nodes:
+            return Violation(Code.E408, f"has more than {max_nodes:,} syntax nodes", "split it into several tags")
         if depth > max_depth:
             return Violation(Code.E408, f"is nested more than {max_depth} levels deep",
                              "simplify it, or split it into derived tags")
@@ -209,14 +214,31 @@ def check_tree(tree: exp.Expr, *, query: bool, offset: int = 0, text: str = "",
     return out
 
 
-def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str]) -> list[Violation]:
-    """The compiled query, checked as a whole: the allow-list, limits, tables and no `${`."""
-    shape = check_shape(tree, EMIT_DEPTH)
+def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str], *,
+                  one_pass: int = 0) -> list[Violation]:
+    """The compiled query, checked as a whole: the allow-list, limits, tables and no `${`.
+
+    ``one_pass``: the tree is the one-pass query of that many audiences (each condition already
+    checked within the limits on its own): its decode table, hint and generator alias are
+    allowed (see :func:`_one_pass_violation`), and the limits grow with the number of audiences.
+    """
+    if one_pass:
+        shape = check_shape(tree, EMIT_DEPTH + 16, max_nodes=MAX_NODES * (one_pass + 1))
+    else:
+        shape = check_shape(tree, EMIT_DEPTH)
     if shape is not None:
         return [shape]
-    allowed = _EXPRESSION_NODES + _QUERY_NODES + _EMITTED_NODES
+    allowed = _EXPRESSION_NODES + _QUERY_NODES + _EMITTED_NODES + (_ONE_PASS_NODES if one_pass else ())
+    aliases = {a.name for a in tree.find_all(exp.TableAlias)} if one_pass else set()
     out: list[Violation] = []
     for node in tree.walk():
+        if one_pass:
+            special = _one_pass_violation(node, aliases)
+            if special is not None:
+                out.append(special)
+                continue
+            if isinstance(node, exp.Table) and isinstance(node.parent, exp.JoinHint):
+                continue  # names a relation of the query, checked with its hint
         if node.comments:
             out.append(Violation(Code.E406, "a comment is not allowed in the compiled query"))
         if isinstance(node, exp.Placeholder) and node.name != "snapshot_date":
@@ -234,23 +256,49 @@ def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str]) -> list[Vio
     return out
 
 
-def check_compiled(query: exp.Expr, sources: set[str], what: str) -> None:
+def check_compiled(query: exp.Expr, sources: set[str], what: str, *, one_pass: int = 0) -> None:
     """Run the policy over an emitted query, as built and as Spark will read its text.
+
+    ``one_pass``: see :func:`check_emitted`.
 
     Raises:
         PolicyError: the query holds anything the policy refuses.
     """
-    problems = check_emitted(query, sources, {c.alias_or_name for c in query.find_all(exp.CTE)})
+    problems = check_emitted(query, sources, {c.alias_or_name for c in query.find_all(exp.CTE)}, one_pass=one_pass)
     if not problems:
         text = query.sql(dialect="spark")
         if SUBSTITUTION.search(text):
             problems = [Violation(Code.E407, "the compiled SQL contains `${`")]
         else:
             reparsed = sqlglot.parse_one(text, read="spark")
-            problems = check_emitted(reparsed, sources, {c.alias_or_name for c in reparsed.find_all(exp.CTE)})
+            problems = check_emitted(reparsed, sources, {c.alias_or_name for c in reparsed.find_all(exp.CTE)},
+                                     one_pass=one_pass)
     if problems:
         raise PolicyError(f"the compiled query of {what} fails the SQL policy: "
                           + "; ".join(f"{v.code}: {v.message}" for v in problems[:5]))
+
+
+def _one_pass_violation(node: exp.Expr, aliases: set[str]) -> Violation | None:
+    """The one pass's own constructs: VALUES of literals only, BROADCAST of one of its relations,
+    a column-list alias of a generator only."""
+    if isinstance(node, exp.Values):
+        if node.parent is None or not isinstance(node.parent, exp.Join):
+            return Violation(Code.E406, "the one-pass query's `VALUES` table must be joined")
+        for sub in node.walk():
+            if sub is not node and type(sub) not in _DECODE_NODES or (isinstance(sub, exp.Array) and not
+                                                  all(isinstance(e, exp.Literal) for e in sub.expressions)):
+                return Violation(Code.E406, "the one-pass query's `VALUES` table may hold literals only")
+    if isinstance(node, exp.JoinHint):
+        names = [t.name for t in node.expressions if isinstance(t, exp.Table)]
+        if str(node.this).upper() != "BROADCAST" or len(names) != len(node.expressions) \
+                or any(n not in aliases for n in names):
+            return Violation(Code.E406, f"the hint `{node.sql(dialect='spark')}` is not allowed in the compiled query")
+    if isinstance(node, exp.Hint) and not isinstance(node.parent, exp.Select):
+        return Violation(Code.E406, "a hint is allowed on a SELECT only")
+    if isinstance(node, exp.Aliases) and not (isinstance(node.this, exp.Func) and
+                                              any(n in GENERATORS for n in spark_names(node.this))):
+        return Violation(Code.E406, "a column-list alias is allowed on a generator only")
+    return None
 
 
 def _node_violation(node: exp.Expr, allowed: tuple[type[exp.Expr], ...], *, query: bool,
