@@ -41,10 +41,14 @@ def _members(spark: SparkSession, first: int, last: int) -> DataFrame:
 @pytest.fixture(scope="module")
 def days(spark: SparkSession) -> tuple:
     from tagfactory.audiences.materialize import assign_scenes
+    from tagfactory.compiler.manifest import Scene
 
-    day1 = assign_scenes(spark, [SCENE], _members(spark, 0, USERS), "user_id").toPandas()
+    # the job takes the manifest's typed scene; the oracle reads the plain dict
+    scene = Scene.model_validate({**SCENE, "display_name": "Pop-up", "description": "test scene", "owner": "qa",
+                                  "definition": "tests/integration/test_scenes.py"})
+    day1 = assign_scenes(spark, [scene], _members(spark, 0, USERS), "user_id").toPandas()
     # day 2: 10,000 users left, 10,000 new ones arrived
-    day2 = assign_scenes(spark, [SCENE], _members(spark, 10_000, USERS + 10_000), "user_id").toPandas()
+    day2 = assign_scenes(spark, [scene], _members(spark, 10_000, USERS + 10_000), "user_id").toPandas()
     return day1, day2
 
 
