@@ -12,7 +12,6 @@ publishes nothing. See docs/audiences.md.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -26,7 +25,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from tagfactory.audiences.lists import read_normalized
 from tagfactory.compiler.audience_pass import INPUT_VIEW
-from tagfactory.compiler.manifest import Audience, Entity, Scene, check_run_digest
+from tagfactory.compiler.manifest import Audience, Entity, Scene, UploadedList, check_run_digest
 from tagfactory.errors import PublishError
 from tagfactory.lakehouse import delta, staging
 from tagfactory.lakehouse.delta import StagedWrite
@@ -276,7 +275,7 @@ def _external(spark: SparkSession, settings: Settings, entity: Entity, audiences
             if not path.exists():
                 raise AudienceError(f"audience {a.name}: {path} is missing; run `tagfactory compile` again")
             ids = read_normalized(path)
-            if hashlib.sha256("\n".join(ids).encode()).hexdigest() != a.uploaded.sha256:
+            if UploadedList.digest_of(ids) != a.uploaded.sha256:
                 raise AudienceError(f"audience {a.name}: {path} is not the list the manifest was compiled with "
                                     "(its SHA-256 differs); run `tagfactory compile` again")
             lists.append(spark.createDataFrame([(i, a.name) for i in ids], schema))

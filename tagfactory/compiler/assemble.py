@@ -7,7 +7,6 @@ audience query) and ``target/compiled/<entity>/tags/<tag>.sql`` hold the SQL for
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import cast
 
@@ -128,7 +127,7 @@ def _audiences(project: Project, entity: str, list_ids: dict[str, list[str]]
             ids = c.list_ids
             list_ids[name] = ids
             uploaded = UploadedList(file=f"lists/{name}.txt", source=spec.list_.file if spec.list_ else "",
-                                    ids=len(ids), sha256=hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+                                    ids=len(ids), sha256=UploadedList.digest_of(ids),
                                     duplicates=c.list_options.get("duplicates", 0),
                                     malformed=c.list_options.get("malformed", 0))
         out.append(Audience(

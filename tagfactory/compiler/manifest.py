@@ -102,6 +102,11 @@ class UploadedList(Frozen):
     duplicates: int = 0
     malformed: int = 0
 
+    @staticmethod
+    def digest_of(ids: list[str]) -> str:
+        """SHA-256 of normalized identifiers as the manifest records them (one per line)."""
+        return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
 
 class Audience(Frozen):
     """A built audience (rule, uploaded list or SQL)."""

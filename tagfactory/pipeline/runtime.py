@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagfactory.compiler.manifest import Entity, Manifest, manifest_path, read_manifest
+from tagfactory.compiler.manifest import Manifest, manifest_path, read_manifest
 from tagfactory.errors import ConfigError
 from tagfactory.progress import step
 
@@ -36,11 +36,6 @@ def safe_run_id(text: str) -> str:
 def load_manifest(settings: Settings, manifest_file: str | Path | None) -> Manifest:
     """The manifest at ``manifest_file``, else ``<settings.target>/manifest.json``."""
     return read_manifest(manifest_file or manifest_path(settings.target))
-
-
-def choose_entities(manifest: Manifest, entities: list[str] | None) -> list[Entity]:
-    """The manifest's entities named in ``entities`` (all when None); unknown names are an error."""
-    return manifest.choose(entities)
 
 
 def start_spark(settings: Settings, master: str | None, app_name: str | None = None) -> SparkSession:
