@@ -30,7 +30,8 @@ def run_audiences(snapshot_date: dt.date, manifest_file: str | None = None, conf
         raise ConfigError("--override-gate needs --run-id: the run whose quarantined audience tables to publish "
                           "(the failed task's message prints it)")
     run_id = safe_run_id(run_id) if run_id else delta.new_run_id()
-    spark, emitter = start_job(settings, master)
+    job = start_job(settings, master)
+    spark, emitter = job.spark, job.emitter
     try:
         for entity in chosen:
             if override_reason is not None:

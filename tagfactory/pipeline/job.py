@@ -57,7 +57,8 @@ def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: 
     manifest = load_manifest(settings, manifest_file)
     chosen = manifest.choose(entities)
     digest = manifest.digest
-    spark, emitter = start_job(settings, master)
+    job = start_job(settings, master)
+    spark, emitter = job.spark, job.emitter
     try:
         for entity in chosen:
             if step_name == "all":

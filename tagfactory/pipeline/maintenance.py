@@ -46,7 +46,7 @@ def run_maintenance(manifest_file: str | None = None, config: str | None = None,
             stop_job,
         )
 
-        spark, _ = start_job(settings, None)
+        spark = start_job(settings, None).spark
         try:
             results = maintain(open_store(settings, spark), warehouse_tables(manifest, settings),
                                retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)

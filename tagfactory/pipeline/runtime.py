@@ -1,7 +1,8 @@
 """What every job shares: the settings, the manifest, the Spark session, the lineage emitter, run ids.
 
 The profile build, the audience materialization, the maintenance job and the CLI commands that
-start Spark all start and stop through here, so they agree on the session defaults (the master
+start Spark all start and stop through here (:func:`start_job` opens the job's one
+:class:`~tagfactory.lakehouse.store.TableStore`), so they agree on the session defaults (the master
 of the settings, else spark-submit's, else ``local[*]``: see
 :func:`tagfactory.lakehouse.spark.build_spark_session`) and on the stop rule.
 """
@@ -9,6 +10,7 @@ of the settings, else spark-submit's, else ``local[*]``: see
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ from tagfactory.progress import step
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tagfactory.lakehouse.store import TableStore
     from tagfactory.lineage import LineageEmitter
     from tagfactory.settings import Settings
 
@@ -56,10 +59,25 @@ def lineage_emitter(settings: Settings) -> LineageEmitter:
     return LineageEmitter.from_config(settings.lineage.enabled, settings.lineage.transport, settings.lineage_file())
 
 
-def start_job(settings: Settings, master: str | None, app_name: str | None = None
-              ) -> tuple[SparkSession, LineageEmitter]:
-    """The Spark session and the lineage emitter of a job."""
-    return start_spark(settings, master, app_name), lineage_emitter(settings)
+@dataclass(frozen=True)
+class JobContext:
+    """What a started job hands to its steps: the session, the lineage emitter and the table store.
+
+    The store is opened here, once per job, from ``settings.writer``; steps take it as an argument
+    and never choose a writer themselves.
+    """
+
+    spark: SparkSession
+    emitter: LineageEmitter
+    tables: TableStore
+
+
+def start_job(settings: Settings, master: str | None, app_name: str | None = None) -> JobContext:
+    """Start a job: its Spark session, lineage emitter and table store (one of each)."""
+    from tagfactory.lakehouse.store import open_store
+
+    spark = start_spark(settings, master, app_name)
+    return JobContext(spark=spark, emitter=lineage_emitter(settings), tables=open_store(settings, spark))
 
 
 def stop_job(spark: SparkSession, settings: Settings, master: str | None) -> None:
