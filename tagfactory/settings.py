@@ -69,6 +69,8 @@ class Settings(BaseModel):
     target: str = "target"
     warehouse: str = "warehouse"
     sources_root: str = "data/demo"
+    exports_root: str = Field("deliveries", description="root of file drops (local path, hdfs://, s3a://); "
+                              "export definitions name paths relative to it")
     writer: Literal["deltars", "native"] = Field(
         "deltars", description="deltars: Spark writes Parquet, delta-rs commits; native: Delta Lake jars on the cluster")
     spark: SparkSettings = Field(default_factory=SparkSettings)
@@ -98,6 +100,20 @@ class Settings(BaseModel):
                              "`sources_root`; set absolute locations in the settings")
         return join_uri(self.sources_root, path)
 
+    def export_uri(self, path: str) -> str:
+        """Location of a file-drop destination: ``path`` (from an export definition) inside ``exports_root``.
+
+        Raises:
+            ConfigError: ``path`` is absolute, has a scheme or leaves the root.
+        """
+        from tagfactory.compiler.guards import path_problem
+
+        problem = path_problem(path)
+        if problem:
+            raise ConfigError(f"export path {path!r} {problem}: definitions name paths relative to "
+                             "`exports_root`; set absolute locations in the settings")
+        return join_uri(self.exports_root, path)
+
     def lineage_file(self) -> str:
         """Default lineage event file."""
         return self.lineage.file or join_uri(self.warehouse, "_lineage/openlineage.jsonl")
@@ -108,6 +124,7 @@ ENV_FIELDS = {
     "TAGFACTORY_TARGET": ("target",),
     "TAGFACTORY_WAREHOUSE": ("warehouse",),
     "TAGFACTORY_SOURCES_ROOT": ("sources_root",),
+    "TAGFACTORY_EXPORTS_ROOT": ("exports_root",),
     "TAGFACTORY_WRITER": ("writer",),
     "TAGFACTORY_SPARK_MASTER": ("spark", "master"),
     "TAGFACTORY_QUALITY_ENGINE": ("quality", "engine"),
@@ -157,7 +174,7 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
         where = f"config {config}" if config else "settings"
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{where}: {problems}") from None
-    for name in ("definitions", "target", "warehouse", "sources_root"):
+    for name in ("definitions", "target", "warehouse", "sources_root", "exports_root"):
         value = getattr(settings, name)
         if not is_absolute(value):
             setattr(settings, name, str((base / value).resolve()))

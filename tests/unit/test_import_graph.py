@@ -29,7 +29,7 @@ PACKAGE = REPO / "tagfactory"
 DEFS = REPO / "tag_definitions"
 
 RUNTIME = ("tagfactory.pipeline", "tagfactory.lakehouse", "tagfactory.audiences", "tagfactory.quality",
-           "tagfactory.lineage", "tagfactory.demo", "quality", "lineage")  # quality/, lineage/: symlinks
+           "tagfactory.lineage", "tagfactory.demo", "tagfactory.exports", "quality", "lineage", "exports")  # symlinks
 HEAVY = ("pyspark", "py4j", "delta", "deltalake", "great_expectations", "airflow", "pyarrow", "pandas",
          "openlineage")
 NO_SPARK = ("pyspark", "py4j", "delta", "deltalake", "great_expectations", "airflow")
