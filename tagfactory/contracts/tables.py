@@ -22,13 +22,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Kind = Literal["profile", "tag_stats", "audience_members", "audience_changes", "audience_stats",
-               "audience_profile", "scene_assignments", "scene_stats", "quality_results"]
-Producer = Literal["build_profile", "publish_profile", "materialize_audiences", "quality_gate"]
+               "audience_profile", "scene_assignments", "scene_stats", "quality_results", "export_receipts"]
+Producer = Literal["build_profile", "publish_profile", "materialize_audiences", "quality_gate", "export"]
 
 ENTITY_KINDS: tuple[Kind, ...] = ("profile", "tag_stats", "audience_members", "audience_stats",
                                   "audience_changes", "audience_profile", "scene_assignments", "scene_stats")
 AUDIENCE_KINDS: tuple[Kind, ...] = ENTITY_KINDS[2:]
 RESULTS_TABLE = "quality_results"
+RECEIPTS_TABLE = "export_receipts"
 OWNER = "data-platform"
 _TYPE = re.compile(r"^(string|bigint|int|double|float|boolean|date|timestamp|array<[a-z<>]+>)$")
 
@@ -108,6 +109,8 @@ def table_name(kind: Kind, entity: str | None = None) -> str:
     """Name of a table: ``<kind>_<entity>`` for entity tables (``profile_user``), ``quality_results``."""
     if kind == "quality_results":
         return RESULTS_TABLE
+    if kind == "export_receipts":
+        return RECEIPTS_TABLE
     if entity is None:
         raise ValueError(f"the {kind} table belongs to an entity; pass its name")
     return f"{kind}_{entity}"
@@ -202,6 +205,33 @@ def table_spec(kind: Kind, entity: str | None = None, *, key: str = "user_id", k
                     _c("element_count", "bigint"), _c("details", "string", "JSON"),
                     _c("recorded_at", "timestamp", "when the row was written (UTC)"),
                     _c("dt", "date", "snapshot date audited (partition)")]}
+    elif kind == "export_receipts":
+        spec = {"description": "One row per export, destination and delivery attempt: what was selected, "
+                               "suppressed and delivered, where, with checksums (appended).",
+                "produced_by": "export", "columns": [
+                    _c("export", "string", "export name", nullable=False),
+                    _c("destination", "string", "destination name", nullable=False),
+                    _c("kind", "string", "files | hive | kafka | excel", nullable=False),
+                    _c("content_id", "string", "digest of the source table versions and the compiled export",
+                       nullable=False),
+                    _c("supersedes", "string", "content id of the earlier delivery of this date it replaces"),
+                    _c("status", "string", "delivered | unchanged | failed", nullable=False),
+                    _c("rows_selected", "bigint", "rows the selection read", nullable=False),
+                    _c("rows_suppressed", "bigint", "rows removed by suppression", nullable=False),
+                    _c("suppressed_by", "string", "JSON {reason: rows}"),
+                    _c("rows_expected", "bigint", "rows_selected - rows_suppressed", nullable=False),
+                    _c("rows_delivered", "bigint", "rows the destination holds, read back", nullable=False),
+                    _c("files", "bigint", "files delivered"), _c("bytes", "bigint", "bytes delivered"),
+                    _c("checksums", "string", "JSON {file: sha256}"),
+                    _c("location", "string", "where the delivery is (folder, table, topic)"),
+                    _c("hash_profiles", "string", "hashing profiles applied (comma separated)"),
+                    _c("source_versions", "string", "JSON {table: Delta version} read by the selection"),
+                    _c("manifest_digest", "string", "digest of the compiled definitions"),
+                    _c("run_id", "string", "the export run"),
+                    _c("error", "string", "why a delivery failed"),
+                    _c("started_at", "timestamp", "delivery start (UTC)"),
+                    _c("finished_at", "timestamp", "delivery end (UTC)"),
+                    _c("dt", "date", "snapshot date exported (partition)", nullable=False)]}
     else:  # pragma: no cover - Kind is closed
         raise ValueError(f"unknown table kind {kind!r}")
     return TableSpec(name=name, kind=kind, **spec)  # type: ignore[arg-type]
@@ -214,4 +244,4 @@ def entity_tables(entity: str, *, key: str = "user_id", key_type: str = "string"
 
 def project_tables() -> list[TableSpec]:
     """Project-wide tables (not per entity)."""
-    return [table_spec("quality_results")]
+    return [table_spec("quality_results"), table_spec("export_receipts")]

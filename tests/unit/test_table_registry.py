@@ -38,7 +38,7 @@ def test_every_table_has_a_unique_name_and_its_partition_columns_among_its_colum
     assert [s.name for s in entity_tables("user")] == [
         "profile_user", "tag_stats_user", "audience_members_user", "audience_stats_user", "audience_changes_user",
         "audience_profile_user", "scene_assignments_user", "scene_stats_user"]
-    assert [s.name for s in project_tables()] == ["quality_results"]
+    assert [s.name for s in project_tables()] == ["quality_results", "export_receipts"]
     assert [s.name for s in specs if s.columns_from_definitions] == ["profile_user", "profile_store"]
 
 
