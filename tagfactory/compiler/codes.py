@@ -101,6 +101,15 @@ class Code(StrEnum):
     E711 = "E711", "guardrails: `min_size` > `max_size`"
     E712 = "E712", "`profile_tags` names an array tag"
     E721 = "E721", "duplicate branch or variant name in a scene"
+    # exports
+    E801 = "E801", "an export names an unknown audience or scene, or one of another entity"
+    E802 = "E802", "an export column reads an unknown tag, source column or field, or no column is the key"
+    E803 = "E803", "an export column reads a pii tag or source column and states no treatment"
+    E804 = "E804", "a pii treatment that cannot apply: unknown hashing profile, mask or hash of a non-string"
+    E805 = "E805", "a suppression condition with an operator or value that does not fit"
+    E806 = "E806", "a destination that cannot hold the export (arrays in CSV, BOM without header, shared Hive table)"
+    W805 = "W805", "`keep` on a column that is not pii"
+    W807 = "W807", "a deprecated export, or an export reading a deprecated audience or tag"
 
 
 def markdown_table(prefixes: Sequence[str] = ()) -> str:

@@ -79,6 +79,8 @@ class Hash(Strict):
     """PII replaced by its SHA-256 under a named hashing profile (docs/hashing-profiles.md)."""
 
     hash: Name
+    normalize: Literal["email", "phone", "text"] | None = Field(
+        default=None, description="how the value is normalized before hashing; default from the column name")
 
 
 PiiTreatment = Literal["drop", "mask"] | Hash | Keep

@@ -21,6 +21,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from tagfactory.compiler.export_models import (
+    Consumer,
+    Destination,
+    Retention,
+    Schedule,
+    Suppression,
+    What,
+)
 from tagfactory.compiler.models import Guardrails, PayloadValue, Variant
 from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
 from tagfactory.contracts.tables import TableSpec
@@ -188,6 +196,48 @@ class Entity(Frozen):
         raise KeyError(name)
 
 
+class ExportColumn(Frozen):
+    """A delivered column of an export: where it is read, its type, its PII treatment."""
+
+    name: str
+    origin: Literal["builtin", "tag", "source"]
+    ref: str = Field(description="builtin field (key, dt, audience ...), tag name, or <source>.<column>")
+    type: str = Field(description="Spark SQL type delivered (a treated value is a string)")
+    source_type: str = Field(description="Spark SQL type read")
+    pii: bool = False
+    treatment: str | None = Field(default=None, description="mask, hash:<profile> or keep; None: not treated")
+    normalize: Literal["email", "phone", "text"] | None = None
+    description: str = ""
+
+
+class Export(Frozen):
+    """A compiled export: what leaves the lakehouse, for whom, when and where (docs/exports.md)."""
+
+    name: str
+    display_name: str
+    description: str
+    owner: str
+    consumer: Consumer
+    purpose: str
+    lifecycle: Literal["active", "deprecated", "retired"]
+    entity: str
+    definition: str = Field(description="file:line of the definition")
+    what: What
+    columns: list[ExportColumn]
+    suppression: Suppression
+    schedule: Schedule
+    destinations: list[Destination]
+    retention: Retention
+    tags: list[str] = Field(default_factory=list, description="profile tags read (columns and suppression)")
+    hash_profiles: list[str] = Field(default_factory=list)
+    digest: str = Field(default="", description="SHA-256 of the compiled export (part of every content id)")
+
+    def computed_digest(self) -> str:
+        """SHA-256 of this export's compiled definition (without its own digest)."""
+        body = self.model_dump(mode="json", exclude={"digest", "definition"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 class Manifest(Frozen):
     """The compiled project: what jobs and DAGs read instead of raw YAML."""
 
@@ -196,7 +246,9 @@ class Manifest(Frozen):
     definitions: str
     digest: str = ""
     entities: list[Entity]
-    tables: list[TableSpec] = Field(default_factory=list, description="project-wide tables (quality results)")
+    tables: list[TableSpec] = Field(default_factory=list, description="project-wide tables (quality results, "
+                                    "export receipts)")
+    exports: list[Export] = Field(default_factory=list)
 
     # normalized list identifiers by audience, carried from compilation to `write_manifest`
     # (they go to target/lists/, the manifest holds their count and SHA-256)
@@ -205,7 +257,8 @@ class Manifest(Frozen):
     def computed_digest(self) -> str:
         """SHA-256 of what the manifest makes jobs do: its format and entities."""
         body = {"format": self.format, "entities": [e.model_dump(mode="json") for e in self.entities],
-                "tables": [t.model_dump(mode="json") for t in self.tables]}
+                "tables": [t.model_dump(mode="json") for t in self.tables],
+                "exports": [x.model_dump(mode="json") for x in self.exports]}
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def sealed(self, list_ids: dict[str, list[str]] | None = None) -> Manifest:
@@ -220,6 +273,14 @@ class Manifest(Frozen):
             if entity.name == name:
                 return entity
         raise KeyError(name)
+
+    def export(self, name: str) -> Export:
+        """The export called ``name``."""
+        for export in self.exports:
+            if export.name == name:
+                return export
+        known = ", ".join(x.name for x in self.exports) or "none"
+        raise ManifestError(f"unknown export `{name}`; the manifest has: {known}")
 
     def choose(self, names: list[str] | None) -> list[Entity]:
         """The entities named in ``names`` (all when None); an unknown name is an error."""
