@@ -48,7 +48,8 @@ from typing import TypedDict, Unpack
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param
+from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.sdk import DAG, Asset, Param
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = Path(os.environ.get("TAGFACTORY_TARGET", REPO / "target"))
@@ -67,6 +68,22 @@ class StepOptions(TypedDict, total=False):
     """Operator arguments a Spark step may set beyond the ones every step shares."""
 
     retries: int
+
+
+def compiled_exports() -> list[dict[str, object]]:
+    """The exports of the compiled manifest (read as JSON at parse time; none before the first compile)."""
+    try:
+        manifest = json.loads((TARGET / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [x for x in manifest.get("exports", []) if x.get("lifecycle") != "retired"]
+
+
+def export_due(manifest: str, export: str, snapshot_date: str) -> bool:
+    """Whether ``export`` runs for ``snapshot_date`` (its schedule); False skips its tasks."""
+    from tagfactory.exports.job import is_due
+
+    return is_due(manifest, export, snapshot_date)
 
 
 SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON}
@@ -134,3 +151,37 @@ with DAG(
     )
     (compile_manifest >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences
      >> maintain_tables)
+
+    def export_step(task_id: str, export: str, step: str, *extra: str, **kwargs: object) -> SparkSubmitOperator:
+        return SparkSubmitOperator(
+            task_id=task_id,
+            application=str(REPO / "jobs" / "export.py"),
+            application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--export", export,
+                              "--step", step, "--run-id", RUN_ID, *extra, *CONFIG_ARGS],
+            conn_id="spark_default",
+            name=f"tagfactory-export-{step}",
+            conf=SPARK_CONF,
+            jars=JARS or None,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    # per export: due? >> select >> one task per destination >> verify (from the compiled manifest)
+    for spec in compiled_exports():
+        name = str(spec["name"])
+        due = ShortCircuitOperator(
+            task_id=f"export_{name}.due", python_callable=export_due,
+            op_args=[str(TARGET / "manifest.json"), name, SNAPSHOT_DATE], ignore_downstream_trigger_rules=True)
+        select = export_step(f"export_{name}.select", name, "select")
+        verify = BashOperator(
+            task_id=f"export_{name}.verify", retries=0, cwd=str(REPO),
+            bash_command=shlex.join([PYTHON, str(REPO / "jobs" / "export.py"), "--manifest", str(TARGET / "manifest.json"),
+                                     "--date", SNAPSHOT_DATE, "--export", name, "--step", "verify", *CONFIG_ARGS]))
+        destinations = spec.get("destinations") or []
+        assert isinstance(destinations, list)
+        for dest in destinations:
+            deliver = export_step(
+                f"export_{name}.{dest['name']}", name, "deliver", "--destination", str(dest["name"]),
+                outlets=[Asset(name=f"tagfactory.export.{name}.{dest['name']}",
+                               uri=f"x-tagfactory://export/{name}/{dest['name']}")])
+            select >> deliver >> verify
+        materialize_audiences >> due >> select

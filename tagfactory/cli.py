@@ -113,6 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why the guardrails are overridden (recorded in quality_results and the commits)")
     p.add_argument("--by", help="who overrides (default: $USER)")
 
+    p = sub.add_parser(
+        "export", help="select, deliver and verify the exports due on a date (file drops, Hive tables)",
+        description="Select each due export's rows once from the published tables of the date, stage them, "
+                    "deliver the staged copy to every destination, record a receipt per destination and fail "
+                    "unless every destination holds the rows selected. A re-run that changes nothing delivers "
+                    "nothing; a backfill is the same command for an older date (docs/exports.md).")
+    p.add_argument("--date", type=_date, required=True, help="snapshot date D (YYYY-MM-DD)")
+    p.add_argument("--export", action="append", help="only this export (repeatable; default: every due export)")
+    p.add_argument("--destination", action="append", help="only this destination, by name or kind (repeatable)")
+    p.add_argument("--step", choices=("all", "select", "deliver", "verify"), default="all",
+                   help="one step only, as the DAG runs them (default: all three)")
+    p.add_argument("--run-id", help="run id recorded in the receipts (default: a new timestamped id)")
+    p.add_argument("--manifest", help="manifest file (default: <target>/manifest.json)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
+
     p = sub.add_parser("show-audiences", help="print audience sizes, day-over-day changes and scene counts "
                        "of a date (reads the Delta tables, no Spark)")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
@@ -151,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
         "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
         "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
-        "manifest-schema": _manifest_schema,
+        "manifest-schema": _manifest_schema, "export": _export,
     }[args.command]
     return run_reported(f"tagfactory {args.command}", lambda: handler(args))
 
@@ -340,6 +356,13 @@ def _audiences(args: argparse.Namespace) -> int:
     return run_audiences(args.date, manifest_file=args.manifest, config=args.config, master=args.master,
                          entities=args.entity, run_id=args.run_id,
                          override_reason=args.reason if args.override_gate else None, actor=args.by)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tagfactory.exports.job import run_exports
+
+    return run_exports(args.date, manifest_file=args.manifest, config=args.config, master=args.master,
+                       exports=args.export, destinations=args.destination, run_id=args.run_id, step_name=args.step)
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ exist, PII rules) is checked by :mod:`tagfactory.compiler.exports`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Literal
 
@@ -135,7 +136,44 @@ class Schedule(Strict):
             if len(fields) != 3 or not all(_CRON_FIELD.match(f) for f in fields):
                 raise ValueError("`cron` takes the three day fields of a cron expression: "
                                  "'<day of month> <month> <day of week>', e.g. '* * 1-5' or '1,15 * *'")
+            for value, (low, high) in zip(fields, _CRON_RANGES, strict=True):
+                for number in re.findall(r"[0-9]+", value.split("/")[0]):
+                    if not low <= int(number) <= high:
+                        raise ValueError(f"`cron`: {number} is outside {low}-{high} in `{value}`")
         return self
+
+    def due(self, day: dt.date) -> bool:
+        """True when the export runs for snapshot date ``day``."""
+        if self.cron is not None:
+            dom, month, dow = self.cron.split()
+            # cron counts Sunday as 0 (and 7); Python's isoweekday is 1 (Monday) ... 7 (Sunday)
+            weekday = day.isoweekday() % 7
+            return (_cron_match(dom, day.day, 1, 31) and _cron_match(month, day.month, 1, 12)
+                    and (_cron_match(dow, weekday, 0, 7) or (weekday == 0 and _cron_match(dow, 7, 0, 7))))
+        if self.every == "week":
+            return WEEKDAYS[day.weekday()] == self.weekday
+        return True
+
+
+_CRON_RANGES = ((1, 31), (1, 12), (0, 7))
+
+
+def _cron_match(field: str, value: int, low: int, high: int) -> bool:
+    """Whether one cron field (``*``, ``a``, ``a-b``, lists, ``/step``) matches ``value``."""
+    base, _, step_text = field.partition("/")
+    step = int(step_text) if step_text else 1
+    for part in base.split(","):
+        if part == "*":
+            start, end = low, high
+        elif "-" in part:
+            start, end = (int(x) for x in part.split("-"))
+        else:
+            start = end = int(part)
+            if step_text:
+                end = high
+        if start <= value <= end and (value - start) % step == 0:
+            return True
+    return False
 
 
 class CsvOptions(Strict):

@@ -10,7 +10,8 @@ without Spark.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Status = Literal["delivered", "unchanged", "failed"]
@@ -78,3 +79,19 @@ class Delivery:
     def bytes(self) -> int:
         """Bytes of all delivered files."""
         return sum(f.bytes for f in self.files)
+
+
+def selection_to_json(selection: Selection) -> str:
+    """The selection as JSON (the hand-off file from the select task to the destination tasks)."""
+    data = asdict(selection)
+    data["snapshot_date"] = selection.snapshot_date.isoformat()
+    return json.dumps(data, sort_keys=True, indent=1)
+
+
+def selection_from_json(text: str) -> Selection:
+    """Read :func:`selection_to_json`'s output back."""
+    data = json.loads(text)
+    data["snapshot_date"] = dt.date.fromisoformat(data["snapshot_date"])
+    data["columns"] = tuple(ExportedColumn(**c) for c in data["columns"])
+    data["hash_profiles"] = tuple(data["hash_profiles"])
+    return Selection(**data)

@@ -43,15 +43,8 @@ def pinned_version(tables: TableStore, uri: str, snapshot_date: dt.date) -> int:
         ExportError: no commit of the table published that date.
     """
     wanted = snapshot_date.isoformat()
-    for info in tables.history(uri):
-        meta = info.get("userMetadata") or {}
-        if isinstance(meta, str):
-            try:
-                meta = json.loads(meta)
-            except ValueError:
-                meta = {}
-        date = info.get("snapshot_date") or (meta.get("snapshot_date") if isinstance(meta, dict) else None)
-        if date == wanted and info.get("version") is not None:
+    for info in tables.history(uri):  # newest first; either writer's commit metadata is merged in
+        if info.get("snapshot_date") == wanted and info.get("version") is not None:
             return int(info["version"])
     raise ExportError(f"{uri}: no published snapshot of {wanted}; run the build and the audiences for that date "
                       "first (tagfactory build / tagfactory audiences)")
