@@ -30,7 +30,7 @@ from tagfactory.compiler.manifest import (
 )
 from tagfactory.compiler.models import AggregateTag, SourceSpec, TagBase
 from tagfactory.compiler.resolve import Project
-from tagfactory.compiler.sqlbuild import SPARK_TYPES
+from tagfactory.compiler.types import SPARK_TYPES
 from tagfactory.contracts.tables import (
     AUDIENCE_KINDS,
     TableSpec,
@@ -103,7 +103,7 @@ def _audiences(project: Project, entity: str, list_ids: dict[str, list[str]]
                ) -> tuple[list[Audience], list[PassAudience]]:
     """Built audiences of an entity, references first, with resolved conditions; and the same
     audiences as the terms of the one pass (resolved condition trees)."""
-    from tagfactory.compiler.audiences import resolve_tree
+    from tagfactory.compiler.audience.references import resolve_tree
     from tagfactory.compiler.sqlbuild import to_sql
 
     known = project.audiences

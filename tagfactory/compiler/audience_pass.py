@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from tagfactory.compiler.audiences import ext_lookup
+from tagfactory.compiler.audience.model import ext_lookup
 from tagfactory.compiler.sqlbuild import col, func, to_sql
 from tagfactory.compiler.sqlpolicy import check_compiled
 

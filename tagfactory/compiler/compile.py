@@ -26,6 +26,7 @@ from tagfactory.compiler.models import (
     SqlTag,
     TagBase,
 )
+from tagfactory.compiler.pointintime import before_next_day, is_timestamp, point_in_time
 from tagfactory.compiler.resolve import Project
 from tagfactory.compiler.sqlbuild import (
     and_all,
@@ -106,7 +107,7 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
     sql_tags = [t for t in tags if isinstance(t, SqlTag)]
     pit_needed = [s for t in sql_tags for s in project.source_refs[t.name]]
     for source_name in dict.fromkeys(pit_needed):
-        ctes.append((f"pit_{source_name}", _point_in_time(project.sources[source_name].model)))
+        ctes.append((f"pit_{source_name}", point_in_time(project.sources[source_name].model)))
         if source_name not in read_sources:
             read_sources.append(source_name)
     for tag in sql_tags:
@@ -138,22 +139,7 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
     return compiled
 
 
-# --- population and point-in-time cuts -------------------------------------------------------
-
-def _before_next_day(source: SourceSpec) -> exp.Expr | None:
-    """Rows whose time is before D+1 00:00 (and partition <= D)."""
-    conditions: list[exp.Expr | None] = []
-    if source.time_column:
-        bound = day_start(1) if _is_timestamp(source, source.time_column) else day_offset(1)
-        conditions.append(exp.LT(this=col(source.time_column), expression=bound))
-    if source.partition_column:
-        conditions.append(exp.LTE(this=col(source.partition_column), expression=snapshot()))
-    return and_all(*conditions)
-
-
-def _is_timestamp(source: SourceSpec, column: str) -> bool:
-    return source.column_specs()[column].type == "timestamp"
-
+# --- population --------------------------------------------------------------------------------
 
 def _population(project: Project, dimension: SourceSpec, key: str, attributes: list[AttributeTag]) -> exp.Query:
     selects: list[exp.Expr] = [col(key)]
@@ -162,20 +148,14 @@ def _population(project: Project, dimension: SourceSpec, key: str, attributes: l
         selects.append(_finish(tag, tree))
     query = exp.select(*selects).from_(dimension.name)
     return query.where(and_all(exp.Not(this=exp.Is(this=col(key), expression=exp.null())),
-                               _before_next_day(dimension)))
-
-
-def _point_in_time(source: SourceSpec) -> exp.Query:
-    query = exp.select(exp.Star()).from_(source.name)
-    condition = _before_next_day(source)
-    return query.where(condition) if condition is not None else query
+                               before_next_day(dimension)))
 
 
 # --- fused aggregates --------------------------------------------------------------------------
 
 def _window_start(source: SourceSpec, days: int) -> exp.Expr:
     time_col = source.time_column or ""
-    bound = day_start(-(days - 1)) if _is_timestamp(source, time_col) else day_offset(-(days - 1))
+    bound = day_start(-(days - 1)) if is_timestamp(source, time_col) else day_offset(-(days - 1))
     return exp.GTE(this=col(time_col), expression=bound)
 
 
@@ -185,7 +165,7 @@ def _fused_aggregate(project: Project, source: SourceSpec, key: str, tags: list[
     widest = None if None in windows else max(w for w in windows if w is not None)
     scan_filter = and_all(
         exp.Not(this=exp.Is(this=col(source.entity_key), expression=exp.null())),
-        _before_next_day(source),
+        before_next_day(source),
         _window_start(source, widest) if widest is not None else None,
         exp.GTE(this=col(source.partition_column), expression=day_offset(-(widest - 1)))
         if widest is not None and source.partition_column else None,

@@ -7,9 +7,11 @@ checked here but in :mod:`tagfactory.compiler.validate` and :mod:`tagfactory.com
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from types import GenericAlias
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
 
@@ -214,7 +216,7 @@ class Described(Strict):
 class AudienceSpec(Described):
     """A named set of entity keys: a rule tree over tags, an uploaded list or a SQL query."""
 
-    # the rule tree is checked node by node (with YAML locations) in compiler/audiences.py
+    # the rule tree is checked node by node (with YAML locations) in compiler/audience/rules.py
     rule: dict[str, Any] | None = None
     list_: ListSpec | None = Field(default=None, alias="list")
     sql: str | None = Field(default=None, min_length=1)
@@ -256,14 +258,33 @@ class SceneSpec(Described):
     branches: list[Branch] = Field(min_length=1)
 
 
-class DefinitionFile(Strict):
-    """The top level of one YAML file."""
+@dataclass(frozen=True)
+class Section:
+    """A top-level key of a definitions file: a list of definitions of one model."""
 
-    entities: list[EntitySpec] = Field(default_factory=list)
-    sources: list[SourceSpec] = Field(default_factory=list)
-    tags: list[Tag] = Field(default_factory=list)
-    audiences: list[AudienceSpec] = Field(default_factory=list)
-    scenes: list[SceneSpec] = Field(default_factory=list)
+    key: str  # the YAML key, e.g. ``tags``
+    singular: str  # how messages name one definition of it, e.g. ``tag``
+    model: Any  # the model of one definition (a class, or ``Tag``: the union of the tag kinds)
+
+
+# The top-level sections of a definitions file, in the order they are parsed. Every place that
+# lists the sections reads this: adding one is a line here plus its model (and its typed list in
+# parse.ParsedDefinitions, which a unit test checks).
+SECTIONS: tuple[Section, ...] = (
+    Section("entities", "entity", EntitySpec),
+    Section("sources", "source", SourceSpec),
+    Section("tags", "tag", Tag),
+    Section("audiences", "audience", AudienceSpec),
+    Section("scenes", "scene", SceneSpec),
+)
+SECTION: dict[str, Section] = {s.key: s for s in SECTIONS}
+TOP_LEVEL_KEYS = tuple(SECTION)
+
+# The top level of one YAML file: each section a list of its model (built from SECTIONS).
+_SECTION_FIELDS: dict[str, Any] = {s.key: (GenericAlias(list, (s.model,)), Field(default_factory=list))
+                                   for s in SECTIONS}
+DefinitionFile: type[Strict] = create_model("DefinitionFile", __base__=Strict,
+                                            __doc__="The top level of one YAML file.", **_SECTION_FIELDS)
 
 
 def tag_fields(kind: str) -> list[str]:

@@ -15,7 +15,10 @@ from pydantic import ValidationError
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.models import (
+    SECTION,
+    SECTIONS,
     TAG_KINDS,
+    TOP_LEVEL_KEYS,
     AudienceSpec,
     Branch,
     ColumnSpec,
@@ -32,8 +35,6 @@ from tagfactory.compiler.models import (
 from tagfactory.compiler.yamlload import Loc, LocatedDocument, PathKey, load_yaml
 
 T = TypeVar("T")
-
-TOP_LEVEL_KEYS = ("entities", "sources", "tags", "audiences", "scenes")
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,22 @@ class Located(Generic[T]):
 
 @dataclass
 class ParsedDefinitions:
-    """Everything read from a definitions folder, as written."""
+    """Everything read from a definitions folder, as written: one list per section of
+    :data:`models.SECTIONS`, named by its key."""
 
-    entities: list[Located[EntitySpec]]
-    sources: list[Located[SourceSpec]]
-    tags: list[Located[TagBase]]
-    files: list[str]
+    entities: list[Located[EntitySpec]] = field(default_factory=list)
+    sources: list[Located[SourceSpec]] = field(default_factory=list)
+    tags: list[Located[TagBase]] = field(default_factory=list)
     audiences: list[Located[AudienceSpec]] = field(default_factory=list)
     scenes: list[Located[SceneSpec]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
     # the definitions folder: uploaded lists must stay inside it (see guards.list_path)
     root: Path | None = None
+
+    def section(self, key: str) -> list[Located[Any]]:
+        """The definitions of the section ``key`` (a key of :data:`models.SECTION`)."""
+        items: list[Located[Any]] = getattr(self, SECTION[key].key)
+        return items
 
 
 def discover_files(root: str | Path) -> list[Path]:
@@ -96,7 +103,7 @@ def parse_definitions(root: str | Path, sink: DiagnosticSink, *, display_root: P
     """
     root_path = Path(root)
     shown_root = display_root or (root_path if root_path.is_dir() else None)
-    parsed = ParsedDefinitions([], [], [], [])
+    parsed = ParsedDefinitions()
     if not root_path.exists():
         sink.error(str(root), 0, 0, Code.E001, f"no such file or folder: {root}",
                    "pass the folder that holds the tag definitions, e.g. tag_definitions/")
@@ -136,15 +143,15 @@ def parse_document(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefin
             loc = doc.loc((key,), key=True)
             sink.error(doc.file, loc.line, loc.col, Code.E101, f"unknown top-level key `{key}`",
                        did_you_mean(str(key), TOP_LEVEL_KEYS) or f"allowed: {', '.join(TOP_LEVEL_KEYS)}")
-    for section, model_name in (("entities", "entity"), ("sources", "source"), ("tags", "tag"),
-                                ("audiences", "audience"), ("scenes", "scene")):
+    for spec in SECTIONS:
+        section = spec.key
         items = data.get(section)
         if items is None:
             continue
         if not isinstance(items, list):
             loc = doc.loc((section,))
             sink.error(doc.file, loc.line, loc.col, Code.E003, f"`{section}` must be a list, got {kind_of(items)}",
-                       f"write each {model_name} as a list item starting with `- name: ...`")
+                       f"write each {spec.singular} as a list item starting with `- name: ...`")
             continue
         for index, item in enumerate(items):
             _parse_item(doc, sink, into, section, index, item)
@@ -163,17 +170,7 @@ def _parse_item(doc: LocatedDocument, sink: DiagnosticSink, into: ParsedDefiniti
     except ValidationError as exc:
         _report(doc, sink, path, item, section, exc)
         return
-    model = getattr(wrapper, section)[0]
-    if section == "entities":
-        into.entities.append(Located(model, doc, path))
-    elif section == "sources":
-        into.sources.append(Located(model, doc, path))
-    elif section == "audiences":
-        into.audiences.append(Located(model, doc, path))
-    elif section == "scenes":
-        into.scenes.append(Located(model, doc, path))
-    else:
-        into.tags.append(Located(model, doc, path))
+    into.section(section).append(Located(getattr(wrapper, section)[0], doc, path))
 
 
 def _report(doc: LocatedDocument, sink: DiagnosticSink, path: PathKey, item: dict[str, Any],
@@ -233,8 +230,7 @@ def _is_field_name(part: str) -> bool:
 
 def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: PathKey) -> tuple[Code, str, str]:
     kind = err["type"]
-    what = {"entities": "entity", "sources": "source", "tags": "tag", "audiences": "audience",
-            "scenes": "scene"}[section]
+    what = SECTION[section].singular
     name = item.get("name") if isinstance(item.get("name"), str) else None
     owner = f"{what} `{name}`" if name else what
     if kind == "extra_forbidden":
@@ -282,7 +278,7 @@ def _allowed_fields(section: str, item: dict[str, Any], rel: PathKey) -> list[st
         if len(rel) >= 5 and rel[0] == "branches" and rel[2] == "variants":
             return _field_names(Variant)
         return _field_names(Branch if len(rel) >= 3 and rel[0] == "branches" else SceneSpec)
-    return list(EntitySpec.model_fields)
+    return _field_names(SECTION[section].model)
 
 
 def _field_names(model: type[Any]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tagfactory.compiler.audiences import check_audiences
+from tagfactory.compiler.audience.check import check_audiences
 from tagfactory.compiler.diagnostics import DefinitionError, Diagnostic, DiagnosticSink
 from tagfactory.compiler.parse import parse_definitions
 from tagfactory.compiler.resolve import Project, resolve

@@ -9,12 +9,13 @@ from sqlglot import exp
 
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink
+from tagfactory.compiler.graph import find_cycles
 from tagfactory.compiler.models import EntitySpec, SourceSpec, TagBase
 from tagfactory.compiler.parse import Located
 from tagfactory.compiler.validate import Checked
 
 if TYPE_CHECKING:
-    from tagfactory.compiler.audiences import AudienceSet
+    from tagfactory.compiler.audience.model import AudienceSet
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Project:
     # 0 = computed from sources, n = computed from tags of layers < n.
     order: list[str] = field(default_factory=list)
     layer: dict[str, int] = field(default_factory=dict)
-    # audiences and scenes (checked after the tags; see compiler/audiences.py)
+    # audiences and scenes (checked after the tags; see compiler/audience/)
     audiences: AudienceSet | None = None
 
     def built_tags(self, entity: str) -> list[TagBase]:
@@ -52,15 +53,14 @@ def resolve(checked: Checked, sink: DiagnosticSink) -> Project:
     project = Project(checked.entities, checked.sources, checked.tags, checked.snippets,
                       checked.tag_refs, checked.source_refs)
     _check_lifecycle(project, sink)
-    cycles = _find_cycles(project.tag_refs)
-    for cycle in cycles:
+    search = find_cycles(project.tag_refs)
+    for cycle in search.cycles:
         first = project.tags[cycle[0]]
         loc = first.loc("kind")
         sink.error(first.file, loc.line, loc.col, Code.E501,
                    "dependency cycle: " + " -> ".join(f"`{n}`" for n in cycle + [cycle[0]]),
                    "a tag cannot depend on itself through other tags; break the cycle")
-    in_cycle = {n for c in cycles for n in c}
-    _order(project, in_cycle)
+    _order(project, search.in_cycle)
     return project
 
 
@@ -83,35 +83,6 @@ def _check_lifecycle(project: Project, sink: DiagnosticSink) -> None:
                 sink.warning(tag.file, loc.line, loc.col, Code.W501,
                              f"active tag `{name}` depends on deprecated tag `{ref}` ({dep.file}:{dep.loc('name').line})",
                              f"move `{name}` off `{ref}` before `{ref}` is removed")
-
-
-def _find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Elementary cycles found by depth-first search (each reported once, from its smallest name)."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-    seen: set[frozenset[str]] = set()
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):]
-                key = frozenset(cycle)
-                if key not in seen:
-                    seen.add(key)
-                    start = cycle.index(min(cycle))
-                    found.append(cycle[start:] + cycle[:start])
-            elif nxt in graph and state.get(nxt) is None:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if state.get(node) is None:
-            visit(node)
-    return found
 
 
 def _order(project: Project, skip: set[str]) -> None:

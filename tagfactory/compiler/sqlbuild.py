@@ -7,17 +7,7 @@ from typing import Any
 from sqlglot import exp
 
 from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE
-
-SPARK_TYPES = {
-    "boolean": "BOOLEAN",
-    "integer": "BIGINT",
-    "double": "DOUBLE",
-    "string": "STRING",
-    "enum": "STRING",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-    "array<string>": "ARRAY<STRING>",
-}
+from tagfactory.compiler.types import SPARK_TYPES
 
 
 def snapshot() -> exp.Placeholder:

@@ -23,13 +23,9 @@ from sqlglot.schema import MappingSchema
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns, snippet_position
+from tagfactory.compiler.types import SPARK_TYPES
 from tagfactory.compiler.yamlload import Loc
 from tagfactory.errors import CompileError
-
-SQL_TYPES = {
-    "boolean": "BOOLEAN", "integer": "BIGINT", "double": "DOUBLE", "string": "STRING", "enum": "STRING",
-    "date": "DATE", "timestamp": "TIMESTAMP", "array<string>": "ARRAY<STRING>",
-}
 
 # Which families a value of each declared type may be computed from (``unknown`` always may).
 ACCEPTS: dict[str, frozenset[str]] = {
@@ -75,7 +71,7 @@ class ColumnTypes:
     def __init__(self, types: Mapping[str, str]) -> None:
         self.types = dict(types)
         columns = {SNAPSHOT_DATE: "DATE"}
-        columns.update({name: SQL_TYPES[declared] for name, declared in types.items() if declared in SQL_TYPES})
+        columns.update({name: SPARK_TYPES[declared] for name, declared in types.items() if declared in SPARK_TYPES})
         self.schema = MappingSchema({self.TABLE: columns}, dialect=DIALECT)
 
 
@@ -195,7 +191,7 @@ def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -
     Raises:
         SqlColumnError: a column is not a column of any source in scope.
     """
-    spark_schema: dict[str, object] = {t: {c: SQL_TYPES[ty] for c, ty in cols.items()} for t, cols in schema.items()}
+    spark_schema: dict[str, object] = {t: {c: SPARK_TYPES[ty] for c, ty in cols.items()} for t, cols in schema.items()}
     stand_in = exp.cast(exp.Literal.string("2000-01-01"), exp.DataType.build("DATE"))
 
     def bind(node: exp.Expr) -> exp.Expr:

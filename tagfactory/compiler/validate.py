@@ -6,7 +6,6 @@ The parsed snippets are returned so the compiler never parses the same text twic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,7 @@ from tagfactory.compiler.guards import (
 )
 from tagfactory.compiler.models import (
     CATEGORIES,
+    SECTION,
     AggregateTag,
     AttributeTag,
     DerivedTag,
@@ -51,8 +51,7 @@ from tagfactory.compiler.typecheck import (
     result_literals,
     sql_value_family,
 )
-
-NUMERIC = ("integer", "double")
+from tagfactory.compiler.types import NUMERIC_TYPES, SPARK_TYPES
 
 
 @dataclass
@@ -80,9 +79,9 @@ class Checked:
 def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checked:
     """Check everything that spans fields or files; see the module docstring."""
     checked = Checked()
-    checked.entities = unique_by_name(parsed.entities, "entity", sink)
-    checked.sources = unique_by_name(parsed.sources, "source", sink)
-    checked.tags = unique_by_name(parsed.tags, "tag", sink)
+    checked.entities = unique_by_name(parsed, "entities", sink)
+    checked.sources = unique_by_name(parsed, "sources", sink)
+    checked.tags = unique_by_name(parsed, "tags", sink)
     checked.tag_types = ColumnTypes({n: t.model.type for n, t in checked.tags.items()})
     checked.tag_enums = {n: list(t.model.values) for n, t in checked.tags.items() if t.model.values}
     checked.source_types = {n: _source_types(s.model) for n, s in checked.sources.items()}
@@ -99,10 +98,11 @@ def check_definitions(parsed: ParsedDefinitions, sink: DiagnosticSink) -> Checke
     return checked
 
 
-def unique_by_name(items: Iterable[Located[Any]], what: str, sink: DiagnosticSink) -> dict[str, Located[Any]]:
-    """Definitions by name; a repeated name is an E201 error naming both places."""
+def unique_by_name(parsed: ParsedDefinitions, section: str, sink: DiagnosticSink) -> dict[str, Located[Any]]:
+    """The definitions of a section by name; a repeated name is an E201 error naming both places."""
+    what = SECTION[section].singular
     out: dict[str, Located[Any]] = {}
-    for item in items:
+    for item in parsed.section(section):
         name = item.model.name
         if name in out:
             first = out[name]
@@ -229,7 +229,7 @@ def _check_tag_quality(tag: Located[TagBase], sink: DiagnosticSink) -> None:
     spec = tag.model
     quality = spec.quality
     if quality.range is not None:
-        if spec.type not in NUMERIC and spec.type != "date":
+        if spec.type not in NUMERIC_TYPES and spec.type != "date":
             report(tag, ("quality", "range"), Code.E603, f"tag `{spec.name}`: `range` needs a numeric tag, "
                    f"`{spec.name}` is {spec.type}", "use `expectations:` for other types", sink)
         elif quality.range.min is None and quality.range.max is None:
@@ -304,7 +304,7 @@ def _check_types(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ..
         return
     if got != "unknown" and got not in ACCEPTS[spec.type]:
         report(tag, fld, Code.E301, f"tag `{spec.name}`: {where} gives a {got} value, but the tag is declared "
-               f"`{spec.type}`", f"change `type`, or convert the value explicitly (e.g. CAST(... AS {_CAST[spec.type]}))",
+               f"`{spec.type}`", f"change `type`, or convert the value explicitly (e.g. CAST(... AS {SPARK_TYPES[spec.type]}))",
                sink)
     if spec.type == "enum" and spec.values:
         for literal in result_literals(tree):
@@ -312,10 +312,6 @@ def _check_types(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ..
                 report(tag, fld, Code.E302, f"tag `{spec.name}`: {where} can return `{literal.this}`, which is not one of "
                        f"the allowed values {', '.join(spec.values)}",
                        did_you_mean(str(literal.this), spec.values) or "add it to `values` or fix it", sink)
-
-
-_CAST = {"integer": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "string": "STRING", "enum": "STRING",
-         "date": "DATE", "array<string>": "ARRAY<STRING>"}
 
 
 def _check_aggregate(tag: Located[TagBase], spec: AggregateTag, checked: Checked, sink: DiagnosticSink) -> None:
@@ -376,7 +372,7 @@ def _agg_result_types(agg: str, col_type: str | None) -> tuple[str, ...]:
 
 
 def _check_agg_types(tag: Located[TagBase], spec: AggregateTag, col_type: str | None, sink: DiagnosticSink) -> None:
-    if spec.agg in ("sum", "avg") and col_type not in NUMERIC:
+    if spec.agg in ("sum", "avg") and col_type not in NUMERIC_TYPES:
         report(tag, ("column",), Code.E301, f"tag `{spec.name}`: `{spec.agg}` needs a numeric column; "
                f"`{spec.column}` is {col_type}", "use count, count_distinct, mode, first or last instead", sink)
         return
@@ -498,4 +494,4 @@ def _check_sql_columns(tag: Located[TagBase], spec: SqlTag, tree: exp.Query, sou
         return
     if got != "unknown" and got not in ACCEPTS[spec.type]:
         report(tag, ("sql",), Code.E301, f"tag `{spec.name}`: sql returns a {got} value, but the tag is declared "
-               f"`{spec.type}`", f"change `type`, or CAST the value AS {_CAST[spec.type]}", sink)
+               f"`{spec.type}`", f"change `type`, or CAST the value AS {SPARK_TYPES[spec.type]}", sink)

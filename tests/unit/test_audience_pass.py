@@ -9,8 +9,9 @@ import sqlglot
 from sqlglot import exp
 
 from tagfactory.compiler.assemble import build_manifest
+from tagfactory.compiler.audience.model import AUDIENCE_REF, CompiledAudience, ext_lookup
+from tagfactory.compiler.audience.references import resolve_tree
 from tagfactory.compiler.audience_pass import INPUT_VIEW, PassAudience, pass_query
-from tagfactory.compiler.audiences import AUDIENCE_REF, CompiledAudience, ext_lookup, resolve_tree
 from tagfactory.compiler.manifest import Audience, Entity, write_manifest
 from tagfactory.compiler.project import load_project
 from tagfactory.compiler.sqlpolicy import PolicyError, check_compiled, check_emitted, check_tree
