@@ -215,6 +215,8 @@ def _validate(args: argparse.Namespace) -> int:
             extra = ""
             if project.audiences is not None and (project.audiences.audiences or project.audiences.scenes):
                 extra = f", {len(project.audiences.audiences)} audiences, {len(project.audiences.scenes)} scenes"
+            if project.exports:
+                extra += f", {len(project.exports)} exports"
             print(f"ok: {len(project.tags)} tags, {len(project.sources)} sources, {len(project.entities)} "
                   f"entities{extra} valid ({len(diagnostics)} warnings) in {elapsed:.2f}s")
         else:

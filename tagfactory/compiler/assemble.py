@@ -15,6 +15,7 @@ from sqlglot import exp
 from tagfactory import __version__
 from tagfactory.compiler.audience_pass import PassAudience, compile_pass
 from tagfactory.compiler.compile import CompiledEntity, compile_project
+from tagfactory.compiler.exports import manifest_export
 from tagfactory.compiler.manifest import (
     Audience,
     AudienceKind,
@@ -70,8 +71,9 @@ def build_manifest(project: Project, definitions_root: str | Path) -> Manifest:
     compiled = compile_project(project)
     list_ids: dict[str, list[str]] = {}
     entities = [_entity(project, c, list_ids) for c in compiled.values()]
+    exports = [manifest_export(c) for c in project.exports]
     return Manifest(tagfactory_version=__version__, definitions=str(definitions_root),
-                    entities=entities, tables=project_tables()).sealed(list_ids)
+                    entities=entities, tables=project_tables(), exports=exports).sealed(list_ids)
 
 
 def _entity(project: Project, compiled: CompiledEntity, list_ids: dict[str, list[str]]) -> Entity:

@@ -23,9 +23,9 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from tagfactory.compiler.models import Name, Scalar, Strict
+from tagfactory.compiler.base import Name, Scalar, Strict
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ChangeKind = Literal["entered", "exited"]
@@ -80,11 +80,32 @@ class Hash(Strict):
     """PII replaced by its SHA-256 under a named hashing profile (docs/hashing-profiles.md)."""
 
     hash: Name
-    normalize: Literal["email", "phone", "text"] | None = Field(
+    normalize: Literal["email", "phone", "other"] | None = Field(
         default=None, description="how the value is normalized before hashing; default from the column name")
 
 
-PiiTreatment = Literal["drop", "mask"] | Hash | Keep
+def _treatment_kind(value: object) -> str | None:
+    """Which treatment a ``pii:`` value is, so that errors name only that one's fields."""
+    if isinstance(value, str):
+        return "named_treatment"
+    if isinstance(value, dict):
+        return "keep_treatment" if "keep" in value or "approval" in value else "hash_treatment"
+    if isinstance(value, Hash):
+        return "hash_treatment"
+    if isinstance(value, Keep):
+        return "keep_treatment"
+    return None
+
+
+#: tag names of the ``pii`` union (not fields: the parser leaves them out of error locations)
+UNION_TAGS = ("named_treatment", "hash_treatment", "keep_treatment")
+PiiTreatment = Annotated[
+    Annotated[Literal["drop", "mask"], Tag("named_treatment")] | Annotated[Hash, Tag("hash_treatment")]
+    | Annotated[Keep, Tag("keep_treatment")],
+    Discriminator(_treatment_kind, custom_error_type="pii_treatment",
+                  custom_error_message="`pii` must be `drop`, `mask`, `{hash: <profile>}` or "
+                                       "`{keep: true, approval: \"...\"}`"),
+]
 
 
 class ExportColumn(Strict):

@@ -59,7 +59,7 @@ class ResolvedColumn:
     source_type: str  # Spark SQL type read
     treatment: str | None  # "mask", "hash:<profile>", "keep"; None: delivered as read
     pii: bool
-    normalize: str | None = None  # hashing: "email", "phone" or "text"
+    normalize: str | None = None  # hashing: "email", "phone" or "other"
     description: str = ""
 
 
@@ -68,6 +68,7 @@ class CheckedExport:
     """An export whose references resolved; ``columns`` omits dropped ones."""
 
     spec: ExportSpec
+    definition: str  # file:line
     columns: tuple[ResolvedColumn, ...]
     tags: tuple[str, ...]
     source_columns: tuple[str, ...]
@@ -137,7 +138,7 @@ class _ExportCheck:
             return None
         delivered = tuple(c for c in columns if c is not None)
         return CheckedExport(
-            spec=spec, columns=delivered,
+            spec=spec, definition=f"{self.item.file}:{self.item.loc().line}", columns=delivered,
             tags=tuple(dict.fromkeys(c.ref for c in delivered if c.origin == "tag")),
             source_columns=tuple(dict.fromkeys(c.ref for c in delivered if c.origin == "source")),
             hash_profiles=tuple(sorted({c.treatment.split(":", 1)[1] for c in delivered
@@ -314,23 +315,23 @@ class _ExportCheck:
 
 
 def _kind_of(name: str, ref: str) -> str:
-    """What a treated value is, for normalization: ``email``, ``phone`` or ``text``."""
+    """What a treated value is, for normalization: ``email``, ``phone`` or ``other``."""
     text = f"{name} {ref}".lower()
     if "email" in text or "mail" in text:
         return "email"
     if "phone" in text or "mobile" in text or "msisdn" in text:
         return "phone"
-    return "text"
+    return "other"
 
 
-def manifest_export(checked: CheckedExport, definition: str) -> Export:
+def manifest_export(checked: CheckedExport) -> Export:
     """The manifest node of a checked export, sealed with its digest."""
     spec = checked.spec
     tags = list(dict.fromkeys([*checked.tags, *checked.suppression_tags]))
     export = Export(
         name=spec.name, display_name=spec.display_name, description=spec.description, owner=spec.owner,
         consumer=spec.consumer, purpose=spec.purpose, lifecycle=spec.lifecycle, entity=spec.entity,
-        definition=definition, what=spec.what,
+        definition=checked.definition, what=spec.what,
         columns=[ManifestExportColumn(name=c.name, origin=c.origin, ref=c.ref, type=c.type,  # type: ignore[arg-type]
                                       source_type=c.source_type, pii=c.pii, treatment=c.treatment,
                                       normalize=c.normalize, description=c.description)  # type: ignore[arg-type]

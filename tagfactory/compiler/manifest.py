@@ -206,7 +206,7 @@ class ExportColumn(Frozen):
     source_type: str = Field(description="Spark SQL type read")
     pii: bool = False
     treatment: str | None = Field(default=None, description="mask, hash:<profile> or keep; None: not treated")
-    normalize: Literal["email", "phone", "text"] | None = None
+    normalize: Literal["email", "phone", "other"] | None = None
     description: str = ""
 
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from types import GenericAlias
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import Field, create_model, field_validator
 
+from tagfactory.compiler.base import Name, Scalar, Strict
+from tagfactory.compiler.export_models import ExportSpec
 from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
-
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 VALUE_TYPES = ("boolean", "integer", "double", "string", "date", "enum", "array<string>")
 COLUMN_TYPES = VALUE_TYPES + ("timestamp",)
@@ -30,12 +29,6 @@ MAX_WINDOW_DAYS = 3650
 
 ValueType = Literal["boolean", "integer", "double", "string", "date", "enum", "array<string>"]
 ColumnType = Literal["boolean", "integer", "double", "string", "date", "enum", "array<string>", "timestamp"]
-
-
-class Strict(BaseModel):
-    """Base: unknown fields are errors; values are not coerced between types."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
 
 class ColumnSpec(Strict):
@@ -79,9 +72,6 @@ class SourceSpec(Strict):
             name: spec if isinstance(spec, ColumnSpec) else ColumnSpec(type=spec)
             for name, spec in self.columns.items()
         }
-
-
-Scalar = str | int | float | bool
 
 
 class TagBase(Strict):
@@ -276,6 +266,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("tags", "tag", Tag),
     Section("audiences", "audience", AudienceSpec),
     Section("scenes", "scene", SceneSpec),
+    Section("exports", "export", ExportSpec),
 )
 SECTION: dict[str, Section] = {s.key: s for s in SECTIONS}
 TOP_LEVEL_KEYS = tuple(SECTION)

@@ -14,6 +14,21 @@ from pydantic import ValidationError
 
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
+from tagfactory.compiler.export_models import (
+    DESTINATION_KINDS,
+    UNION_TAGS,
+    Consumer,
+    CsvOptions,
+    ExportColumn,
+    ExportSpec,
+    FilesDestination,
+    HiveDestination,
+    Retention,
+    Schedule,
+    Suppression,
+    TagCondition,
+    What,
+)
 from tagfactory.compiler.models import (
     SECTION,
     SECTIONS,
@@ -65,6 +80,7 @@ class ParsedDefinitions:
     tags: list[Located[TagBase]] = field(default_factory=list)
     audiences: list[Located[AudienceSpec]] = field(default_factory=list)
     scenes: list[Located[SceneSpec]] = field(default_factory=list)
+    exports: list[Located[ExportSpec]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     # the definitions folder: uploaded lists must stay inside it (see guards.list_path)
     root: Path | None = None
@@ -225,7 +241,8 @@ def _label(rel: PathKey) -> str:
 
 
 def _is_field_name(part: str) -> bool:
-    return part.isidentifier() and part not in TAG_KINDS and part not in ("str", "int", "float", "bool", "list[str]")
+    return (part.isidentifier() and part not in TAG_KINDS and part not in DESTINATION_KINDS and part not in UNION_TAGS
+            and part not in ("str", "int", "float", "bool", "list[str]"))
 
 
 def _describe(err: Any, field: str, item: dict[str, Any], section: str, rel: PathKey) -> tuple[Code, str, str]:
@@ -278,7 +295,27 @@ def _allowed_fields(section: str, item: dict[str, Any], rel: PathKey) -> list[st
         if len(rel) >= 5 and rel[0] == "branches" and rel[2] == "variants":
             return _field_names(Variant)
         return _field_names(Branch if len(rel) >= 3 and rel[0] == "branches" else SceneSpec)
+    if section == "exports":
+        return _field_names(_export_model(item, rel))
     return _field_names(SECTION[section].model)
+
+
+def _export_model(item: dict[str, Any], rel: PathKey) -> type[Any]:
+    """The model of the mapping at ``rel`` inside an export (for the allowed-fields hint)."""
+    if len(rel) >= 3 and rel[0] == "destinations" and isinstance(rel[1], int):
+        dests = item.get("destinations")
+        dest = dests[rel[1]] if isinstance(dests, list) and rel[1] < len(dests) else {}
+        if len(rel) >= 4 and rel[2] == "csv":
+            return CsvOptions
+        kind = dest.get("kind") if isinstance(dest, dict) else None
+        return HiveDestination if kind == "hive" else FilesDestination
+    if len(rel) >= 3 and rel[0] == "columns":
+        return ExportColumn
+    if len(rel) >= 4 and rel[0] == "suppression" and rel[1] == "tags":
+        return TagCondition
+    nested = {"what": What, "consumer": Consumer, "suppression": Suppression, "schedule": Schedule,
+              "retention": Retention}
+    return nested.get(str(rel[0]), ExportSpec) if len(rel) >= 2 else ExportSpec
 
 
 def _field_names(model: type[Any]) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tagfactory.compiler.audience.check import check_audiences
 from tagfactory.compiler.diagnostics import DefinitionError, Diagnostic, DiagnosticSink
+from tagfactory.compiler.exports import check_exports
 from tagfactory.compiler.parse import parse_definitions
 from tagfactory.compiler.resolve import Project, resolve
 from tagfactory.compiler.validate import Checked, check_definitions
@@ -33,6 +34,7 @@ def analyze(root: str | Path) -> Analysis:
     checked = check_definitions(parsed, sink)
     project = resolve(checked, sink)
     project.audiences = check_audiences(parsed, project, sink)
+    project.exports = check_exports(parsed.exports, project, sink)
     return Analysis(checked, project, sorted(sink.items))
 
 

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from tagfactory.compiler.audience.model import AudienceSet
 
 
+if TYPE_CHECKING:
+    from tagfactory.compiler.exports import CheckedExport
+
+
 @dataclass
 class Project:
     """Resolved definitions: what the compiler and plan work from."""
@@ -34,6 +38,8 @@ class Project:
     layer: dict[str, int] = field(default_factory=dict)
     # audiences and scenes (checked after the tags; see compiler/audience/)
     audiences: AudienceSet | None = None
+    # exports without errors (checked after the audiences; see compiler/exports.py)
+    exports: list[CheckedExport] = field(default_factory=list)
 
     def built_tags(self, entity: str) -> list[TagBase]:
         """Built (active or deprecated) tags of an entity, in definition order."""

@@ -184,7 +184,7 @@ def _treated(entity: Entity, export: Export) -> list[Column]:
         name = entity.key if c.ref == "key" else c.ref if c.origin == "builtin" else \
             f"tag.{c.ref}" if c.origin == "tag" else c.ref
         src = F.col(f"`{name}`")
-        value = treat(src, c.treatment, c.normalize or "text") if c.treatment and c.treatment != "keep" else src
+        value = treat(src, c.treatment, c.normalize or "other") if c.treatment and c.treatment != "keep" else src
         out.append(value.alias(c.name))
     return out
 
