@@ -88,11 +88,14 @@ class PlanDiff:
     # audiences: name -> (added | removed | modified | affected, why); scenes using them
     audiences: dict[str, tuple[str, str]] = field(default_factory=dict)
     scenes: list[str] = field(default_factory=list)
+    # exports: name -> (added | removed | modified | affected, why); breaking changes of what they deliver
+    exports: dict[str, tuple[str, str]] = field(default_factory=dict)
+    export_breaking: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def breaking(self) -> list[tuple[str, str]]:
-        """(tag, reason) for every breaking change."""
-        return [(c.name, reason) for c in self.tags for reason in c.breaking]
+        """(tag or ``export <name>``, reason) for every breaking change."""
+        return [(c.name, reason) for c in self.tags for reason in c.breaking] + self.export_breaking
 
     @property
     def affected(self) -> list[str]:
@@ -131,6 +134,7 @@ class PlanDiff:
             "profile_sql_changed": self.profile_sql_changed,
             "audiences": [{"name": n, "change": c, "why": w} for n, (c, w) in self.audiences.items()],
             "scenes_affected": self.scenes,
+            "exports": [{"name": n, "change": c, "why": w} for n, (c, w) in self.exports.items()],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 
@@ -188,7 +192,55 @@ def diff_projects(base: Project, head: Project, base_label: str = "base", head_l
     result = PlanDiff(base_label, head_label, changes, sources, profile_changed, unchanged=unchanged)
     changed_values = {c.name for c in changes if c.values_change} | set(result.affected)
     result.audiences, result.scenes = _audience_impact(base, head, changed_values)
+    result.exports, result.export_breaking = export_impact(base, head, changed_values, set(result.audiences))
+    for change in changes:
+        if change.breaking:
+            users = _delivered_by(head if change.change != "removed" else base, change.renamed_from or change.name)
+            change.breaking += [f"delivered by export `{x}` as column `{col}`" for x, col in users]
     return result
+
+
+def _delivered_by(project: Project, tag: str) -> list[tuple[str, str]]:
+    """(export, column) for every export column that delivers ``tag``."""
+    return [(x.spec.name, c.name) for x in project.exports for c in x.columns if c.origin == "tag" and c.ref == tag]
+
+
+def export_impact(base: Project, head: Project, tags: set[str], audiences: set[str]
+                  ) -> tuple[dict[str, tuple[str, str]], list[tuple[str, str]]]:
+    """Exports added, removed, redefined or reading changed tags or audiences; and the breaking
+    changes of what an export delivers (a column removed or retyped, the export removed)."""
+    before = {x.spec.name: x for x in base.exports}
+    out: dict[str, tuple[str, str]] = {}
+    breaking: list[tuple[str, str]] = []
+    for x in head.exports:
+        name = x.spec.name
+        old = before.get(name)
+        if old is None:
+            out[name] = ("added", f"for {x.spec.consumer.system}")
+            continue
+        if old.spec != x.spec:
+            out[name] = ("modified", "definition changed")
+            now = {c.name: c for c in x.columns}
+            for c in old.columns:
+                if c.name not in now:
+                    breaking.append((f"export {name}", f"column `{c.name}` no longer delivered to "
+                                     f"{x.spec.consumer.system} ({x.spec.consumer.contact})"))
+                elif now[c.name].type != c.type or now[c.name].treatment != c.treatment:
+                    breaking.append((f"export {name}", f"column `{c.name}` changes from {c.type}"
+                                     f"{f' ({c.treatment})' if c.treatment else ''} to {now[c.name].type}"
+                                     f"{f' ({now[c.name].treatment})' if now[c.name].treatment else ''}"))
+            continue
+        reads = sorted((set(x.tags) | set(x.suppression_tags)) & tags)
+        used = sorted({*(x.spec.what.audiences or []), *x.spec.suppression.audiences} & audiences)
+        if reads or used:
+            out[name] = ("affected", "reads " + ", ".join(f"`{t}`" for t in [*reads, *used]))
+    for name, old in before.items():
+        if name not in out and all(x.spec.name != name for x in head.exports):
+            out[name] = ("removed", "")
+            if old.spec.lifecycle == "active":
+                breaking.append((f"export {name}", f"removed while active: {old.spec.consumer.system} "
+                                 f"({old.spec.consumer.contact}) stops receiving it; retire it first"))
+    return out, breaking
 
 
 def _audience_impact(base: Project, head: Project, tags: set[str]) -> tuple[dict[str, tuple[str, str]], list[str]]:

@@ -58,6 +58,10 @@ def render_text(diff: PlanDiff, preview: dict[str, Any] | None = None, *, show_s
         out.append(f"  audience {name}: {change}" + (f" ({why.replace('`', '')})" if why else ""))
     if diff.scenes:
         out.append(f"  scenes affected: {', '.join(diff.scenes)}")
+    for name, (change, why) in diff.exports.items():
+        out.append(f"  export {name}: {change}" + (f" ({why.replace('`', '')})" if why else ""))
+    for who, reason in diff.export_breaking:
+        out.append(f"      BREAKING ({who}): {reason}")
     if preview:
         out += ["", *_preview_text(preview)]
     if show_sql:
@@ -101,6 +105,10 @@ def render_markdown(diff: PlanDiff, preview: dict[str, Any] | None = None) -> st
         out += ["### Audiences and scenes", "", "| audience | change | why |", "|---|---|---|"]
         out += [f"| `{n}` | {c} | {w or '—'} |" for n, (c, w) in diff.audiences.items()]
         out += ["", "Scenes affected: " + (", ".join(f"`{s}`" for s in diff.scenes) or "none"), ""]
+    if diff.exports:
+        out += ["### Exports", "", "| export | change | why |", "|---|---|---|"]
+        out += [f"| `{n}` | {c} | {w or '—'} |" for n, (c, w) in diff.exports.items()]
+        out.append("")
     changed_tables = [t for t, changed in diff.profile_sql_changed.items() if changed]
     if diff.profile_sql_changed:
         out += ["Fused profile queries changed: " + (", ".join(f"`{t}`" for t in changed_tables) or "none"), ""]
