@@ -1,6 +1,6 @@
 """Audience profiles (人群画像): each audience's tag-value distribution vs the population, with TGI.
 
-See docs/audiences.md#audience-profile-人群画像 for the value labels and the formulas.
+See "Audience profile" in docs/audiences.md for the value labels and the formulas.
 """
 
 from __future__ import annotations
