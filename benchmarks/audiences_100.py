@@ -7,7 +7,7 @@ audiences over those tags -- 2 to 5 conditions each, nested ``all``/``any``/``no
 compiler. Then, in the same Spark session:
 
 * fused: the job's own one-pass query (the manifest's ``audiences_sql``, run by
-  ``tagfactory.audiences.materialize.membership``) staged as the members table's Parquet files;
+  ``tagfactory.audiences.membership.membership``) staged as the members table's Parquet files;
 * baseline: one ``SELECT key WHERE <condition>`` per audience (``spark.sql`` over the same view,
   ``:snapshot_date`` bound the same way), each staged on its own.
 
@@ -205,7 +205,7 @@ class _Sides:
         return self.spark.sql(to_sql(query, pretty=False), args={"snapshot_date": DAY})
 
     def fused(self, folder: str = "fused") -> Any:
-        from tagfactory.audiences.materialize import membership
+        from tagfactory.audiences.membership import membership
         from tagfactory.lakehouse import delta
 
         self.last_fused = delta.stage(self.spark, membership(self.keyed, self.entity, DAY),
@@ -226,7 +226,7 @@ class _Sides:
         return sum(st.rows for st in self.singles)
 
     def timed(self, side: str) -> tuple[float, int]:
-        from tagfactory.audiences.materialize import one_pass_codegen
+        from tagfactory.audiences.membership import one_pass_codegen
 
         # the one pass runs with the job's code-generation settings, the single queries with Spark's
         with one_pass_codegen(self.spark) if side == "fused" else contextlib.nullcontext():
@@ -262,7 +262,7 @@ def main() -> int:
         return _child(args)
     from pyspark.sql import DataFrame
 
-    from tagfactory.audiences.materialize import one_pass_codegen
+    from tagfactory.audiences.membership import one_pass_codegen
     from tagfactory.lakehouse import delta
 
     work = Path(tempfile.mkdtemp(prefix="tagfactory-aud-bench-"))

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from tagfactory.compiler.project import load_project
     from tagfactory.demo.generate import generate_demo_data
     from tagfactory.lakehouse.spark import build_spark_session
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import audit_step, build_entity, publish_staged, stage_step
     from tagfactory.settings import load_settings
@@ -58,15 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_spark_session("bench-writers", "local[2]", {"spark.driver.memory": "4g"})
     spark.sparkContext.setLogLevel("ERROR")
     emitter = LineageEmitter.from_config(False, None, None)
-    settings = {}
+    settings, stores = {}, {}
     for writer in ("deltars", "native"):
         s = load_settings(overrides={"warehouse": str(base / writer), "sources_root": str(data),
                                      "target": str(base / "target"), "writer": writer})
         s.quality.data_docs = False
         settings[writer] = s
+        stores[writer] = open_store(s, spark)
         print(f"warm-up: {writer} builds {end - dt.timedelta(days=1)} (untimed)", flush=True)
         build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, digest, run_id=f"warm-{writer}")
-        materialize(spark, s, entity, end - dt.timedelta(days=1), f"warm-aud-{writer}", base / "target", digest)
+        materialize(spark, s, stores[writer], entity, end - dt.timedelta(days=1), f"warm-aud-{writer}",
+                    base / "target", digest)
 
     times: dict[str, list[dict[str, float]]] = {"deltars": [], "native": []}
     for round_ in range(args.repeat):
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             publish_staged(spark, s, entity, end, run_id, digest, emitter=emitter)
             t["publish"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            materialize(spark, s, entity, end, f"aud-{run_id}", base / "target", digest)
+            materialize(spark, s, stores[writer], entity, end, f"aud-{run_id}", base / "target", digest)
             t["audiences"] = time.perf_counter() - mark
             t["total"] = time.perf_counter() - started
             times[writer].append(t)

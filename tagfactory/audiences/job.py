@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from tagfactory.audiences.materialize import describe, materialize, publish_overridden
+from tagfactory.audiences.materialize import materialize
+from tagfactory.audiences.publish import publish_overridden
+from tagfactory.audiences.report import describe
 from tagfactory.compiler.manifest import manifest_path, read_manifest
 from tagfactory.errors import ConfigError
 from tagfactory.lakehouse import delta
@@ -31,15 +33,16 @@ def run_audiences(snapshot_date: dt.date, manifest_file: str | None = None, conf
                           "(the failed task's message prints it)")
     run_id = safe_run_id(run_id) if run_id else delta.new_run_id()
     job = start_job(settings, master)
-    spark, emitter = job.spark, job.emitter
+    spark, emitter, tables = job.spark, job.emitter, job.tables
     try:
         for entity in chosen:
             if override_reason is not None:
-                versions = publish_overridden(spark, settings, entity, snapshot_date, run_id, override_reason,
+                versions = publish_overridden(spark, settings, tables, entity, snapshot_date, run_id, override_reason,
                                               manifest.digest, actor)
                 log(f"published the quarantined audience tables of run {run_id}: {versions}")
                 continue
-            summary = materialize(spark, settings, entity, snapshot_date, run_id, file.parent, manifest.digest, emitter)
+            summary = materialize(spark, settings, tables, entity, snapshot_date, run_id, file.parent, manifest.digest,
+                                  emitter)
             if not quiet and summary.get("stats"):
                 log(f"audiences of {entity.name} for {snapshot_date} (population {summary['population']:,}):\n"
                     + describe(summary))

@@ -1,4 +1,5 @@
-"""Read the published audience and scene tables without Spark (delta-rs): summaries and lookups."""
+"""The audience and scene tables for people: a run's summary (:func:`describe`) and, read back without
+Spark (delta-rs), the published summaries and lookups."""
 
 from __future__ import annotations
 
@@ -7,11 +8,28 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from tagfactory.audiences.materialize import describe
 from tagfactory.compiler.assemble import audience_tables
 from tagfactory.errors import WarehouseError
 from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """Human summary: audience sizes and day-over-day changes, scene counts."""
+    width = max([28, *(len(r["audience"]) for r in summary.get("stats", []))])
+    lines = [f"{'audience':<{width}} {'kind':<5} {'size':>9} {'prev':>9} {'+added':>8} {'-removed':>9} {'change':>7}"]
+    for r in summary.get("stats", []):
+        prev = "-" if r["previous_size"] is None else f"{r['previous_size']:,}"
+        change = "-" if r["change"] is None else f"{r['change']:.1%}"
+        lines.append(f"{r['audience']:<{width}} {r['kind']:<5} {r['size']:>9,} {prev:>9} {r['added']:>8,} "
+                     f"{r['removed']:>9,} {change:>7}")
+    for scene, counts in sorted(summary.get("scenes", {}).items()):
+        total = sum(c["users"] for c in counts)
+        lines.append(f"scene {scene}: {total:,} users assigned")
+        for c in sorted(counts, key=lambda c: (c["branch"], c["group"], c["variant"] or "")):
+            variant = f" variant {c['variant']}" if c["variant"] else ""
+            lines.append(f"  {c['branch']:<20} {c['group']:<9}{variant:<12} {c['users']:>9,}")
+    return "\n".join(lines)
 
 
 def _table(settings: Settings, name: str) -> DeltaTable:

@@ -38,6 +38,7 @@ def _read(uri: Path, date: dt.date) -> pd.DataFrame:
 def world(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A copy of the built warehouse with the audiences of both dates materialized."""
     from tagfactory.audiences.materialize import materialize
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.settings import load_settings
 
     base = tmp_path_factory.mktemp("audiences")
@@ -45,16 +46,19 @@ def world(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFa
     settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
                                         "target": str(built.target)})
     settings.quality.data_docs = False
+    tables = open_store(settings, spark)
     summaries = {}
     for date in (EARLY, LATE):
-        summaries[date] = materialize(spark, settings, built.entity, date, f"aud-{date}", built.target, built.digest)
+        summaries[date] = materialize(spark, settings, tables, built.entity, date, f"aud-{date}", built.target,
+                                      built.digest)
     audiences, scenes = oracle.load_definitions(REPO / "tag_definitions")
     tag_types = {t.name: t.type for t in built.entity.tags}
     members = {}
     for date in (EARLY, LATE):
         profile = _read(base / "warehouse" / "profile_user", date)
         members[date] = oracle.audience_members(audiences, profile, date, key="user_id", tag_types=tag_types)
-    return {"warehouse": base / "warehouse", "settings": settings, "summaries": summaries, "members": members,
+    return {"warehouse": base / "warehouse", "settings": settings, "tables": tables, "summaries": summaries,
+            "members": members,
             "audiences": audiences, "scenes": scenes, "tag_types": tag_types}
 
 
@@ -158,7 +162,8 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
     warehouse = world["warehouse"]
     before = {t: _read(warehouse / t, LATE) for t in ("audience_members_user", "audience_stats_user",
                                                     "scene_assignments_user")}
-    materialize(spark, world["settings"], built.entity, LATE, "aud-rerun", built.target, built.digest)
+    materialize(spark, world["settings"], world["tables"], built.entity, LATE, "aud-rerun", built.target,
+                built.digest)
     for table, frame in before.items():
         again = _read(warehouse / table, LATE)
         assert len(again) == len(frame), table
@@ -172,7 +177,7 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
         for a in built.entity.audiences]})
     versions = {t: DeltaTable(str(warehouse / t)).version() for t in before}
     with pytest.raises(QualityGateError) as err:
-        materialize(spark, world["settings"], entity, LATE, "aud-fail", built.target, built.digest)
+        materialize(spark, world["settings"], world["tables"], entity, LATE, "aud-fail", built.target, built.digest)
     assert "audience `high_value_customers`" in str(err.value) and "below min_size 10,000,000" in str(err.value)
     assert {t: DeltaTable(str(warehouse / t)).version() for t in before} == versions
     assert (warehouse / "audience_members_user" / "_quarantine" / "aud-fail").exists()
@@ -182,10 +187,10 @@ def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: Spa
     assert "--override-gate" in str(err.value)
 
     # overriding is an explicit, recorded decision that publishes the quarantined tables
-    from tagfactory.audiences.materialize import publish_overridden
+    from tagfactory.audiences.publish import publish_overridden
 
-    publish_overridden(spark, world["settings"], entity, LATE, "aud-fail", "campaign launch approved by CRM lead",
-                       built.digest, actor="tester")
+    publish_overridden(spark, world["settings"], world["tables"], entity, LATE, "aud-fail",
+                       "campaign launch approved by CRM lead", built.digest, actor="tester")
     assert all(DeltaTable(str(warehouse / t)).version() > v for t, v in versions.items())
     assert DeltaTable(str(warehouse / "audience_members_user")).history()[0]["gate_override_by"] == "tester"
     results = DeltaTable(str(warehouse / "quality_results")).to_pandas()
@@ -198,7 +203,7 @@ def test_all_audiences_are_one_scan_in_one_stage(spark: SparkSession, built: Bui
     """The one pass: one scan of the snapshot, no shuffle, the conditions outside whole-stage code."""
     from pyspark.sql import functions as F
 
-    from tagfactory.audiences.materialize import membership, one_pass_codegen
+    from tagfactory.audiences.membership import membership, one_pass_codegen
     from tagfactory.lakehouse import delta
 
     snapshot = delta.read_table(spark, str(built.warehouse / "profile_user")).where(F.col("dt") == F.lit(LATE))

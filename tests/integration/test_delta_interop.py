@@ -22,7 +22,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tagfactory.lakehouse import delta
-from tagfactory.lakehouse.store import store_for
+from tagfactory.lakehouse.store import open_store, store_for
 from tests.integration.conftest import DATES, Built
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def native_world(spark: SparkSession, built: Built, tmp_path_factory: pytest.Tem
     emitter = LineageEmitter.from_config(False, None, None)
     results = {}
     results[LATE] = build_entity(spark, settings, built.entity, LATE, emitter, built.digest, run_id=f"native-{LATE}")
-    materialize(spark, settings, built.entity, LATE, f"native-aud-{LATE}", built.target, built.digest)
+    materialize(spark, settings, open_store(settings, spark), built.entity, LATE, f"native-aud-{LATE}", built.target,
+                built.digest)
     return {"warehouse": base / "warehouse", "settings": settings, "results": results}
 
 
@@ -134,7 +135,8 @@ def test_every_delta_rs_table_is_read_by_delta_on_spark(spark: SparkSession, bui
     settings = native_world["settings"].model_copy(deep=True, update={
         "writer": "deltars", "warehouse": str(native_world["warehouse"].parent / "deltars")})
     shutil.copytree(built.warehouse, settings.warehouse)
-    materialize(spark, settings, built.entity, LATE, "deltars-aud", built.target, built.digest)
+    materialize(spark, settings, open_store(settings, spark), built.entity, LATE, "deltars-aud", built.target,
+                built.digest)
     tables = _tables(Path(settings.warehouse))
     names = {t.name for t in tables}
     assert {"profile_user", "tag_stats_user", "quality_results", "audience_members_user", "audience_changes_user",

@@ -40,7 +40,7 @@ def _members(spark: SparkSession, first: int, last: int) -> DataFrame:
 
 @pytest.fixture(scope="module")
 def days(spark: SparkSession) -> tuple:
-    from tagfactory.audiences.materialize import assign_scenes
+    from tagfactory.audiences.scenes import assign_scenes
     from tagfactory.compiler.manifest import Scene
 
     # the job takes the manifest's typed scene; the oracle reads the plain dict
