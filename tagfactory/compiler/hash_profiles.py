@@ -35,9 +35,8 @@ ValueKind = Literal["email", "phone", "other"]
 VALUE_KINDS: tuple[ValueKind, ...] = ("email", "phone", "other")
 #: How a profile writes a phone number before hashing (see :class:`HashProfile`).
 PhoneFormat = Literal["digits", "international_digits", "e164"]
-#: The characters ``trim`` removes at both ends of a value (written for Python and Java regexes).
+#: The characters ``trim`` removes at both ends of a value.
 TRIM_CHARS = " \t\n\x0b\f\r\u00a0\u200b\u3000\ufeff"
-TRIM_CLASS = "[ \\t\\n\\x0B\\f\\r\\u00A0\\u200B\\u3000\\uFEFF]"
 #: Email domains whose local part ignores dots (Google's rule for ``gmail_dots`` profiles).
 GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
