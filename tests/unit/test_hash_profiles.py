@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tagfactory.compiler.base import NAME_PATTERN
 from tagfactory.compiler.export_models import ExportColumn, Hash
 from tagfactory.compiler.hash_profiles import (
     PROFILE_NAMES,
@@ -27,7 +28,6 @@ from tagfactory.compiler.hash_profiles import (
     UnknownHashProfileError,
     hash_profile,
 )
-from tagfactory.compiler.models import NAME_PATTERN
 from tagfactory.errors import ConfigError
 from tests.unit.definitions import REPO
 
