@@ -216,7 +216,12 @@ class _Drop:
         fs.delete(spark_out)
         self.hook("verify")
         present = [e.name for e in fs.list(temp) if not e.is_dir and not e.name.startswith(("_", "."))]
-        rows = self._rows_read_back(temp, names)
+        try:
+            rows = self._rows_read_back(temp, names)
+        except Exception as exc:  # a damaged file (checksum, truncated gzip ...)
+            fs.delete(temp)
+            raise ExportError(f"reconciliation failed for export {self.sel.export} ({self.sel.snapshot_date}): "
+                              f"the files cannot be read back: {java_message(exc)}; nothing was published") from exc
         delivered = sum(rows.values())
         if sorted(present) != sorted(names) or delivered != self.sel.rows_expected:
             fs.delete(temp)
