@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from tagfactory.compiler.project import load_project
     from tagfactory.demo.generate import generate_demo_data
     from tagfactory.lakehouse.spark import build_spark_session
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import audit_step, build_entity, publish_staged, stage_step
     from tagfactory.settings import load_settings
@@ -65,21 +66,23 @@ def main(argv: list[str] | None = None) -> int:
         s.quality.data_docs = False
         settings[writer] = s
         print(f"warm-up: {writer} builds {end - dt.timedelta(days=1)} (untimed)", flush=True)
-        build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, digest, run_id=f"warm-{writer}")
+        build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, digest, tables=open_store(s, spark),
+                     run_id=f"warm-{writer}")
         materialize(spark, s, entity, end - dt.timedelta(days=1), f"warm-aud-{writer}", base / "target", digest)
 
     times: dict[str, list[dict[str, float]]] = {"deltars": [], "native": []}
     for round_ in range(args.repeat):
         for writer in (("deltars", "native") if round_ % 2 == 0 else ("native", "deltars")):
             s, run_id, t = settings[writer], f"r{round_}-{writer}", {}
+            tables = open_store(s, spark)
             started = time.perf_counter()
-            staged = stage_step(spark, s, entity, end, run_id, emitter, digest)
+            staged = stage_step(spark, s, entity, end, run_id, emitter, digest, tables=tables)
             t["stage"] = time.perf_counter() - started
             mark = time.perf_counter()
-            audit_step(spark, s, entity, staged, end, digest)
+            audit_step(spark, s, entity, staged, end, digest, tables=tables)
             t["audit"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            publish_staged(spark, s, entity, end, run_id, digest, emitter=emitter)
+            publish_staged(spark, s, entity, end, run_id, digest, tables=tables, emitter=emitter)
             t["publish"] = time.perf_counter() - mark
             mark = time.perf_counter()
             materialize(spark, s, entity, end, f"aud-{run_id}", base / "target", digest)
