@@ -57,8 +57,8 @@ def demo(args: argparse.Namespace) -> dict[str, float]:
     from tagfactory.compiler.assemble import build_manifest
     from tagfactory.compiler.project import load_project
     from tagfactory.demo.generate import generate_demo_data
-    from tagfactory.lakehouse import delta
     from tagfactory.lakehouse.spark import build_spark_session
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity, check_sources_step, stage_step
     from tagfactory.pipeline.sources import register_sources
@@ -80,22 +80,25 @@ def demo(args: argparse.Namespace) -> dict[str, float]:
     entity = manifest.entities[0]
     spark = build_spark_session("gate-bench", args.master, {"spark.sql.shuffle.partitions": str(args.partitions)})
     emitter = LineageEmitter.from_config(False, None, None)
+    tables = open_store(settings, spark)
     results: dict[str, float] = {}
     print(f"demo workload: {args.users:,} users, {len(entity.tags)} tags, master {args.master}")
     _timed("warm-up: full build of D-1 (reference)", lambda: build_entity(
-        spark, settings, entity, end - dt.timedelta(days=1), emitter, manifest.digest, run_id="bench-previous"), results)
-    register_sources(spark, entity.sources, settings)
-    _timed("source checks (D)", lambda: check_sources_step(spark, settings, entity, end, "bench"), results)
+        spark, settings, entity, end - dt.timedelta(days=1), emitter, manifest.digest, tables=tables,
+        run_id="bench-previous"), results)
+    register_sources(spark, entity.sources, settings, tables=tables)
+    _timed("source checks (D)", lambda: check_sources_step(spark, settings, entity, end, "bench", tables=tables),
+           results)
     staged = _timed("BUILD: compute + stage snapshot (D)", lambda: stage_step(
-        spark, settings, entity, end, "bench", emitter, manifest.digest), results)
-    frame = delta.read_staged(staged)  # as the audit step does: each audit reads the staged files itself
+        spark, settings, entity, end, "bench", emitter, manifest.digest, tables=tables), results)
+    frame = tables.read_staged(staged)  # as the audit step does: each audit reads the staged files itself
     report = _timed("AUDIT: tag outputs, fused engine", lambda: audit_profile(
-        spark, settings, entity, frame, end, "bench"), results)
+        spark, settings, entity, frame, end, "bench", tables=tables), results)
     print(f"    {report.summary()}")
     if args.gx:
         settings.quality.engine = "gx"
         report = _timed("AUDIT: tag outputs, Great Expectations only", lambda: audit_profile(
-            spark, settings, entity, frame, end, "bench-gx"), results)
+            spark, settings, entity, frame, end, "bench-gx", tables=tables), results)
         print(f"    {report.summary()}")
     spark.stop()
     return results

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         settings[writer] = s
         stores[writer] = open_store(s, spark)
         print(f"warm-up: {writer} builds {end - dt.timedelta(days=1)} (untimed)", flush=True)
-        build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, digest, run_id=f"warm-{writer}")
+        build_entity(spark, s, entity, end - dt.timedelta(days=1), emitter, digest, tables=stores[writer],
+                     run_id=f"warm-{writer}")
         materialize(spark, s, stores[writer], entity, end - dt.timedelta(days=1), f"warm-aud-{writer}",
                     base / "target", digest)
 
@@ -75,14 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.repeat):
         for writer in (("deltars", "native") if round_ % 2 == 0 else ("native", "deltars")):
             s, run_id, t = settings[writer], f"r{round_}-{writer}", {}
+            tables = stores[writer]
             started = time.perf_counter()
-            staged = stage_step(spark, s, entity, end, run_id, emitter, digest)
+            staged = stage_step(spark, s, entity, end, run_id, emitter, digest, tables=tables)
             t["stage"] = time.perf_counter() - started
             mark = time.perf_counter()
-            audit_step(spark, s, entity, staged, end, digest)
+            audit_step(spark, s, entity, staged, end, digest, tables=tables)
             t["audit"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            publish_staged(spark, s, entity, end, run_id, digest, emitter=emitter)
+            publish_staged(spark, s, entity, end, run_id, digest, tables=tables, emitter=emitter)
             t["publish"] = time.perf_counter() - mark
             mark = time.perf_counter()
             materialize(spark, s, stores[writer], entity, end, f"aud-{run_id}", base / "target", digest)

@@ -288,6 +288,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run_preview(args: argparse.Namespace, base: Any, head: Any, diff: Any) -> dict[str, Any]:
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.pipeline.preview import run_preview
     from tagfactory.pipeline.runtime import start_spark
     from tagfactory.settings import load_settings
@@ -298,7 +299,8 @@ def _run_preview(args: argparse.Namespace, base: Any, head: Any, diff: Any) -> d
     settings.spark.conf = {"spark.sql.shuffle.partitions": "8", **settings.spark.conf}
     spark = start_spark(settings, args.master, "tagfactory-plan-preview")
     try:
-        return run_preview(spark, settings, base, head, diff, date, settings.sources_root)
+        return run_preview(spark, settings, base, head, diff, date, settings.sources_root,
+                           tables=open_store(settings, spark))
     finally:
         spark.stop()
 
@@ -375,6 +377,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.pipeline.job import publish_staged
     from tagfactory.pipeline.runtime import load_manifest, start_spark
     from tagfactory.settings import load_settings
@@ -391,6 +394,7 @@ def _publish(args: argparse.Namespace) -> int:
     spark = start_spark(settings, args.master, "tagfactory-publish")
     try:
         result = publish_staged(spark, settings, entity, args.date, args.run_id, manifest.digest,
+                                tables=open_store(settings, spark),
                                 override_reason=args.reason if args.override_gate else None, actor=args.by)
     finally:
         spark.stop()

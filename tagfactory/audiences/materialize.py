@@ -130,7 +130,7 @@ def _read_external(run: _Run) -> tuple[DataFrame | None, DataFrame | None]:
     """Step 1: the uploaded lists and the SQL audiences, as (key, audience) rows."""
     audiences = run.entity.audiences
     with step("reading uploaded lists and running SQL audiences") as s:
-        ext, lists = external(run.spark, run.settings, run.entity, audiences, run.snapshot_date, run.manifest_dir)
+        ext, lists = external(run.spark, run.settings, run.tables, run.entity, audiences, run.snapshot_date, run.manifest_dir)
         s.detail = f"{sum(1 for a in audiences if a.kind != 'rule')} list/SQL audiences"
     return ext, lists
 

@@ -22,6 +22,7 @@ from tagfactory.audiences.lists import read_normalized
 from tagfactory.compiler.audience_pass import INPUT_VIEW
 from tagfactory.compiler.manifest import Audience, Entity, UploadedList
 from tagfactory.lakehouse import delta
+from tagfactory.lakehouse.store import TableStore
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.settings import Settings
 
@@ -31,8 +32,9 @@ EXT = "_ext"
 ONE_PASS_MAX_FIELDS = 8
 
 
-def external(spark: SparkSession, settings: Settings, entity: Entity, audiences: Sequence[Audience],
-             snapshot_date: dt.date, manifest_dir: Path) -> tuple[DataFrame | None, DataFrame | None]:
+def external(spark: SparkSession, settings: Settings, tables: TableStore, entity: Entity,
+             audiences: Sequence[Audience], snapshot_date: dt.date, manifest_dir: Path
+             ) -> tuple[DataFrame | None, DataFrame | None]:
     """(key, audience) rows of every list and SQL audience (keys as strings), and of the lists alone."""
     key = entity.key
     lists: list[DataFrame] = []
@@ -41,7 +43,7 @@ def external(spark: SparkSession, settings: Settings, entity: Entity, audiences:
     sources = {s.name: s for s in entity.sources}
     needed = [sources[n] for a in audiences if a.kind == "sql" for n in a.sources or [] if n in sources]
     if needed:
-        register_sources(spark, list({s.name: s for s in needed}.values()), settings)
+        register_sources(spark, list({s.name: s for s in needed}.values()), settings, tables=tables)
     for a in audiences:
         if a.uploaded is not None:
             path = manifest_dir / a.uploaded.file

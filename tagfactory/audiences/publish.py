@@ -98,5 +98,6 @@ def publish_overridden(spark: SparkSession, settings: Settings, tables: TableSto
         raise AudienceError(f"run {run_id} materialized the audiences of {verdict.get('dt')}, not {snapshot_date}")
     metadata = store.record_override(
         spark, settings, run_id=run_id, dataset=entity.audience_tables["audience_members"],
-        snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []))
+        snapshot_date=snapshot_date.isoformat(), reason=reason, actor=actor, overridden=verdict.get("errors", []),
+        tables=tables)
     return commit_all(staged, snapshot_date, run_id, tables, {**metadata, "manifest_digest": manifest_digest})

@@ -83,7 +83,7 @@ def hand_off_uri(settings: Settings, export: str, snapshot_date: dt.date) -> str
 def select_and_hand_off(spark: SparkSession, tables: TableStore, settings: Settings, manifest: Manifest,
                         export: Export, snapshot_date: dt.date) -> Selection:
     """Select and stage the export's rows, and write the hand-off file (atomically)."""
-    from tagfactory.exports.hadoopfs import HadoopFs
+    from tagfactory.exports.hadoopfs import DropFs
 
     selection = select(spark, tables, settings, manifest, export, snapshot_date)
     previous = [r for r in receipts.receipts(settings, export.name, snapshot_date)
@@ -91,20 +91,20 @@ def select_and_hand_off(spark: SparkSession, tables: TableStore, settings: Setti
     if previous:
         selection = _with_supersedes(selection, str(previous[0]["content_id"]))
     uri = hand_off_uri(settings, export.name, snapshot_date)
-    HadoopFs(spark, uri).write_text_atomic(uri, selection_to_json(selection))
+    DropFs(spark, uri.rsplit("/", 1)[0]).replace_bytes(uri, selection_to_json(selection).encode(), "_selection.json.tmp")
     return selection
 
 
 def read_hand_off(spark: SparkSession, settings: Settings, export: str, snapshot_date: dt.date) -> Selection:
     """The selection the select step handed off."""
-    from tagfactory.exports.hadoopfs import HadoopFs
+    from tagfactory.exports.hadoopfs import DropFs
 
     uri = hand_off_uri(settings, export, snapshot_date)
-    fs = HadoopFs(spark, uri)
-    if not fs.exists(uri):
+    text = DropFs(spark, uri.rsplit("/", 1)[0]).read_text(uri)
+    if text is None:
         raise ExportError(f"export {export}: no selection for {snapshot_date} at {uri}; run "
                           f"`tagfactory export --date {snapshot_date} --export {export} --step select` first")
-    return selection_from_json(fs.read_text(uri))
+    return selection_from_json(text)
 
 
 def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export: Export, selection: Selection,

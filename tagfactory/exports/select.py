@@ -71,7 +71,7 @@ def select(spark: SparkSession, tables: TableStore, settings: Settings, manifest
     with step(f"selecting export {export.name} for {snapshot_date}") as s:
         rows = _rows(read, entity, export)
         rows = _join_profile(rows, read, entity, export)
-        rows = _join_dimension(spark, rows, settings, entity, export)
+        rows = _join_dimension(spark, rows, settings, tables, entity, export)
         rows = _suppress(rows, read, entity, export)
         treated = rows.select(*_treated(entity, export), REASON)
         if export.what.kind in ("members", "tag_slice"):
@@ -116,8 +116,8 @@ def _join_profile(rows: DataFrame, read: object, entity: Entity, export: Export)
     return rows.join(profile.select(*wanted), on=entity.key, how="left")
 
 
-def _join_dimension(spark: SparkSession, rows: DataFrame, settings: Settings, entity: Entity,
-                    export: Export) -> DataFrame:
+def _join_dimension(spark: SparkSession, rows: DataFrame, settings: Settings, tables: TableStore,
+                    entity: Entity, export: Export) -> DataFrame:
     from pyspark.sql import functions as F
 
     from tagfactory.pipeline.sources import read_source
@@ -126,7 +126,7 @@ def _join_dimension(spark: SparkSession, rows: DataFrame, settings: Settings, en
     if not refs:
         return rows
     source = next(s for s in entity.sources if s.name == entity.population_source)
-    dim = read_source(spark, source, settings)
+    dim = read_source(spark, source, settings, tables=tables)
     wanted = [F.col(entity.key).cast("string").alias(entity.key)] + [F.col(r.split(".", 1)[1]).alias(r) for r in refs]
     return rows.join(dim.select(*wanted).dropDuplicates([entity.key]), on=entity.key, how="left")
 
@@ -211,10 +211,9 @@ def _content_id(export: Export, fingerprint: tuple[int, int, int]) -> str:
 
 def _stage(spark: SparkSession, delivered: DataFrame, uri: str) -> None:
     """Write the staged copy once: an existing complete copy (Spark's ``_SUCCESS``) is reused."""
-    from tagfactory.exports.hadoopfs import HadoopFs
+    from tagfactory.exports.hadoopfs import DropFs
 
-    fs = HadoopFs(spark, uri)
-    if fs.exists(f"{uri}/_SUCCESS"):
+    if DropFs(spark, uri).exists(f"{uri}/_SUCCESS"):
         return
     try:
         delivered.write.mode("overwrite").parquet(uri)

@@ -48,12 +48,14 @@ def run_folder(table_uri: str, run_id: str, *, quarantined: bool = False) -> str
     return TableLocation.parse(table_uri).spark_child(f"{QUARANTINE_DIR if quarantined else STAGING_DIR}/{run_id}")
 
 
-def save_manifest(staged: StagedWrite, *, manifest_digest: str | None = None) -> str:
-    """Write the manifest of a staged run next to its files; return its URI.
+def save_manifest(staged: StagedWrite, *, manifest_digest: str | None = None) -> StagedWrite:
+    """Write the staging record of a run next to its files; return the run carrying its digest.
 
-    ``manifest_digest`` is the digest of the compiled manifest the run was staged from: the audit
-    and publish steps refuse a run staged from another one (see :func:`staged_digest`).
+    ``manifest_digest`` (default: the one ``staged`` carries) is the digest of the compiled manifest
+    the run was staged from: the audit and publish steps refuse a run staged from another one
+    (they compare :attr:`StagedWrite.manifest_digest`).
     """
+    digest = manifest_digest if manifest_digest is not None else staged.manifest_digest
     fs = HadoopFs(staged.spark, staged.staging_uri)
     data = {
         "table_uri": staged.table_uri,
@@ -64,11 +66,10 @@ def save_manifest(staged: StagedWrite, *, manifest_digest: str | None = None) ->
         "partition_by": staged.partition_by,
         "rows": staged.rows,
         "saved_at": time.time(),
-        "manifest_digest": manifest_digest,
+        "manifest_digest": digest,
     }
-    uri = f"{staged.staging_uri.rstrip('/')}/{MANIFEST}"
-    fs.write_text(uri, json.dumps(data))
-    return uri
+    fs.write_text(f"{staged.staging_uri.rstrip('/')}/{MANIFEST}", json.dumps(data))
+    return replace(staged, manifest_digest=digest)
 
 
 def load_staged(spark: SparkSession, table_uri: str, run_id: str, *, quarantined: bool = False) -> StagedWrite:
@@ -89,19 +90,19 @@ def load_staged(spark: SparkSession, table_uri: str, run_id: str, *, quarantined
     old_root = data["staging_uri"].rstrip("/")
     new_root = fs.qualify(folder).rstrip("/")
     files = [StagedFile(**{**f, "path": new_root + f["path"][len(old_root):]}) for f in data["files"]]
+    digest = data.get("manifest_digest")
     return StagedWrite(table_uri=data["table_uri"], run_id=data["run_id"], staging_uri=new_root, files=files,
-                       schema=schema, partition_by=list(data["partition_by"]), rows=int(data["rows"]), spark=spark)
+                       schema=schema, partition_by=list(data["partition_by"]), rows=int(data["rows"]), spark=spark,
+                       manifest_digest=str(digest) if digest else None)
 
 
 def staged_digest(staged: StagedWrite) -> str | None:
-    """The manifest digest a staged run recorded (None for a run staged without one)."""
-    fs = HadoopFs(staged.spark, staged.staging_uri)
-    try:
-        data = json.loads(fs.read_text(f"{staged.staging_uri.rstrip('/')}/{MANIFEST}"))
-    except FileNotFoundError:
-        return None
-    value = data.get("manifest_digest")
-    return str(value) if value else None
+    """The manifest digest a staged run recorded (None for a run staged without one).
+
+    The digest travels in the :class:`StagedWrite` (set by :func:`save_manifest`, read from the
+    staging record by :func:`load_staged`); nothing is read here.
+    """
+    return staged.manifest_digest
 
 
 def write_verdict(staged: StagedWrite, verdict: dict[str, Any]) -> None:

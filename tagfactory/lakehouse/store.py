@@ -1,7 +1,9 @@
 """One interface for writing and reading warehouse tables, whichever Delta writer runs.
 
 A job opens its store ONCE from the settings (:func:`open_store`, ``writer`` in the settings; see
-docs/jvm-components.md) and passes it to whatever writes or reads tables:
+docs/jvm-components.md) and passes it to whatever writes or reads tables. Only entry points open
+one: :func:`tagfactory.pipeline.runtime.start_job`, the CLI commands, and the maintenance job
+(:func:`open_store_without_spark`: delta-rs maintains tables without Spark). The two stores:
 
 * :class:`DeltaRsStore` (``deltars``, the default): Spark stages Parquet, delta-rs commits the
   staged files to the Delta log (:mod:`tagfactory.lakehouse.deltalog`), delta-rs resolves reads;
@@ -99,6 +101,8 @@ class _BaseStore:
     """What both stores share: staging, the audit read, delta-rs version and history."""
 
     writer: ClassVar[Writer]
+    #: Whether maintenance, version and history need a Spark session (:func:`open_store_without_spark`).
+    needs_spark: ClassVar[bool]
 
     def __init__(self, spark: SparkSession | None, storage_options: dict[str, str] | None = None) -> None:
         self._spark = spark
@@ -155,6 +159,7 @@ class DeltaRsStore(_BaseStore):
     """
 
     writer: ClassVar[Writer] = "deltars"
+    needs_spark: ClassVar[bool] = False
 
     def commit(self, staged: StagedWrite, *, mode: CommitMode = "overwrite_partitions",
                commit_metadata: dict[str, str] | None = None,
@@ -173,6 +178,7 @@ class NativeStore(_BaseStore):
     """``native``: Delta Lake on Spark writes the staged rows, reads and maintains the tables."""
 
     writer: ClassVar[Writer] = "native"
+    needs_spark: ClassVar[bool] = True
 
     def commit(self, staged: StagedWrite, *, mode: CommitMode = "overwrite_partitions",
                commit_metadata: dict[str, str] | None = None,
@@ -198,13 +204,28 @@ def open_store(settings: Settings, spark: SparkSession | None = None) -> TableSt
     return store_for(settings.writer, spark)
 
 
+def open_store_without_spark(settings: Settings) -> TableStore | None:
+    """The settings' store opened without a Spark session, or None when its writer needs one.
+
+    The delta-rs store maintains tables and reads versions and history without Spark; the native
+    store needs a session for them (a started job opens it:
+    :func:`tagfactory.pipeline.runtime.start_job`).
+    """
+    cls = _store_class(settings.writer)
+    return None if cls.needs_spark else cls(None)
+
+
 def store_for(writer: str, spark: SparkSession | None = None,
               storage_options: dict[str, str] | None = None) -> TableStore:
     """The store of ``writer`` (``deltars`` or ``native``), bound to ``spark``."""
-    try:
-        cls = STORES[writer]
-    except KeyError:
-        raise ValueError(f"unknown writer {writer!r}; one of {', '.join(STORES)}") from None
+    cls = _store_class(writer)
     if cls is NativeStore and spark is None:
         raise ValueError("writer='native' needs a Spark session")
     return cls(spark, storage_options)
+
+
+def _store_class(writer: str) -> type[DeltaRsStore] | type[NativeStore]:
+    try:
+        return STORES[writer]
+    except KeyError:
+        raise ValueError(f"unknown writer {writer!r}; one of {', '.join(STORES)}") from None

@@ -16,9 +16,9 @@ from pyspark.sql import SparkSession
 
 from tagfactory.compiler.manifest import Entity, check_run_digest
 from tagfactory.errors import ConfigError, PublishError
-from tagfactory.lakehouse import delta, staging
-from tagfactory.lakehouse.delta import StagedWrite
-from tagfactory.lakehouse.store import open_store
+from tagfactory.lakehouse import staging
+from tagfactory.lakehouse.stage import StagedWrite, new_run_id
+from tagfactory.lakehouse.store import TableStore
 from tagfactory.lineage import LineageEmitter, dataset_for_uri
 from tagfactory.pipeline.runtime import load_manifest, safe_run_id, start_job, stop_job
 from tagfactory.pipeline.sources import register_sources
@@ -58,59 +58,61 @@ def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: 
     chosen = manifest.choose(entities)
     digest = manifest.digest
     job = start_job(settings, master)
-    spark, emitter = job.spark, job.emitter
+    spark, emitter, tables = job.spark, job.emitter, job.tables
     try:
         for entity in chosen:
             if step_name == "all":
-                build_entity(spark, settings, entity, snapshot_date, emitter, digest, run_id=run_id)
+                build_entity(spark, settings, entity, snapshot_date, emitter, digest, tables=tables, run_id=run_id)
             elif step_name == "check-sources":
-                register_sources(spark, entity.sources, settings)
-                check_sources_step(spark, settings, entity, snapshot_date, str(run_id))
+                register_sources(spark, entity.sources, settings, tables=tables)
+                check_sources_step(spark, settings, entity, snapshot_date, str(run_id), tables=tables)
             elif step_name == "stage":
-                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter, digest)
+                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter, digest, tables=tables)
             elif step_name == "audit":
                 staged = staging.load_staged(spark, settings.table_uri(entity.profile_table), str(run_id))
-                audit_step(spark, settings, entity, staged, snapshot_date, digest)
+                audit_step(spark, settings, entity, staged, snapshot_date, digest, tables=tables)
             else:
-                publish_staged(spark, settings, entity, snapshot_date, run_id, digest, emitter=emitter)
+                publish_staged(spark, settings, entity, snapshot_date, run_id, digest, tables=tables, emitter=emitter)
     finally:
         stop_job(spark, settings, master)
     return 0
 
 
 def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
-                 emitter: LineageEmitter, manifest_digest: str, *, run_id: str | None = None) -> dict[str, Any]:
+                 emitter: LineageEmitter, manifest_digest: str, *, tables: TableStore,
+                 run_id: str | None = None) -> dict[str, Any]:
     """Check, compute, audit and publish one entity's profile and tag statistics for one date.
 
     Write-audit-publish: sources are checked, the snapshot is staged, the staged files are
     audited (quality gate), and only a passing snapshot is committed. A failing one is moved to
     the table's quarantine and :class:`QualityGateError` says why and where.
     """
-    run_id = run_id or delta.new_run_id()
-    staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter, manifest_digest,
+    run_id = run_id or new_run_id()
+    staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter, manifest_digest, tables=tables,
                         check_sources=settings.quality.enabled)
     try:
-        audit_step(spark, settings, entity, staged, snapshot_date, manifest_digest)
+        audit_step(spark, settings, entity, staged, snapshot_date, manifest_digest, tables=tables)
     except QualityGateError:
         raise
     except BaseException:
-        delta.discard(staged)
+        tables.discard(staged)
         raise
     try:
-        return publish_staged(spark, settings, entity, snapshot_date, run_id, manifest_digest, emitter=emitter)
+        return publish_staged(spark, settings, entity, snapshot_date, run_id, manifest_digest, tables=tables,
+                              emitter=emitter)
     except BuildError:
-        delta.discard(staged)  # the snapshot itself is wrong: nothing to retry
+        tables.discard(staged)  # the snapshot itself is wrong: nothing to retry
         raise
 
 
 def check_sources_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
-                       run_id: str) -> None:
+                       run_id: str, *, tables: TableStore) -> None:
     """Audit the (registered) sources' rows for the date; raise when an error check fails."""
     if not settings.quality.enabled:
         log("quality gate disabled (settings.quality.enabled = false): sources not checked")
         return
     with step("quality gate: checking sources") as s:
-        reports = check_sources(spark, settings, entity, snapshot_date, run_id)
+        reports = check_sources(spark, settings, entity, snapshot_date, run_id, tables=tables)
         s.detail = f"{sum(len(r.rows) for r in reports)} expectations on {len(reports)} sources"
     failed = [r for r in reports if not r.passed]
     if failed:
@@ -121,17 +123,17 @@ def check_sources_step(spark: SparkSession, settings: Settings, entity: Entity, 
 
 
 def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
-               run_id: str, emitter: LineageEmitter, manifest_digest: str, *,
+               run_id: str, emitter: LineageEmitter, manifest_digest: str, *, tables: TableStore,
                check_sources: bool = False) -> StagedWrite:
-    """Compute the snapshot and stage its files (invisible to readers), recording the manifest digest."""
+    """Compute the snapshot and stage its files (invisible to readers); the run carries the manifest digest."""
     name = entity.name
     profile_uri = settings.table_uri(entity.profile_table)
     log(f"building {entity.profile_table} for {snapshot_date}: {len(entity.tags)} tags, run {run_id}")
     with step("registering sources") as s:
-        uris = register_sources(spark, entity.sources, settings)
+        uris = register_sources(spark, entity.sources, settings, tables=tables)
         s.detail = ", ".join(uris)
     if check_sources:
-        check_sources_step(spark, settings, entity, snapshot_date, run_id)
+        check_sources_step(spark, settings, entity, snapshot_date, run_id, tables=tables)
     inputs = [dataset_for_uri(uris[src.name], src.column_types()) for src in entity.sources]
     staging_out = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}", entity.column_types())]
     with emitter.run(f"build_profile.{name}", inputs, staging_out, run_id=run_id,
@@ -140,9 +142,9 @@ def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot
         query = spark.sql(entity.sql, args={"snapshot_date": snapshot_date})
         with step(f"computing and staging {entity.profile_table}") as s:
             # the compiled query's dt is the snapshot date: its files go straight into that folder
-            staged = delta.stage(spark, query.drop("dt"), profile_uri, partition_by=["dt"], run_id=run_id,
-                                 partition_values={"dt": snapshot_date})
-            staging.save_manifest(staged, manifest_digest=manifest_digest)
+            staged = tables.stage(query.drop("dt"), profile_uri, partition_by=["dt"], run_id=run_id,
+                                  partition_values={"dt": snapshot_date})
+            staged = staging.save_manifest(staged, manifest_digest=manifest_digest)
             s.rows = staged.rows
             s.detail = f"{len(staged.files)} files"
         lineage_run.set_outputs([staging_out[0].with_stats(row_count=staged.rows)])
@@ -150,23 +152,23 @@ def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot
 
 
 def audit_step(spark: SparkSession, settings: Settings, entity: Entity, staged: StagedWrite,
-               snapshot_date: dt.date, manifest_digest: str) -> None:
+               snapshot_date: dt.date, manifest_digest: str, *, tables: TableStore) -> None:
     """Audit the staged files; record a verdict; quarantine and raise when an error check fails.
 
     Raises:
         DigestMismatchError: the run was staged from another manifest (nothing is audited).
     """
-    check_run_digest(staging.staged_digest(staged), manifest_digest, f"run {staged.run_id} of {entity.profile_table}")
+    check_run_digest(staged.manifest_digest, manifest_digest, f"run {staged.run_id} of {entity.profile_table}")
     if not settings.quality.enabled:
         staging.write_verdict(staged, {"passed": True, "dt": snapshot_date.isoformat(), "run_id": staged.run_id,
                                        "errors": [], "warnings": [], "gate": "disabled",
                                        "manifest_digest": manifest_digest})
         return
-    # not cached: the fused pass reads the Parquet files at most twice, and caching a large snapshot
-    # spills to disk (slower than reading it again); the GX fallback persists what it needs
-    staged_df = delta.read_staged(staged)
+    # not cached: the fused pass reads the staged files at most twice (docs/jvm-components.md,
+    # "Design notes"); the GX fallback persists what it needs
+    staged_df = tables.read_staged(staged)
     with step(f"quality gate: auditing staged {entity.profile_table}") as s:
-        report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id)
+        report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id, tables=tables)
         s.detail = report.summary()
     staging.write_verdict(staged, {**report.verdict(), "manifest_digest": manifest_digest})
     if report.passed:
@@ -185,7 +187,8 @@ def audit_step(spark: SparkSession, settings: Settings, entity: Entity, staged: 
 
 
 def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
-                   run_id: str | None, manifest_digest: str, *, override_reason: str | None = None, actor: str | None = None,
+                   run_id: str | None, manifest_digest: str, *, tables: TableStore,
+                   override_reason: str | None = None, actor: str | None = None,
                    emitter: LineageEmitter | None = None) -> dict[str, Any]:
     """Publish a staged (or, with an override, a quarantined) run of an entity's snapshot.
 
@@ -205,8 +208,8 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
         if not matching:
             raise staging.StagingError(f"no quarantined run of {entity.profile_table} for {snapshot_date}; pass --run-id")
         run_id = matching[-1]
-    staged = staging.load_staged(spark, profile_uri, run_id, quarantined=quarantined)
-    check_run_digest(staging.staged_digest(staged), manifest_digest, f"run {run_id} of {entity.profile_table}")
+    staged = staging.load_staged(spark, profile_uri, run_id, quarantined=quarantined)  # carries its digest
+    check_run_digest(staged.manifest_digest, manifest_digest, f"run {run_id} of {entity.profile_table}")
     verdict = staging.read_verdict(staged) or {}
     if verdict.get("dt") not in (None, snapshot_date.isoformat()):
         raise staging.StagingError(f"run {run_id} staged {entity.profile_table} for {verdict.get('dt')}, not {snapshot_date}")
@@ -218,8 +221,8 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
                 "manifest_digest": manifest_digest}
     if override_reason is not None:
         metadata.update(store.record_override(
-            spark, settings, run_id=run_id, dataset=entity.profile_table, snapshot_date=snapshot_date.isoformat(),
-            reason=override_reason, actor=actor, overridden=verdict.get("errors", [])))
+            spark, settings, tables=tables, run_id=run_id, dataset=entity.profile_table,
+            snapshot_date=snapshot_date.isoformat(), reason=override_reason, actor=actor, overridden=verdict.get("errors", [])))
     emitter = emitter or LineageEmitter.from_config(False, None, None)
     staged_in = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}")]
     outputs = [dataset_for_uri(profile_uri, entity.column_types()),
@@ -228,13 +231,12 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
                      parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
                      nominal_time=snapshot_date) as lineage_run:
         with step("computing tag statistics from the staged files") as s:
-            stats, rows, keys = compute_tag_stats(spark, delta.read_staged(staged), entity.tags, snapshot_date)
+            stats, rows, keys = compute_tag_stats(spark, tables.read_staged(staged), entity.tags, snapshot_date)
             s.rows = rows
         if rows != keys:
             raise BuildError(
                 f"{entity.profile_table} for {snapshot_date} has {rows - keys:,} duplicate `{entity.key}` rows; "
                 "a sql tag probably returns more than one row per key. Nothing was published.")
-        tables = open_store(settings, spark)
         with step(f"publishing {entity.profile_table}") as s:
             version = tables.commit(staged, commit_metadata=metadata)
             s.detail = f"version {version} at {profile_uri}"

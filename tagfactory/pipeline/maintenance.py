@@ -21,7 +21,7 @@ from deltalake import DeltaTable
 
 from tagfactory.compiler.manifest import Manifest, manifest_path, read_manifest
 from tagfactory.lakehouse.paths import TableLocation
-from tagfactory.lakehouse.store import open_store
+from tagfactory.lakehouse.store import open_store_without_spark
 from tagfactory.progress import log, step
 
 if TYPE_CHECKING:
@@ -37,21 +37,22 @@ def run_maintenance(manifest_file: str | None = None, config: str | None = None,
     settings = load_settings(config)
     manifest = read_manifest(manifest_file or manifest_path(settings.target))
     retention = settings.maintenance.retention_days if retention_days is None else retention_days
-    if settings.writer != "native":
-        results = maintain(open_store(settings, None), warehouse_tables(manifest, settings),
-                           retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
+    uris = warehouse_tables(manifest, settings)
+    tables = open_store_without_spark(settings)
+    if tables is not None:
+        results = maintain(tables, uris, retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
     else:
-        from tagfactory.pipeline.runtime import (  # Spark only for the native writer
+        from tagfactory.pipeline.runtime import (  # Spark only for a writer that maintains through it
             start_job,
             stop_job,
         )
 
-        spark = start_job(settings, None).spark
+        job = start_job(settings, None)
         try:
-            results = maintain(open_store(settings, spark), warehouse_tables(manifest, settings),
-                               retention_days=retention, target_file_mb=settings.maintenance.target_file_mb)
+            results = maintain(job.tables, uris, retention_days=retention,
+                               target_file_mb=settings.maintenance.target_file_mb)
         finally:
-            stop_job(spark, settings, None)
+            stop_job(job.spark, settings, None)
     log(f"maintained {len(results)} tables (retention {retention:g} days): "
         f"{sum(r.files_before for r in results)} -> {sum(r.files_after for r in results)} live files, "
         f"{sum(r.vacuumed for r in results)} files vacuumed")

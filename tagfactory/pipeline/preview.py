@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -23,6 +23,9 @@ from tagfactory.compiler.resolve import Project
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.progress import step
 from tagfactory.settings import Settings
+
+if TYPE_CHECKING:
+    from tagfactory.lakehouse.store import TableStore
 
 NUMERIC = ("integer", "double")
 TOP_N = 5
@@ -55,8 +58,11 @@ def restrict(project: Project, wanted: list[str]) -> Project:
 
 
 def run_preview(spark: SparkSession, settings: Settings, base: Project, head: Project, diff: PlanDiff,
-                snapshot_date: dt.date, sample: str) -> dict[str, Any]:
-    """Compute both sides on the sample and summarise them; see the module docstring."""
+                snapshot_date: dt.date, sample: str, *, tables: TableStore) -> dict[str, Any]:
+    """Compute both sides on the sample and summarise them; see the module docstring.
+
+    ``tables`` is the command's store; it reads the sample's Delta sources (nothing is written).
+    """
     started = time.perf_counter()
     wanted = preview_tags(diff)
     renamed = {c.name: c.renamed_from for c in diff.tags if c.renamed_from}
@@ -65,7 +71,7 @@ def run_preview(spark: SparkSession, settings: Settings, base: Project, head: Pr
     rows = 0
     for label, project, names in (("base", base, base_names), ("head", head, wanted)):
         with step(f"preview: computing {label} definitions") as s:
-            frames = _compute(spark, settings, restrict(project, names), snapshot_date)
+            frames = _compute(spark, settings, restrict(project, names), snapshot_date, tables)
             sides[label] = frames
             rows = max(rows, *(int(f.count()) for f in frames.values())) if frames else rows
             s.rows = rows
@@ -95,7 +101,8 @@ def run_preview(spark: SparkSession, settings: Settings, base: Project, head: Pr
     return result
 
 
-def _compute(spark: SparkSession, settings: Settings, project: Project, snapshot_date: dt.date) -> dict[str, DataFrame]:
+def _compute(spark: SparkSession, settings: Settings, project: Project, snapshot_date: dt.date,
+             tables: TableStore) -> dict[str, DataFrame]:
     """Run the restricted project's fused query per entity; cached DataFrames by entity."""
     frames: dict[str, DataFrame] = {}
     for entity in project.entities:
@@ -103,7 +110,7 @@ def _compute(spark: SparkSession, settings: Settings, project: Project, snapshot
             continue
         compiled = compile_entity(project, entity)
         sources = [source_manifest(project.sources[s].model) for s in compiled.sources]
-        register_sources(spark, sources, settings)
+        register_sources(spark, sources, settings, tables=tables)
         frame = spark.sql(compiled.sql, args={"snapshot_date": snapshot_date}).cache()
         frame.count()  # materialise now: the next side re-registers the source views
         frames[entity] = frame

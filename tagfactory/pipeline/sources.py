@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 
 from tagfactory import errors
 from tagfactory.compiler.manifest import Source
 from tagfactory.settings import Settings
+
+if TYPE_CHECKING:
+    from tagfactory.lakehouse.store import TableStore
 
 
 class SourceError(errors.SourceError, RuntimeError):
@@ -20,17 +24,16 @@ def source_ddl(source: Source) -> str:
     return ", ".join(f"`{c.name}` {c.spark_type}" for c in source.columns)
 
 
-def read_source(spark: SparkSession, source: Source, settings: Settings) -> DataFrame:
+def read_source(spark: SparkSession, source: Source, settings: Settings, *, tables: TableStore) -> DataFrame:
     """Read one declared source with its declared schema.
 
     Parquet sources are read with partition discovery (``dt=YYYY-MM-DD`` folders) and the
-    declared types; Delta sources through the table's current version.
+    declared types; Delta sources through the table's current version, read by the job's store
+    (``tables``).
     """
     uri = settings.source_uri(source.path)
     if source.format == "delta":
-        from tagfactory.lakehouse.store import open_store
-
-        return open_store(settings, spark).read(uri)
+        return tables.read(uri)
     try:
         return spark.read.schema(source_ddl(source)).option("basePath", uri).parquet(uri)
     except Exception as exc:  # py4j / analysis errors: give the user the source and path
@@ -39,10 +42,14 @@ def read_source(spark: SparkSession, source: Source, settings: Settings) -> Data
                           "Check `sources_root` in the settings and the source's `path`.") from None
 
 
-def register_sources(spark: SparkSession, sources: Sequence[Source], settings: Settings) -> dict[str, str]:
-    """Create one temp view per source (named as declared); return {name: uri}."""
+def register_sources(spark: SparkSession, sources: Sequence[Source], settings: Settings, *,
+                     tables: TableStore) -> dict[str, str]:
+    """Create one temp view per source (named as declared); return {name: uri}.
+
+    ``tables`` is the job's store (it reads the Delta sources).
+    """
     uris: dict[str, str] = {}
     for source in sources:
-        read_source(spark, source, settings).createOrReplaceTempView(source.name)
+        read_source(spark, source, settings, tables=tables).createOrReplaceTempView(source.name)
         uris[source.name] = settings.source_uri(source.path)
     return uris

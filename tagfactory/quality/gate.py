@@ -25,7 +25,7 @@ from tagfactory.quality.gx_bridge import (
     validate_dataframe,
 )
 from tagfactory.quality.metrics import evaluate
-from tagfactory.quality.suites import PSI
+from tagfactory.quality.psi import PSI_TYPE
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -105,7 +105,7 @@ def audit(df: DataFrame, specs: Sequence[ExpectationSpec], *, suite_name: str, d
     if engine == "gx":
         # PSI over a numeric column needs binning first, which GX's value counts cannot do:
         # drift is always measured by the fused pass
-        drift = [s for s in specs if s.type == PSI and s.column in (drift_bins or {})]
+        drift = [s for s in specs if s.type == PSI_TYPE and s.column in (drift_bins or {})]
         outcomes, _ = evaluate(df, drift, drift_bins=drift_bins) if drift else ([], [])
         leftovers = [s for s in specs if s not in drift]
     else:

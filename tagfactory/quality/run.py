@@ -17,7 +17,6 @@ from pyspark.sql import functions as F
 
 from tagfactory.compiler.manifest import Entity
 from tagfactory.errors import GateError
-from tagfactory.lakehouse.store import open_store
 from tagfactory.progress import log, step
 from tagfactory.quality import store
 from tagfactory.quality.gate import AuditReport, audit
@@ -28,6 +27,7 @@ from tagfactory.quality.suites import Reference, profile_specs, source_specs
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from tagfactory.lakehouse.store import TableStore
     from tagfactory.settings import Settings
 
 
@@ -36,8 +36,11 @@ class QualityGateError(GateError, RuntimeError):
 
 
 def check_sources(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
-                  run_id: str) -> list[AuditReport]:
-    """Audit each source's rows for ``snapshot_date`` (sources must be registered as temp views)."""
+                  run_id: str, *, tables: TableStore) -> list[AuditReport]:
+    """Audit each source's rows for ``snapshot_date`` (sources must be registered as temp views).
+
+    ``tables`` is the job's store: the results are appended to the results table through it.
+    """
     reports = []
     for source in entity.sources:
         frame: DataFrame = spark.table(f"`{source.name}`")
@@ -49,38 +52,40 @@ def check_sources(spark: SparkSession, settings: Settings, entity: Entity, snaps
                        dataset=f"source:{source.name}", snapshot_date=snapshot_date.isoformat(),
                        run_id=run_id, engine=settings.quality.engine)
         reports.append(report)
-    _record(spark, settings, reports)
+    _record(spark, settings, reports, tables)
     return reports
 
 
 def audit_profile(spark: SparkSession, settings: Settings, entity: Entity, staged: DataFrame,
-                  snapshot_date: dt.date, run_id: str) -> AuditReport:
-    """Audit a staged profile snapshot against its suite and the previous published snapshot."""
-    reference = load_reference(spark, settings, entity, snapshot_date)
+                  snapshot_date: dt.date, run_id: str, *, tables: TableStore) -> AuditReport:
+    """Audit a staged profile snapshot against its suite and the previous published snapshot.
+
+    ``tables`` is the job's store: it reads the previous snapshot's statistics and records the results.
+    """
+    reference = load_reference(settings, entity, snapshot_date, tables=tables)
     specs = profile_specs(entity, reference)
     bins = drift_bins(entity, reference) if reference else None
     report = audit(staged, specs, suite_name=entity.profile_table, dataset=entity.profile_table,
                    snapshot_date=snapshot_date.isoformat(), run_id=run_id, drift_bins=bins,
                    engine=settings.quality.engine)
-    _record(spark, settings, [report])
+    _record(spark, settings, [report], tables)
     return report
 
 
-def _record(spark: SparkSession, settings: Settings, reports: list[AuditReport]) -> None:
+def _record(spark: SparkSession, settings: Settings, reports: list[AuditReport], tables: TableStore) -> None:
     for report in reports:
         log(report.message() if not report.passed or report.warnings else report.summary())
     with step("recording quality results"):
-        store.record(spark, settings, reports)
+        store.record(spark, settings, reports, tables=tables)
     if settings.quality.data_docs:
         with step("rendering Data Docs") as s:
             s.detail = str(store.render_docs(settings, reports))
 
 
-def load_reference(spark: SparkSession, settings: Settings, entity: Entity,
-                   snapshot_date: dt.date) -> Reference | None:
+def load_reference(settings: Settings, entity: Entity, snapshot_date: dt.date, *,
+                   tables: TableStore) -> Reference | None:
     """What the latest published snapshot before ``snapshot_date`` looked like (from the stats table)."""
     uri = settings.table_uri(entity.stats_table)
-    tables = open_store(settings, spark)
     if tables.version(uri) is None:
         return None
     stats = tables.read(uri).where(F.col("dt") < F.lit(snapshot_date))

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from tagfactory.contracts.tables import RESULTS_TABLE, table_spec
 from tagfactory.errors import ConfigError
 from tagfactory.lakehouse.schemas import struct_type
-from tagfactory.lakehouse.store import open_store
 from tagfactory.progress import log
 from tagfactory.quality.gx_bridge import write_data_docs
 
@@ -41,10 +40,10 @@ def docs_root(settings: Settings) -> Path:
 
 
 def record(spark: SparkSession, settings: Settings, reports: Sequence[AuditReport],
-           extra_rows: Sequence[dict[str, Any]] = (), *, tables: TableStore | None = None) -> int | None:
+           extra_rows: Sequence[dict[str, Any]] = (), *, tables: TableStore) -> int | None:
     """Append the reports' rows (and ``extra_rows``) to the results table; return its new version.
 
-    ``tables`` is the job's store; without one, the store of the settings' writer is opened.
+    ``tables`` is the job's store, which appends the rows; None is returned when there are none.
     """
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = []
@@ -57,7 +56,6 @@ def record(spark: SparkSession, settings: Settings, reports: Sequence[AuditRepor
         return None
     spec = table_spec("quality_results")
     frame = spark.createDataFrame(rows, struct_type(spec, storage=True))
-    tables = tables or open_store(settings, spark)
     result = tables.publish(frame, settings.table_uri(spec.name), partition_by=spec.partition_by, mode="append",
                             commit_metadata={"job_name": "quality_gate"})
     return result.version
@@ -73,8 +71,8 @@ def override_row(*, run_id: str, dataset: str, snapshot_date: str, reason: str, 
             "details": json.dumps({"reason": reason, "by": actor})}
 
 
-def record_override(spark: SparkSession, settings: Settings, *, run_id: str, dataset: str, snapshot_date: str,
-                    reason: str, actor: str | None, overridden: Sequence[str]) -> dict[str, str]:
+def record_override(spark: SparkSession, settings: Settings, *, tables: TableStore, run_id: str, dataset: str,
+                    snapshot_date: str, reason: str, actor: str | None, overridden: Sequence[str]) -> dict[str, str]:
     """Check and record a gate override; return the Delta commit metadata that carries it.
 
     Raises:
@@ -85,7 +83,7 @@ def record_override(spark: SparkSession, settings: Settings, *, run_id: str, dat
         raise ConfigError("--reason must say why the gate is overridden (at least 10 characters)")
     who = actor or os.environ.get("USER") or "unknown"
     record(spark, settings, [], [override_row(run_id=run_id, dataset=dataset, snapshot_date=snapshot_date,
-                                              reason=reason, actor=who, overridden=overridden)])
+                                              reason=reason, actor=who, overridden=overridden)], tables=tables)
     log(f"quality gate of {dataset} overridden by {who}: {reason}")
     return {"gate_override": reason, "gate_override_by": who}
 

@@ -26,8 +26,7 @@ from tagfactory.compiler.expectations import validated_kwargs
 from tagfactory.compiler.manifest import Entity, Source, Tag
 from tagfactory.compiler.quality import ExpectationDecl
 from tagfactory.quality.gx_bridge import ExpectationSpec
-
-PSI = "expect_column_psi_to_be_less_than"
+from tagfactory.quality.psi import PSI_TYPE
 
 
 @dataclass
@@ -122,7 +121,7 @@ def tag_specs(tag: Tag, reference: Reference | None = None) -> list[ExpectationS
     drift = q.drift
     if reference is not None and drift is not None and name in reference.distributions:
         out.append(ExpectationSpec(
-            PSI, {"column": name, "reference": reference.distributions[name], "threshold": drift.psi_max},
+            PSI_TYPE, {"column": name, "reference": reference.distributions[name], "threshold": drift.psi_max},
             drift.severity, f"{name}.drift",
             {"origin": "previous", "previous_dt": reference.dt, "edges": reference.edges.get(name)}))
     out += _declared(q.expectations, name, name)

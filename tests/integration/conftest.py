@@ -54,11 +54,13 @@ def compile_to(definitions: Path, target: Path) -> Manifest:
 
 def build(spark: SparkSession, built: Built, entity: Entity, date: dt.date) -> dict[str, Any]:
     """Run the build job's per-entity step with the test session."""
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity
 
     emitter = LineageEmitter.from_config(True, None, built.settings.lineage_file())
-    return build_entity(spark, built.settings, entity, date, emitter, built.digest)
+    return build_entity(spark, built.settings, entity, date, emitter, built.digest,
+                        tables=open_store(built.settings, spark))
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ def _protocol(spark: SparkSession, path: Path) -> str:
 def native_world(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The repository's definitions built and materialized with ``writer: native`` (the later test date)."""
     from tagfactory.audiences.materialize import materialize
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity
 
@@ -81,9 +82,10 @@ def native_world(spark: SparkSession, built: Built, tmp_path_factory: pytest.Tem
     settings.quality.data_docs = False
     emitter = LineageEmitter.from_config(False, None, None)
     results = {}
-    results[LATE] = build_entity(spark, settings, built.entity, LATE, emitter, built.digest, run_id=f"native-{LATE}")
-    materialize(spark, settings, open_store(settings, spark), built.entity, LATE, f"native-aud-{LATE}", built.target,
-                built.digest)
+    tables = open_store(settings, spark)
+    results[LATE] = build_entity(spark, settings, built.entity, LATE, emitter, built.digest, tables=tables,
+                                 run_id=f"native-{LATE}")
+    materialize(spark, settings, tables, built.entity, LATE, f"native-aud-{LATE}", built.target, built.digest)
     return {"warehouse": base / "warehouse", "settings": settings, "results": results}
 
 
@@ -115,6 +117,7 @@ def test_native_audit_ran_and_left_no_staged_files(native_world: dict[str, Any],
 
 
 def test_native_rerun_is_idempotent(spark: SparkSession, built: Built, native_world: dict[str, Any]) -> None:
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity
 
@@ -122,7 +125,8 @@ def test_native_rerun_is_idempotent(spark: SparkSession, built: Built, native_wo
     before = _delta_rs_rows(path)
     version = DeltaTable(str(path)).version()
     result = build_entity(spark, native_world["settings"], built.entity, LATE,
-                          LineageEmitter.from_config(False, None, None), built.digest, run_id=f"native-rerun-{LATE}")
+                          LineageEmitter.from_config(False, None, None), built.digest,
+                          tables=open_store(native_world["settings"], spark), run_id=f"native-rerun-{LATE}")
     assert result["version"] == version + 1
     assert _delta_rs_rows(path) == before  # the date was replaced by the same rows, not appended
 

@@ -48,6 +48,7 @@ def _head_definitions(tmp_path: Path) -> Path:
 def test_preview_matches_an_independent_computation(spark: SparkSession, demo_data: Path, tmp_path: Path) -> None:
     from tagfactory.compiler.diff import diff_projects
     from tagfactory.compiler.project import load_project
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.pipeline.preview import run_preview
     from tagfactory.settings import load_settings
 
@@ -57,7 +58,8 @@ def test_preview_matches_an_independent_computation(spark: SparkSession, demo_da
     changed = {c.name for c in diff.tags}
     assert changed == {"orders_30d", "orders_90d", "value_tier"}
     settings = load_settings(overrides={"sources_root": str(demo_data), "warehouse": str(tmp_path / "wh")})
-    preview = run_preview(spark, settings, base, head, diff, EDGE_DATE, str(demo_data))
+    preview = run_preview(spark, settings, base, head, diff, EDGE_DATE, str(demo_data),
+                          tables=open_store(settings, spark))
 
     ctx = Context(load_sources(demo_data), EDGE_DATE)
     before = ORACLE["orders_30d"](ctx)

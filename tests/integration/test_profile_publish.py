@@ -126,6 +126,7 @@ def test_adding_a_tag_evolves_the_schema(spark: SparkSession, built: Built, tmp_
 
 @pytest.mark.parametrize("gate", [True, False], ids=["quality-gate", "gate-disabled"])
 def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_path: Path, gate: bool) -> None:
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import BuildError, build_entity
     from tagfactory.quality.run import QualityGateError
@@ -143,7 +144,7 @@ def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_p
     expected = (QualityGateError, "`user_id`: expected unique values") if gate else (BuildError, "duplicate `user_id`")
     with pytest.raises(expected[0], match=expected[1]):
         build_entity(spark, settings, entity, EDGE_DATE, LineageEmitter.from_config(False, None, None),
-                     manifest.digest)
+                     manifest.digest, tables=open_store(settings, spark))
     after = _table(built)
     assert after.version() == version
     assert _rows(after, EDGE_DATE) == rows

@@ -55,11 +55,13 @@ def _settings(data: Path, warehouse: Path, target: Path) -> Any:
 
 
 def _build(spark: SparkSession, world: World, date: dt.date) -> dict[str, Any]:
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import build_entity
 
     emitter = LineageEmitter.from_config(False, None, None)
-    return build_entity(spark, world.settings, world.entity, date, emitter, world.digest, run_id=f"run-{date}")
+    return build_entity(spark, world.settings, world.entity, date, emitter, world.digest,
+                        tables=open_store(world.settings, spark), run_id=f"run-{date}")
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +183,16 @@ def test_warn_findings_publish(spark: SparkSession, world: World) -> None:
 
 
 def test_override_publishes_a_quarantined_run_and_is_recorded(spark: SparkSession, world: World) -> None:
+    from tagfactory.lakehouse.store import open_store
     from tagfactory.pipeline.job import publish_staged
 
     _rewrite(world.data / "users", lambda t: t.slice(0, t.num_rows // 2))
     _assert_blocked(spark, world, "max change 30%", quarantined=True)
+    tables = open_store(world.settings, spark)
     with pytest.raises(ValueError, match="at least 10 characters"):
-        publish_staged(spark, world.settings, world.entity, DAY, None, world.digest, override_reason="ok", actor="qa")
-    result = publish_staged(spark, world.settings, world.entity, DAY, None, world.digest,
+        publish_staged(spark, world.settings, world.entity, DAY, None, world.digest, tables=tables,
+                       override_reason="ok", actor="qa")
+    result = publish_staged(spark, world.settings, world.entity, DAY, None, world.digest, tables=tables,
                             override_reason="half the users were archived on purpose (TICKET-42)", actor="qa")
     table = DeltaTable(world.profile)
     assert table.version() == result["version"]

@@ -65,3 +65,16 @@ def test_purge_quarantine_keeps_recent_runs(spark: SparkSession, tmp_path: Path)
     removed = staging.purge_quarantine(spark, uri, retention_days=7)
     assert [r.rstrip("/").rsplit("/", 1)[-1] for r in removed] == ["old"]
     assert staging.list_quarantined(spark, uri) == ["new"]
+
+
+def test_the_manifest_digest_travels_with_the_run(spark: SparkSession, tmp_path: Path) -> None:
+    uri = str(tmp_path / "profile")
+    staged = delta.stage(spark, _frame(spark, dt.date(2026, 11, 24), 5), uri, partition_by=["dt"], run_id="run-d")
+    assert staged.manifest_digest is None
+    saved = staging.save_manifest(staged, manifest_digest="abc123")
+    assert saved.manifest_digest == staging.staged_digest(saved) == "abc123"
+    assert saved.files == staged.files
+    loaded = staging.load_staged(spark, uri, "run-d")  # another task reads it from the staging record
+    assert loaded.manifest_digest == "abc123"
+    assert staging.quarantine(loaded).manifest_digest == "abc123"
+    assert staging.load_staged(spark, uri, "run-d", quarantined=True).manifest_digest == "abc123"

@@ -11,7 +11,8 @@ from tagfactory.compiler.manifest import Entity
 from tagfactory.compiler.project import load_project
 from tagfactory.compiler.quality import DriftSpec, TagQuality
 from tagfactory.quality.gx_bridge import build_suite
-from tagfactory.quality.suites import PSI, Reference, profile_specs, source_specs, tag_specs
+from tagfactory.quality.psi import PSI_TYPE
+from tagfactory.quality.suites import Reference, profile_specs, source_specs, tag_specs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def test_previous_snapshot_checks(entity: Entity) -> None:
     by_name = {s.name: s for s in tag_specs(tag, ref)}
     assert by_name["x.coverage_drop"].kwargs == {"column": "x", "mostly": 0.8}
     drift = by_name["x.drift"]
-    assert drift.type == PSI and drift.severity == "error" and drift.kwargs["threshold"] == 0.2
+    assert drift.type == PSI_TYPE and drift.severity == "error" and drift.kwargs["threshold"] == 0.2
     assert tag_specs(tag, None) == []  # nothing to compare with on the first snapshot
 
     specs = {s.name: s for s in profile_specs(entity, ref)}
