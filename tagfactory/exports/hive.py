@@ -228,7 +228,7 @@ class HiveCatalog:
         empty = self._jvm.org.apache.spark.api.python.PythonUtils.toScalaMap({})
         part = self._jvm.org.apache.spark.sql.catalyst.catalog.CatalogTablePartition(
             self._spec(date), self._storage(table.storage(), location), empty,
-            self._jvm.System.currentTimeMillis(), -1, self._jvm.scala.Option.empty())
+            self._jvm.System.currentTimeMillis(), -1, self._jvm.scala.Option.apply(None))
         self._external.createPartitions(self.database, self.table, self._seq([part]), True)
 
     def _move_partition(self, date: str, location: str) -> None:

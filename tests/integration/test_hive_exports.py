@@ -157,7 +157,8 @@ def test_a_new_column_is_added_and_older_partitions_read_it_as_null(
     assert statements[0] == "ALTER TABLE `crm`.`scored` ADD COLUMNS (`score` bigint)"
     answers = beeline(hive_thrift_server.jdbc_url,
                       "SELECT dt, count(*), count(score), sum(score) FROM crm.scored GROUP BY dt ORDER BY dt")
-    assert answers == [["2026-11-23", "3", "0", ""], ["2026-11-24", "4", "4", "28"]]
+    assert answers[1] == ["2026-11-24", "4", "4", "28"]
+    assert answers[0][:3] == ["2026-11-23", "3", "0"] and answers[0][3] in ("", "NULL")  # sum of nulls
 
 
 def test_a_retyped_or_removed_column_is_refused_with_how_to_migrate(
@@ -223,7 +224,8 @@ def test_lakehouse_tables_are_registered_and_queryable(
     store = store_for("deltars", hive_spark)
     for n, name in enumerate(written):
         schema = struct_type(specs[name], storage=True)
-        values = [tuple(f"k{i}" if f.name == entity.key else D1 if f.name == "dt" else None for f in schema.fields)
+        values = [tuple(i if f.name == entity.key and f.dataType.simpleString() != "string" else f"k{i}"
+                        if f.name in (entity.key, "run_id") else D1 if f.name == "dt" else None for f in schema.fields)
                   for i in range(3 + n)]
         store.publish(hive_spark.createDataFrame(values, schema), settings.table_uri(name))
 
