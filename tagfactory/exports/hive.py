@@ -188,7 +188,7 @@ class HiveCatalog:
         return (f"export {export}: Hive table {self.database}.{self.table} cannot take this delivery: {what}. "
                 "Existing partitions would be unreadable, so the table is not changed. To migrate, either "
                 "(a) give the destination a new `table:` name (a new table, filled from this run on; backfill "
-                "older dates with `tagfactory export --from/--to` if consumers need them), or (b) drop the "
+                "(re-deliver) older dates if consumers need them), or (b) drop the "
                 f"table (`DROP TABLE {self.database}.{self.table}`: external, the data folders stay) and "
                 "re-deliver every date still needed (backfill), which recreates it with the new columns")
 
