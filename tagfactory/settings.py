@@ -60,6 +60,18 @@ class MaintenanceSettings(BaseModel):
     target_file_mb: int = Field(128, gt=0, description="compaction target file size")
 
 
+class HiveSettings(BaseModel):
+    """The Hive metastore: Hive export tables (``kind: hive``) and the lakehouse tables are registered there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metastore_uri: str | None = Field(None, description="thrift://host:9083; None: no metastore (Hive "
+                                      "destinations fail, the lakehouse tables are not registered)")
+    location_root: str = Field("hive", description="root of the Hive export tables' data "
+                               "(<root>/<database>/<table>/dt=<D>/content=<id>/)")
+    database: str = Field("tagfactory", description="database the lakehouse's own Delta tables are registered in")
+
+
 class Settings(BaseModel):
     """All runtime settings."""
 
@@ -77,6 +89,7 @@ class Settings(BaseModel):
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    hive: HiveSettings = Field(default_factory=HiveSettings)
 
     def table_uri(self, table: str) -> str:
         """Location of a warehouse table."""
@@ -128,6 +141,7 @@ ENV_FIELDS = {
     "TAGFACTORY_WRITER": ("writer",),
     "TAGFACTORY_SPARK_MASTER": ("spark", "master"),
     "TAGFACTORY_QUALITY_ENGINE": ("quality", "engine"),
+    "TAGFACTORY_HIVE_METASTORE_URI": ("hive", "metastore_uri"),
 }
 
 
@@ -178,4 +192,6 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
         value = getattr(settings, name)
         if not is_absolute(value):
             setattr(settings, name, str((base / value).resolve()))
+    if not is_absolute(settings.hive.location_root):
+        settings.hive.location_root = str((base / settings.hive.location_root).resolve())
     return settings

@@ -59,8 +59,17 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
     if step_name == "verify":
         print_summary(verify(settings, chosen, snapshot_date))
         return 0
-    job = start_job(settings, master, "tagfactory-export")
+    writes_hive = any(isinstance(d, HiveDestination) and (not destinations or d.name in destinations
+                                                          or d.kind in destinations)
+                      for x in chosen for d in x.destinations) and step_name in ("all", "deliver")
+    job = start_job(settings, master, "tagfactory-export", hive=writes_hive)
     try:
+        if writes_hive:
+            from tagfactory.exports.catalog_tables import register_lakehouse_tables
+
+            with step("registering the lakehouse tables in the metastore") as s:
+                states = register_lakehouse_tables(job.spark, manifest, settings, database=settings.hive.database)
+                s.detail = ", ".join(f"{n} {v}" for n, v in sorted(states.items()) if v != "unchanged") or "unchanged"
         for export in chosen:
             if step_name in ("all", "select"):
                 selection = select_and_hand_off(job.spark, job.tables, settings, manifest, export, snapshot_date)
@@ -119,7 +128,7 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
         started = dt.datetime.now(dt.UTC)
         with step(f"delivering {export.name} to {dest.name} ({dest.kind})") as s:
             try:
-                delivery = _ship(spark, settings, selection, dest)
+                delivery = _ship(spark, settings, export, selection, dest)
             except ExportError as exc:
                 failed = Delivery(dest.name, dest.kind, "", "failed", 0, started, dt.datetime.now(dt.UTC),
                                   detail={"error": str(exc)})
@@ -134,15 +143,15 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
     return done
 
 
-def _ship(spark: SparkSession, settings: Settings, selection: Selection, dest: FilesDestination | HiveDestination
-          ) -> Delivery:
+def _ship(spark: SparkSession, settings: Settings, export: Export, selection: Selection,
+          dest: FilesDestination | HiveDestination) -> Delivery:
     if isinstance(dest, FilesDestination):
         from tagfactory.exports.files import deliver_files
 
         return deliver_files(spark, selection, dest, settings.export_uri(dest.path))
-    from tagfactory.exports.hive import deliver_hive
+    from tagfactory.exports.hive import deliver_hive, table_properties
 
-    return deliver_hive(spark, selection, dest, settings.hive_location_root())
+    return deliver_hive(spark, selection, dest, settings.hive.location_root, properties=table_properties(export))
 
 
 def verify(settings: Settings, exports: Sequence[Export], snapshot_date: dt.date) -> list[dict[str, object]]:

@@ -35,6 +35,7 @@ def build_spark_session(
     app_name: str,
     master: str | None = None,
     conf: dict[str, str] | None = None,
+    hive_metastore_uri: str | None = None,
 ) -> SparkSession:
     """Build (or return the running) SparkSession with the project's defaults.
 
@@ -52,6 +53,9 @@ def build_spark_session(
         master: Spark master URL. ``None`` keeps a master already set by spark-submit (or an
             active SparkContext) and otherwise runs ``local[*]``.
         conf: Extra Spark configuration, e.g. ``{"spark.driver.memory": "4g"}``.
+        hive_metastore_uri: ``thrift://host:port`` of a Hive metastore (``settings.hive.metastore_uri``):
+            the session's catalog is then that metastore (:func:`hive_session_conf`). Static: it only
+            applies when this call creates the session.
 
     Returns:
         The SparkSession.
@@ -69,11 +73,18 @@ def build_spark_session(
         settings.update(_LOCAL_ONLY)
     if SparkContext._active_spark_context is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
         settings.update(delta_session_conf())
+    if hive_metastore_uri:
+        settings.update(hive_session_conf(hive_metastore_uri))
     settings.update(conf or {})
     settings.update(_ENFORCED)
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def hive_session_conf(metastore_uri: str) -> dict[str, str]:
+    """Settings of a session whose catalog is the standalone Hive metastore at ``metastore_uri``."""
+    return {"spark.sql.catalogImplementation": "hive", "spark.hadoop.hive.metastore.uris": metastore_uri}
 
 
 def _preset_master() -> str | None:

@@ -41,13 +41,21 @@ def load_manifest(settings: Settings, manifest_file: str | Path | None) -> Manif
     return read_manifest(manifest_file or manifest_path(settings.target))
 
 
-def start_spark(settings: Settings, master: str | None, app_name: str | None = None) -> SparkSession:
-    """The Spark session of a job: ``master``, else the settings' master, else spark-submit's or ``local[*]``."""
+def start_spark(settings: Settings, master: str | None, app_name: str | None = None, *,
+                hive: bool = False) -> SparkSession:
+    """The Spark session of a job: ``master``, else the settings' master, else spark-submit's or ``local[*]``.
+
+    ``hive``: the session's catalog is the Hive metastore of the settings (``hive.metastore_uri``);
+    only jobs that write Hive tables ask for it, so the build does not depend on a metastore.
+    """
     from tagfactory.lakehouse.spark import build_spark_session
 
+    if hive and not settings.hive.metastore_uri:
+        raise ConfigError("this job writes Hive tables but no metastore is configured: set `hive.metastore_uri` "
+                          "(thrift://host:9083) in the settings or TAGFACTORY_HIVE_METASTORE_URI")
     with step("starting Spark") as s:
         spark = build_spark_session(app_name or settings.spark.app_name, master or settings.spark.master,
-                                    settings.spark.conf)
+                                    settings.spark.conf, hive_metastore_uri=settings.hive.metastore_uri if hive else None)
         s.detail = f"master {spark.sparkContext.master}"
     return spark
 
@@ -72,11 +80,12 @@ class JobContext:
     tables: TableStore
 
 
-def start_job(settings: Settings, master: str | None, app_name: str | None = None) -> JobContext:
-    """Start a job: its Spark session, lineage emitter and table store (one of each)."""
+def start_job(settings: Settings, master: str | None, app_name: str | None = None, *,
+              hive: bool = False) -> JobContext:
+    """Start a job: its Spark session (with the Hive catalog if ``hive``), lineage emitter and table store."""
     from tagfactory.lakehouse.store import open_store
 
-    spark = start_spark(settings, master, app_name)
+    spark = start_spark(settings, master, app_name, hive=hive)
     return JobContext(spark=spark, emitter=lineage_emitter(settings), tables=open_store(settings, spark))
 
 
