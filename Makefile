@@ -23,9 +23,11 @@ export GX_ANALYTICS_ENABLED := false
 export TAGFACTORY_WAREHOUSE ?= $(CURDIR)/warehouse
 export TAGFACTORY_SOURCES_ROOT ?= $(DEMO_DATA)
 export TAGFACTORY_TARGET ?= $(CURDIR)/target
+export TAGFACTORY_EXPORTS_ROOT ?= $(CURDIR)/deliveries
+export TAGFACTORY_HIVE_LOCATION_ROOT ?= $(CURDIR)/hive
 export TAGFACTORY_JARS ?= $(CURDIR)/.jars
 
-.PHONY: demo test install jars lint typecheck demo-data clean help bench-validate bench-audiences bench-gate
+.PHONY: demo-dag-runs demo test install jars lint typecheck demo-data clean help bench-validate bench-audiences bench-gate
 
 help:
 	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow (two days), show the profile, audiences and scenes"
@@ -61,7 +63,27 @@ demo-data: $(STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 demo: $(STAMP) $(JARS_STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	@start=$$(date +%s); \
 	$(BIN)/airflow db migrate > $(CURDIR)/.airflow-migrate.log 2>&1 || { cat $(CURDIR)/.airflow-migrate.log; exit 1; }; \
-	previous=$$(date -d "$(DEMO_LOGICAL_DATE) -1 day" +%F); \
+	$(BIN)/tagfactory compile --target $(TAGFACTORY_TARGET) > $(CURDIR)/.demo-compile.log 2>&1 \
+	  || { cat $(CURDIR)/.demo-compile.log; exit 1; }; \
+	echo "== compiled the manifest (the DAG reads its exports when it is parsed)"; \
+	snapshot=$$(date -d "$(DEMO_LOGICAL_DATE) -1 day" +%F); \
+	$(BIN)/python -m tests.servers.demo --workdir $(CURDIR)/.demo-servers \
+	  --query "SELECT audience, count(*) AS members FROM tagfactory_exports.audience_members WHERE dt = '$$snapshot' GROUP BY audience ORDER BY audience" \
+	  --query "SELECT count(*) AS profiles FROM tagfactory.profile_user WHERE dt = DATE'$$snapshot'" \
+	  -- $(MAKE) --no-print-directory demo-dag-runs || exit 1; \
+	$(BIN)/tagfactory show --entity user; \
+	echo; $(BIN)/tagfactory show-audiences --entity user; \
+	echo; $(BIN)/tagfactory lookup u0000097; \
+	echo; $(BIN)/tagfactory show-exports; \
+	echo; echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
+	echo "quality results: Delta table $(TAGFACTORY_WAREHOUSE)/quality_results"; \
+	echo "export receipts: Delta table $(TAGFACTORY_WAREHOUSE)/export_receipts; file drops under $(CURDIR)/deliveries"; \
+	echo "Data Docs (open in a browser): file://$(TAGFACTORY_WAREHOUSE)/_quality/gx/uncommitted/data_docs/local_site/index.html"; \
+	echo "demo finished in $$(( $$(date +%s) - start ))s (Airflow log: .airflow-demo.log)"
+
+# the two DAG runs of the demo (make demo runs this with the Hive metastore up)
+demo-dag-runs:
+	@previous=$$(date -d "$(DEMO_LOGICAL_DATE) -1 day" +%F); \
 	echo "== airflow dags test tag_factory_daily $$previous (the day before, for day-over-day changes)"; \
 	$(BIN)/airflow dags test tag_factory_daily $$previous > $(CURDIR)/.airflow-demo-previous.log 2>&1 \
 	  || { tail -n 80 $(CURDIR)/.airflow-demo-previous.log; echo "DAG run failed; full log: .airflow-demo-previous.log"; exit 1; }; \
@@ -70,14 +92,7 @@ demo: $(STAMP) $(JARS_STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	$(BIN)/airflow dags test tag_factory_daily $(DEMO_LOGICAL_DATE) > $(CURDIR)/.airflow-demo.log 2>&1 \
 	  || { tail -n 80 $(CURDIR)/.airflow-demo.log; echo "DAG run failed; full log: .airflow-demo.log"; exit 1; }; \
 	grep -E "\[tagfactory|compiled entity|plan written" $(CURDIR)/.airflow-demo.log | sed -E -e 's/^.*(\[tagfactory|compiled entity|plan written)/\1/' -e 's/ \[airflow\.[^]]*\] loc=.*$$//' || true; \
-	grep -E "state=|DagRun Finished" $(CURDIR)/.airflow-demo.log | tail -n 3 || true; \
-	$(BIN)/tagfactory show --entity user; \
-	echo; $(BIN)/tagfactory show-audiences --entity user; \
-	echo; $(BIN)/tagfactory lookup u0000097; \
-	echo; echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
-	echo "quality results: Delta table $(TAGFACTORY_WAREHOUSE)/quality_results"; \
-	echo "Data Docs (open in a browser): file://$(TAGFACTORY_WAREHOUSE)/_quality/gx/uncommitted/data_docs/local_site/index.html"; \
-	echo "demo finished in $$(( $$(date +%s) - start ))s (Airflow log: .airflow-demo.log)"
+	grep -E "state=|DagRun Finished" $(CURDIR)/.airflow-demo.log | tail -n 3 || true
 
 test: $(STAMP) $(JARS_STAMP)
 	$(BIN)/tagfactory validate tag_definitions
@@ -100,4 +115,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf warehouse target .airflow .jars .airflow-*.log data/demo .pytest_cache
+	rm -rf warehouse target .airflow .jars .airflow-*.log data/demo .pytest_cache deliveries hive .demo-servers

@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="settings YAML")
     p.add_argument("--master", help="Spark master, e.g. local[2], yarn, k8s://https://host:443")
 
+    p = sub.add_parser("show-exports", help="print the deliveries of a date from the export receipts: export, "
+                       "destination, rows, status, where (no Spark)")
+    p.add_argument("--date", type=_date, help="snapshot date (default: every date)")
+    p.add_argument("--config", help="settings YAML")
+
     p = sub.add_parser("show-audiences", help="print audience sizes, day-over-day changes and scene counts "
                        "of a date (reads the Delta tables, no Spark)")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
@@ -168,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
         "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
         "manifest-schema": _manifest_schema, "export": _export,
+        "show-exports": _show_exports,
     }[args.command]
     return run_reported(f"tagfactory {args.command}", lambda: handler(args))
 
@@ -367,6 +373,18 @@ def _export(args: argparse.Namespace) -> int:
 
     return run_exports(args.date, manifest_file=args.manifest, config=args.config, master=args.master,
                        exports=args.export, destinations=args.destination, run_id=args.run_id, step_name=args.step)
+
+
+def _show_exports(args: argparse.Namespace) -> int:
+    from tagfactory.exports.job import print_summary, summary
+    from tagfactory.settings import load_settings
+
+    rows = summary(load_settings(args.config), args.date)
+    if not rows:
+        print("no deliveries recorded" + (f" for {args.date}" if args.date else ""))
+        return EXIT_OK
+    print_summary(rows)
+    return EXIT_OK
 
 
 def _build(args: argparse.Namespace) -> int:

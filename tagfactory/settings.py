@@ -142,6 +142,7 @@ ENV_FIELDS = {
     "TAGFACTORY_SPARK_MASTER": ("spark", "master"),
     "TAGFACTORY_QUALITY_ENGINE": ("quality", "engine"),
     "TAGFACTORY_HIVE_METASTORE_URI": ("hive", "metastore_uri"),
+    "TAGFACTORY_HIVE_LOCATION_ROOT": ("hive", "location_root"),
 }
 
 

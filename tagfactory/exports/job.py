@@ -146,12 +146,33 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
 def _ship(spark: SparkSession, settings: Settings, export: Export, selection: Selection,
           dest: FilesDestination | HiveDestination) -> Delivery:
     if isinstance(dest, FilesDestination):
-        from tagfactory.exports.files import deliver_files
+        from tagfactory.exports.files import deliver_files, remove_expired
 
-        return deliver_files(spark, selection, dest, settings.export_uri(dest.path))
+        root = settings.export_uri(dest.path)
+        delivery = deliver_files(spark, selection, dest, root)
+        if dest.layout == "run":
+            removed = remove_expired(spark, root, export.retention.days, selection.snapshot_date)
+            if removed:
+                log(f"{dest.name}: removed {len(removed)} drops past the retention of {export.retention.days} days")
+        return delivery
     from tagfactory.exports.hive import deliver_hive, table_properties
 
     return deliver_hive(spark, selection, dest, settings.hive.location_root, properties=table_properties(export))
+
+
+def summary(settings: Settings, snapshot_date: dt.date | None = None) -> list[dict[str, object]]:
+    """The newest receipt of every export and destination (of ``snapshot_date``, else of any date)."""
+    seen: set[tuple[str, str, str]] = set()
+    rows: list[dict[str, object]] = []
+    for r in receipts.receipts(settings, None, snapshot_date):
+        key = (str(r["export"]), str(r["destination"]), str(r["dt"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append({"export": r["export"], "destination": r["destination"], "kind": r["kind"], "dt": str(r["dt"]),
+                     "rows": r["rows_delivered"], "suppressed": r["rows_suppressed"], "status": r["status"],
+                     "where": r["location"]})
+    return sorted(rows, key=lambda r: (str(r["dt"]), str(r["export"]), str(r["destination"])))
 
 
 def verify(settings: Settings, exports: Sequence[Export], snapshot_date: dt.date) -> list[dict[str, object]]:

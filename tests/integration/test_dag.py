@@ -69,6 +69,23 @@ def test_dag_folder_has_no_import_errors(airflow_env: dict[str, str]) -> None:
     assert "tag_factory_daily" in {d["dag_id"] for d in _json_output(listed.stdout)}
 
 
+def test_the_dag_has_a_task_chain_per_compiled_export(airflow_env: dict[str, str], tmp_path: Path) -> None:
+    from tagfactory.compiler.manifest import read_manifest
+
+    target = tmp_path / "target"
+    env = {**airflow_env, "TAGFACTORY_TARGET": str(target)}
+    subprocess.run([str(Path(sys.executable).parent / "tagfactory"), "compile", "--target", str(target)], env=env,
+                   cwd=REPO, check=True, capture_output=True)
+    assert _json_output(_airflow(env, "dags", "list-import-errors", "-l", "-o", "json").stdout) == []
+    tasks = set(_airflow(env, "tasks", "list", "tag_factory_daily").stdout.split())
+    manifest = read_manifest(target / "manifest.json")
+    assert manifest.exports
+    for export in manifest.exports:
+        chain = {f"export_{export.name}.{step}" for step in ("due", "select", "verify")}
+        chain |= {f"export_{export.name}.{d.name}" for d in export.destinations}
+        assert chain <= tasks, chain - tasks
+
+
 def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> None:
     proc = _airflow(airflow_env, "dags", "test", "tag_factory_daily", LOGICAL_DATE.isoformat(), timeout=900)
     log = proc.stdout + proc.stderr
