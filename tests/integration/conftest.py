@@ -86,3 +86,23 @@ def built(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPat
     for date in DATES:
         build(spark, result, result.entity, date)
     yield result
+
+
+@pytest.fixture(scope="session")
+def hive_spark(spark: SparkSession, hive_metastore: Any) -> SparkSession:
+    """A second root session on the test run's SparkContext whose catalog is the test metastore.
+
+    ``spark.sql.catalogImplementation`` is static: the shared ``spark`` session (in-memory
+    catalog) cannot switch, but a new root session gets its own catalog from its options, the
+    same settings ``build_spark_session(hive_metastore_uri=...)`` gives a job.
+    """
+    from pyspark.sql import SparkSession as Session
+
+    from tagfactory.lakehouse.spark import hive_session_conf
+
+    options = {**hive_session_conf(hive_metastore.uri), "hive.metastore.uris": hive_metastore.uri}
+    jvm: Any = spark._jvm  # type: ignore[attr-defined]
+    jsession = jvm.org.apache.spark.sql.classic.SparkSession(spark._jsc.sc(), options)  # type: ignore[attr-defined]
+    session = Session(spark.sparkContext, jsparkSession=jsession)
+    assert session.conf.get("spark.sql.catalogImplementation") == "hive"
+    return session

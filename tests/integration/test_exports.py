@@ -205,3 +205,26 @@ def test_a_row_lost_between_staging_and_delivery_fails_reconciliation(world: Wor
     assert latest["status"] == "failed" and latest["error"]
     drop = Path(world.settings.export_uri("popup/assignments")) / f"dt={DAY.isoformat()}"
     assert not any((p / "_SUCCESS").exists() for p in drop.glob("run=*")) if drop.exists() else True
+
+
+def test_hive_export_through_the_job_reads_back_through_the_thrift_server(
+        world: World, hive_spark: Any, hive_thrift_server: Any) -> None:
+    from tagfactory.exports.catalog_tables import register_lakehouse_tables
+    from tagfactory.exports.job import deliver, select_and_hand_off
+    from tests.servers.hive import beeline
+
+    settings = world.settings.model_copy(deep=True)
+    settings.hive.metastore_uri = hive_spark.conf.get("spark.hadoop.hive.metastore.uris")
+    export = world.export("analyst_audiences")
+    selection = select_and_hand_off(hive_spark, world.tables, settings, world.manifest, export, DAY)
+    members = world.table("audience_members_user", DAY)
+    expected = members[members["audience"].isin(export.what.audiences or [])][["audience", "user_id"]]
+    assert selection.rows_expected == len(expected.drop_duplicates())
+    [delivery] = deliver(hive_spark, world.tables, settings, export, selection, "hive1")
+    assert delivery.rows_delivered == selection.rows_expected
+    [[count]] = beeline(hive_thrift_server.jdbc_url, "SELECT count(*) FROM tagfactory_exports.audience_members "
+                        f"WHERE dt = '{DAY.isoformat()}'")
+    assert int(count) == selection.rows_expected
+    register_lakehouse_tables(hive_spark, world.manifest, settings, database="tagfactory")
+    [[profiles]] = beeline(hive_thrift_server.jdbc_url, f"SELECT count(*) FROM tagfactory.profile_user WHERE dt = DATE'{DAY}'")
+    assert int(profiles) == len(world.table("profile_user", DAY))

@@ -26,7 +26,7 @@ from tests.servers.hive import beeline
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from tests.servers.hive import HiveMetastore, ThriftServer
+    from tests.servers.hive import ThriftServer
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -34,26 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 D1 = dt.date(2026, 11, 23)
 D2 = dt.date(2026, 11, 24)
 COLUMNS = "user_id STRING, audience STRING, email_sha256 STRING"
-
-
-@pytest.fixture(scope="module")
-def hive_spark(spark: SparkSession, hive_metastore: HiveMetastore) -> SparkSession:
-    """A second root session on the test run's SparkContext whose catalog is the test metastore.
-
-    ``spark.sql.catalogImplementation`` is static: the shared ``spark`` session (in-memory
-    catalog) cannot switch, but a new root session gets its own catalog from its options, the
-    same settings ``build_spark_session(hive_metastore_uri=...)`` gives a job.
-    """
-    from pyspark.sql import SparkSession as Session
-
-    from tagfactory.lakehouse.spark import hive_session_conf
-
-    options = {**hive_session_conf(hive_metastore.uri), "hive.metastore.uris": hive_metastore.uri}
-    jvm: Any = spark._jvm  # type: ignore[attr-defined]
-    jsession = jvm.org.apache.spark.sql.classic.SparkSession(spark._jsc.sc(), options)  # type: ignore[attr-defined]
-    session = Session(spark.sparkContext, jsparkSession=jsession)
-    assert session.conf.get("spark.sql.catalogImplementation") == "hive"
-    return session
 
 
 @pytest.fixture(autouse=True)

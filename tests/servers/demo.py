@@ -37,11 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             return code
         thrift = start_thrift_server(metastore, args.workdir / "thrift")
         try:
-            print(f"== Spark Thrift server (HiveServer2) at {thrift.url}; analysts connect with beeline -u "
-                  f"{thrift.url}", flush=True)
+            print(f"== Spark Thrift server (HiveServer2) at {thrift.jdbc_url}; analysts connect with beeline -u "
+                  f"{thrift.jdbc_url}", flush=True)
             for sql in args.query:
                 print(f"beeline> {sql}")
-                for row in beeline(thrift.url, sql, timeout=180):
+                for row in beeline(thrift.jdbc_url, sql, timeout=180):
                     print("  " + " | ".join(row))
         finally:
             thrift.stop()
