@@ -208,13 +208,14 @@ def test_a_row_lost_between_staging_and_delivery_fails_reconciliation(world: Wor
 
 
 def test_hive_export_through_the_job_reads_back_through_the_thrift_server(
-        world: World, hive_spark: Any, hive_thrift_server: Any) -> None:
+        world: World, hive_spark: Any, hive_thrift_server: Any, tmp_path: Path) -> None:
     from tagfactory.exports.catalog_tables import register_lakehouse_tables
     from tagfactory.exports.job import deliver, select_and_hand_off
     from tests.servers.hive import beeline
 
     settings = world.settings.model_copy(deep=True)
     settings.hive.metastore_uri = hive_spark.conf.get("spark.hadoop.hive.metastore.uris")
+    settings.hive.location_root = str(tmp_path / "hive")
     export = world.export("analyst_audiences")
     selection = select_and_hand_off(hive_spark, world.tables, settings, world.manifest, export, DAY)
     members = world.table("audience_members_user", DAY)
@@ -225,6 +226,8 @@ def test_hive_export_through_the_job_reads_back_through_the_thrift_server(
     [[count]] = beeline(hive_thrift_server.jdbc_url, "SELECT count(*) FROM tagfactory_exports.audience_members "
                         f"WHERE dt = '{DAY.isoformat()}'")
     assert int(count) == selection.rows_expected
-    register_lakehouse_tables(hive_spark, world.manifest, settings, database="tagfactory")
-    [[profiles]] = beeline(hive_thrift_server.jdbc_url, f"SELECT count(*) FROM tagfactory.profile_user WHERE dt = DATE'{DAY}'")
+    # its own database: the metastore is shared by the whole test session
+    register_lakehouse_tables(hive_spark, world.manifest, settings, database="tagfactory_e2e")
+    [[profiles]] = beeline(hive_thrift_server.jdbc_url,
+                           f"SELECT count(*) FROM tagfactory_e2e.profile_user WHERE dt = DATE'{DAY}'")
     assert int(profiles) == len(world.table("profile_user", DAY))
