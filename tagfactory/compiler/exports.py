@@ -35,6 +35,7 @@ from tagfactory.compiler.manifest import Export
 from tagfactory.compiler.manifest import ExportColumn as ManifestExportColumn
 from tagfactory.compiler.parse import Located, report
 from tagfactory.compiler.resolve import Project
+from tagfactory.compiler.types import SPARK_TYPES
 
 #: builtin ``from:`` fields each kind of rows has (``key`` and ``dt`` always)
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -44,8 +45,6 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "tag_slice": ("key", "dt", "audience"),
 }
 _BUILTIN_TYPES = {"dt": "date"}
-_LOWER_SPARK = {"boolean": "boolean", "integer": "bigint", "double": "double", "string": "string",
-                "enum": "string", "date": "date", "timestamp": "timestamp", "array<string>": "array<string>"}
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,7 @@ class _ExportCheck:
                 return None
             if tag.model.lifecycle == "deprecated" and self.spec.lifecycle == "active":
                 self.warn(path, Code.W807, f"column `{column.name}`: tag `{name}` is deprecated")
-            return self._treated(column, i, "tag", name, _LOWER_SPARK[tag.model.type], pii=tag.model.pii)
+            return self._treated(column, i, "tag", name, _spark_type(tag.model.type), pii=tag.model.pii)
         source_name, dot, col = ref.partition(".")
         if not dot:
             self.error(path, Code.E802, f"column `{column.name}`: cannot read `{ref}`",
@@ -227,7 +226,7 @@ class _ExportCheck:
                        did_you_mean(col, specs))
             return None
         spec = specs[col]
-        return self._treated(column, i, "source", ref, _LOWER_SPARK[spec.type], pii=spec.pii)
+        return self._treated(column, i, "source", ref, _spark_type(spec.type), pii=spec.pii)
 
     def _treated(self, column: ExportColumn, i: int, origin: str, ref: str, read: str, *, pii: bool
                  ) -> ResolvedColumn | None:
@@ -312,6 +311,11 @@ class _ExportCheck:
                         self.error(("destinations", i, "csv", "encoding"), Code.E806, f"destination `{dest.name}`: "
                                    "a byte-order mark (utf-8-sig) is written before the header row",
                                    "set `header: true` or `encoding: utf-8`")
+
+
+def _spark_type(value_type: str) -> str:
+    """The Spark SQL type (lower case, as the table registry writes it) of a tag or column type."""
+    return SPARK_TYPES[value_type].lower()
 
 
 def _kind_of(name: str, ref: str) -> str:

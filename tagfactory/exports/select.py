@@ -25,10 +25,14 @@ from tagfactory.exports.contracts import ExportedColumn, Selection
 from tagfactory.progress import step
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from tagfactory.lakehouse.store import TableStore
     from tagfactory.settings import Settings
+
+    Reader = Callable[[str], DataFrame]  # a table name -> its rows of D at the pinned version
 
 REASON = "_suppressed_by"
 STAGING = "_exports"
@@ -62,11 +66,15 @@ def select(spark: SparkSession, tables: TableStore, settings: Settings, manifest
 
     entity = manifest.entity(export.entity)
     versions: dict[str, int] = {}
+    frames: dict[str, DataFrame] = {}
 
     def read(table: str) -> DataFrame:
-        uri = settings.table_uri(table)
-        versions[table] = pinned_version(tables, uri, snapshot_date)
-        return tables.read(uri, version=versions[table]).where(F.col("dt") == F.lit(snapshot_date))
+        """The rows of D of ``table`` at its pinned version (pinned and opened once per table)."""
+        if table not in frames:
+            uri = settings.table_uri(table)
+            versions[table] = pinned_version(tables, uri, snapshot_date)
+            frames[table] = tables.read(uri, version=versions[table]).where(F.col("dt") == F.lit(snapshot_date))
+        return frames[table]
 
     with step(f"selecting export {export.name} for {snapshot_date}") as s:
         rows = _rows(read, entity, export)
@@ -93,11 +101,11 @@ def select(spark: SparkSession, tables: TableStore, settings: Settings, manifest
         lineage_run_id=lineage_run_id)
 
 
-def _rows(read: object, entity: Entity, export: Export) -> DataFrame:
+def _rows(read: Reader, entity: Entity, export: Export) -> DataFrame:
     from pyspark.sql import functions as F
 
     what = export.what
-    df: DataFrame = read(entity.audience_tables[_ROWS_TABLE[what.kind]])  # type: ignore[operator]
+    df = read(entity.audience_tables[_ROWS_TABLE[what.kind]])
     if what.kind == "scenes":
         return df.where(F.col("scene").isin(*(what.scenes or [])))
     df = df.where(F.col("audience").isin(*(what.audiences or [])))
@@ -106,12 +114,12 @@ def _rows(read: object, entity: Entity, export: Export) -> DataFrame:
     return df
 
 
-def _join_profile(rows: DataFrame, read: object, entity: Entity, export: Export) -> DataFrame:
+def _join_profile(rows: DataFrame, read: Reader, entity: Entity, export: Export) -> DataFrame:
     from pyspark.sql import functions as F
 
     if not export.tags:
         return rows
-    profile: DataFrame = read(entity.profile_table)  # type: ignore[operator]
+    profile = read(entity.profile_table)
     wanted = [F.col(entity.key).cast("string").alias(entity.key)] + [F.col(t).alias(f"tag.{t}") for t in export.tags]
     return rows.join(profile.select(*wanted), on=entity.key, how="left")
 
@@ -131,13 +139,13 @@ def _join_dimension(spark: SparkSession, rows: DataFrame, settings: Settings, ta
     return rows.join(dim.select(*wanted).dropDuplicates([entity.key]), on=entity.key, how="left")
 
 
-def _suppress(rows: DataFrame, read: object, entity: Entity, export: Export) -> DataFrame:
+def _suppress(rows: DataFrame, read: Reader, entity: Entity, export: Export) -> DataFrame:
     """``rows`` with the first suppression reason that applies to each (null: delivered)."""
     from pyspark.sql import functions as F
 
     reasons: list[tuple[Column, str]] = []
     if export.suppression.audiences:
-        members: DataFrame = read(entity.audience_tables["audience_members"])  # type: ignore[operator]
+        members = read(entity.audience_tables["audience_members"])
         for i, audience in enumerate(export.suppression.audiences):
             flag = f"_suppress_{i}"
             keys = members.where(F.col("audience") == audience).select(entity.key).distinct() \
