@@ -40,9 +40,9 @@ if TYPE_CHECKING:
     from tagfactory.compiler.export_models import FilesDestination
 
 Hooks = Callable[[str], None]
-RUN_STEPS = ("write_data", "rename_files", "verify", "write_manifest", "move_into_place",
+RUN_STEPS = ("write_data", "verify", "rename_files", "write_manifest", "move_into_place",
              "write_success", "update_latest")
-FLAT_STEPS = ("write_data", "rename_files", "verify", "replace_files", "write_manifest", "write_success")
+FLAT_STEPS = ("write_data", "verify", "rename_files", "replace_files", "write_manifest", "write_success")
 MANIFEST, SUCCESS, LATEST = "_manifest.json", "_SUCCESS", "_LATEST"
 MANIFEST_VERSION = 1
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -195,11 +195,24 @@ class _Drop:
 
     # -- shared steps ------------------------------------------------------------------------
     def _write(self, temp: str) -> list[DeliveredFile]:
-        """Write the data into ``temp`` under their final names, read them back and reconcile."""
+        """Write the data into ``temp`` under their final names, read back and reconciled.
+
+        Spark writes the parts in parallel (CSV: without a header; Parquet: as many parts as
+        files); the parts are read back and counted, then a CSV file is assembled from the header
+        and consecutive parts (at most ``max_rows_per_file`` rows), a Parquet part renamed.
+        """
         fs, dest = self.fs, self.dest
         self.hook("write_data")
         spark_out = f"{temp}/_spark"
         frame = self._frame()
+        observation = None
+        if dest.format == "csv":
+            from pyspark.sql import Observation
+            from pyspark.sql import functions as F
+
+            observation = Observation()
+            frame = frame.observe(observation, F.count(F.lit(1)).alias("rows"),
+                                  F.sum(csvfmt.line_breaks(frame)).alias("breaks"))
         writer = frame.write.mode("errorifexists").option("maxRecordsPerFile", dest.max_rows_per_file)
         try:
             if dest.format == "csv":
@@ -208,31 +221,38 @@ class _Drop:
                 writer.parquet(spark_out)
         except Exception as exc:
             raise ExportError(f"cannot write the drop into {temp}: {java_message(exc)}") from exc
-        self.hook("rename_files")
         parts = sorted((e for e in fs.list(spark_out) if _PART.match(e.name)), key=_part_order)
-        names = file_names(dest, self.sel, len(parts))
-        for part, name in zip(parts, names, strict=True):
-            fs.rename(part.uri, f"{temp}/{name}")
-        fs.delete(spark_out)
+        breaks = int((observation.get.get("breaks") or 0) if observation is not None else 0)
         self.hook("verify")
-        present = [e.name for e in fs.list(temp) if not e.is_dir and not e.name.startswith(("_", "."))]
         try:
-            rows = self._rows_read_back(temp, names)
+            rows = self._rows_read_back([p.uri for p in parts], breaks)
         except Exception as exc:  # a damaged file (checksum, truncated gzip ...)
             fs.delete(temp)
             raise ExportError(f"reconciliation failed for export {self.sel.export} ({self.sel.snapshot_date}): "
                               f"the files cannot be read back: {java_message(exc)}; nothing was published") from exc
         delivered = sum(rows.values())
-        if sorted(present) != sorted(names) or delivered != self.sel.rows_expected:
+        if delivered != self.sel.rows_expected or any(not fs.exists(p.uri) for p in parts):
             fs.delete(temp)
             raise ExportError(
                 f"reconciliation failed for export {self.sel.export} ({self.sel.snapshot_date}): "
-                f"{delivered:,} rows read back from {len(present)} of {len(names)} files, "
-                f"{self.sel.rows_expected:,} expected; nothing was published")
-        return [DeliveredFile(n, rows[n], fs.length(f"{temp}/{n}"), fs.sha256(f"{temp}/{n}")) for n in names]
+                f"{delivered:,} rows read back from {sum(fs.exists(p.uri) for p in parts)} of {len(parts)} "
+                f"files, {self.sel.rows_expected:,} expected; nothing was published")
+        self.hook("rename_files")
+        groups = _groups(parts, rows, dest.max_rows_per_file, concatenate=dest.format == "csv")
+        names = file_names(dest, self.sel, len(groups))
+        for group, name in zip(groups, names, strict=True):
+            head = csvfmt.head_bytes(frame.columns, dest.csv, empty=not group) if dest.format == "csv" else b""
+            if head or len(group) != 1:
+                fs.concat(f"{temp}/{name}", head, [p.uri for p in group])
+            else:
+                fs.rename(group[0].uri, f"{temp}/{name}")
+        fs.delete(spark_out)
+        counts = [sum(rows[p.uri] for p in group) for group in groups]
+        return [DeliveredFile(n, c, fs.length(f"{temp}/{n}"), fs.sha256(f"{temp}/{n}"))
+                for n, c in zip(names, counts, strict=True)]
 
     def _frame(self) -> DataFrame:
-        """The staged rows, delivered columns in order, in few enough partitions for big files."""
+        """The staged rows, delivered columns in order (Parquet: in as many partitions as files)."""
         try:
             staged = self.spark.read.parquet(self.sel.staged_uri)
         except Exception as exc:
@@ -244,26 +264,31 @@ class _Drop:
             raise ExportError(f"the staged selection {self.sel.staged_uri} lacks columns {missing}")
         frame = staged.select(*[f"`{c}`" for c in wanted])
         files = max(1, math.ceil(self.sel.rows_expected / self.dest.max_rows_per_file))
+        if self.dest.format == "csv":  # parts are concatenated: as parallel as the cluster is
+            files = max(files, self.spark.sparkContext.defaultParallelism)
         if frame.rdd.getNumPartitions() > files:
-            frame = frame.coalesce(files)  # keeps the staged order; maxRecordsPerFile caps each file
+            frame = frame.coalesce(files)  # keeps the staged order; maxRecordsPerFile caps each part
         return csvfmt.prepare(frame, self.dest.csv) if self.dest.format == "csv" else frame
 
-    def _rows_read_back(self, temp: str, names: list[str]) -> dict[str, int]:
-        """Rows per file: Parquet footers, or CSV read back through Spark's CSV reader."""
-        counts = dict.fromkeys(names, 0)
-        present = [n for n in names if self.fs.exists(f"{temp}/{n}")]
+    def _rows_read_back(self, uris: list[str], breaks: int) -> dict[str, int]:
+        """Rows per part: Parquet footers; CSV lines counted by Spark's text reader, or (when a
+        value holds a line break) records parsed by Spark's CSV reader. Runs in parallel."""
+        counts = dict.fromkeys(uris, 0)
+        present = [u for u in uris if self.fs.exists(u) and self.fs.length(u) > 0]
         if self.dest.format == "parquet":
-            counts.update({n: self.fs.parquet_rows(f"{temp}/{n}") for n in present})
+            counts.update({u: self.fs.parquet_rows(u) for u in present})
             return counts
         if not present:
             return counts
         from pyspark.sql import functions as F
 
-        reader = self.spark.read.options(**csvfmt.reader_options(self.dest.csv))
-        frame = reader.csv([f"{temp}/{n}" for n in present])
+        if breaks:
+            frame = self.spark.read.options(**csvfmt.reader_options(self.dest.csv)).csv(present)
+        else:  # no value holds a line break: one line is one row
+            frame = self.spark.read.text(present)
+        by_name = {u.rsplit("/", 1)[1]: u for u in present}
         for row in frame.groupBy(F.input_file_name().alias("f")).count().collect():
-            name = unquote(str(row["f"]).rsplit("/", 1)[1])
-            counts[name] = int(row["count"])
+            counts[by_name[unquote(str(row["f"]).rsplit("/", 1)[1])]] = int(row["count"])
         return counts
 
     def _manifest(self, files: list[DeliveredFile], supersedes: str | None, layout: str) -> dict[str, Any]:
@@ -344,6 +369,25 @@ def _previous_run(fs: DropFs, date_dir: str, cid: str) -> str | None:
             if e.is_dir and e.name.startswith("run=") and e.name != f"run={cid}"
             and _complete(fs, e.uri) is not None]
     return max(runs)[1][len("run="):] if runs else None
+
+
+def _groups(parts: list[Any], rows: dict[str, int], max_rows: int, *, concatenate: bool) -> list[list[Any]]:
+    """Consecutive parts per data file, at most ``max_rows`` rows each; empty parts are left out
+    (but a drop always has a file). Without ``concatenate`` (Parquet) every non-empty part is one file."""
+    groups: list[list[Any]] = []
+    size = 0
+    for part in parts:
+        n = rows[part.uri]
+        if n == 0:
+            continue
+        if not groups or not concatenate or size + n > max_rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(part)
+        size += n
+    if not groups:  # no rows: one file (the header only; Parquet: Spark's empty part with the schema)
+        groups.append(parts[:1] if not concatenate and parts else [])
+    return groups
 
 
 def _part_order(entry: Any) -> tuple[int, int]:

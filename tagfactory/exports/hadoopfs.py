@@ -10,6 +10,7 @@ naming the path and what to check. Byte helpers are for small files (manifests, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -218,6 +219,33 @@ class DropFs:
             return bytes(digest.digest()).hex()
         except Exception as exc:
             raise _error("checksum", uri, exc) from exc
+
+    def concat(self, target: str, head: bytes, sources: Sequence[str]) -> int:
+        """Write file ``target`` (must not exist): ``head``, then the bytes of ``sources`` in order.
+
+        The bytes are copied inside the JVM (none cross into Python). Returns the bytes written;
+        raises unless the file's length is ``len(head)`` plus the sources' lengths.
+        """
+        try:
+            expected = len(head) + sum(int(self._fs.getFileStatus(self.path(s)).getLen()) for s in sources)
+            out = self._fs.create(self.path(target), False)
+            try:
+                if head:
+                    out.write(bytearray(head))
+                for source in sources:
+                    stream = self._fs.open(self.path(source))
+                    try:
+                        self.jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, out, 1 << 20, False)
+                    finally:
+                        stream.close()
+            finally:
+                out.close()
+        except Exception as exc:
+            raise _error("assemble", target, exc) from exc
+        written = self.length(target)
+        if written != expected:
+            raise ExportError(f"cannot assemble {target}: {written:,} bytes written, {expected:,} expected")
+        return written
 
     def parquet_rows(self, uri: str) -> int:
         """Rows of a Parquet file, from its footer only."""

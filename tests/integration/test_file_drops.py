@@ -274,6 +274,27 @@ def test_max_rows_per_file_splits_in_order_with_checksums(spark: SparkSession, b
     assert body == [[*map(str, r)] for r in ROWS]  # the staged order, part after part
 
 
+def test_a_gzip_file_assembled_from_parallel_parts_reads_back_everywhere(spark: SparkSession, base: Path) -> None:
+    """One 1-file drop written by several Spark tasks: a multi-member gzip file every reader reads whole."""
+    rows = [(f"u{i:03d}", f"h{i:03d}", f"note {i}", i) for i in range(200)]
+    selection = make_selection(spark, base, rows, cid="members")
+    staged = Path(selection.staged_uri)
+    spark.createDataFrame(rows, "key STRING, email STRING, note STRING, score INT").repartition(4).sortWithinPartitions(
+        "key").write.mode("overwrite").parquet(str(staged))
+    order = [r["key"] for r in spark.read.parquet(str(staged)).collect()]  # the staged order, part after part
+    got = deliver_files(spark, selection, files_dest(csv={"compression": "gzip"}), str(base / "members"))
+    (f,) = got.files
+    path = base / "members" / "dt=2026-11-24" / "run=members" / f.name
+    raw = path.read_bytes()
+    assert raw.count(b"\x1f\x8b\x08") >= 3  # the header's member and the parts' members
+    python = read_csv(path)
+    assert python[0] == ["key", "email", "note", "score"] and [r[0] for r in python[1:]] == order
+    zcat = subprocess.run(["gzip", "-dc", str(path)], check=True, capture_output=True).stdout.decode()
+    assert zcat == gzip.decompress(raw).decode() and len(zcat.splitlines()) == 201
+    back = spark.read.option("header", True).csv(str(path))
+    assert back.count() == 200 == f.rows and sorted(r["key"] for r in back.collect()) == sorted(order)
+
+
 def test_parquet_rows_from_footers(spark: SparkSession, base: Path) -> None:
     import pyarrow.parquet as pq
 
