@@ -13,8 +13,10 @@ One date is published in three steps:
    reconciles it with the selection).
 
 The same content id already at the partition's location is ``unchanged``: no copy, no metastore
-write. Content that replaces other content keeps the old folder (retention removes it) and names
-it in ``Delivery.detail["supersedes"]``.
+write. Content that replaces other content keeps the old folder (a query that started on it still
+finds its files) and names it in ``Delivery.detail["supersedes"]``; :func:`remove_expired` drops the
+partitions of dates past the export's retention and deletes their folders, superseded content
+included.
 
 ``dt`` is a STRING partition column holding ``YYYY-MM-DD``: the metastore stores every partition
 value as a string anyway, Hive 2.3 pushes string equality and ranges on partition columns down to
@@ -94,6 +96,34 @@ def deliver_hive(spark: SparkSession, selection: Selection, dest: HiveDestinatio
     rows = catalog.count(date)
     return Delivery(destination=dest.name, kind="hive", location=target, status=status, rows_delivered=rows,
                     started=started, finished=_now(), detail=detail)
+
+
+def remove_expired(spark: SparkSession, dest: HiveDestination, location_root: str, retention_days: int,
+                   today: dt.date) -> list[str]:
+    """Drop the partitions of dates older than ``retention_days`` before ``today`` and delete their
+    folders (every content folder of such a date, superseded ones included).
+
+    The dates come from the table's folder (``dt=`` names; at most the retained days plus the
+    expired ones), not from a listing of the metastore's partitions. Each partition is dropped
+    with one metastore write (``ALTER TABLE … DROP IF EXISTS PARTITION``) before its folder is
+    deleted, so no query meets a partition without data. Returns the removed ``dt=`` names.
+    """
+    from tagfactory.exports.hadoopfs import DropFs
+
+    _require_hive(spark)
+    table_uri = TableLocation.parse(location_root).spark_child(f"{dest.database}/{dest.table}")
+    fs = DropFs(spark, table_uri)
+    oldest = today - dt.timedelta(days=retention_days)
+    catalog = HiveCatalog(spark, dest.database, dest.table)
+    removed = []
+    for entry in fs.list(fs.root):
+        date = _date_folder(entry.name) if entry.is_dir else None
+        if date is None or date >= oldest:
+            continue
+        catalog.drop_partition(date.isoformat())
+        fs.delete(entry.uri)
+        removed.append(entry.name)
+    return removed
 
 
 def table_properties(export: Export) -> dict[str, str]:
@@ -209,6 +239,12 @@ class HiveCatalog:
         statement = f"ALTER TABLE {self.name} PARTITION (`{PARTITION}`={_literal(date)}) SET LOCATION {_literal(location)}"
         metastore_write(self.spark, statement, lambda: self._move_partition(date, location))
 
+    def drop_partition(self, date: str) -> None:
+        """``ALTER TABLE … DROP IF EXISTS PARTITION (dt=date)`` (the data is deleted by the caller)."""
+        statement = f"ALTER TABLE {self.name} DROP IF EXISTS PARTITION (`{PARTITION}`={_literal(date)})"
+        metastore_write(self.spark, statement, lambda: self._external.dropPartitions(
+            self.database, self.table, self._seq([self._spec(date)]), True, False, True))
+
     def count(self, date: str) -> int:
         """Rows of the ``dt=date`` partition, read through the metastore by Spark."""
         from pyspark.sql import functions as F
@@ -285,6 +321,16 @@ def _copy_content(spark: SparkSession, staged_uri: str, target: str) -> None:
     except Exception as exc:  # py4j / OSError: one line naming both folders
         raise ExportError(f"copying the staged selection {staged_uri} to {target} failed: "
                           f"{_first_line(exc)}") from None
+
+
+def _date_folder(name: str) -> dt.date | None:
+    """The date of a ``dt=YYYY-MM-DD`` folder name, else None."""
+    if not name.startswith(f"{PARTITION}="):
+        return None
+    try:
+        return dt.date.fromisoformat(name[len(PARTITION) + 1:])
+    except ValueError:
+        return None
 
 
 def _content_of(location: str) -> str | None:

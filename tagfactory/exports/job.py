@@ -155,9 +155,15 @@ def _ship(spark: SparkSession, settings: Settings, export: Export, selection: Se
             if removed:
                 log(f"{dest.name}: removed {len(removed)} drops past the retention of {export.retention.days} days")
         return delivery
-    from tagfactory.exports.hive import deliver_hive, table_properties
+    from tagfactory.exports import hive
 
-    return deliver_hive(spark, selection, dest, settings.hive.location_root, properties=table_properties(export))
+    delivery = hive.deliver_hive(spark, selection, dest, settings.hive.location_root,
+                                 properties=hive.table_properties(export))
+    removed = hive.remove_expired(spark, dest, settings.hive.location_root, export.retention.days,
+                                  selection.snapshot_date)
+    if removed:
+        log(f"{dest.name}: dropped {len(removed)} partitions past the retention of {export.retention.days} days")
+    return delivery
 
 
 def summary(settings: Settings, snapshot_date: dt.date | None = None) -> list[dict[str, object]]:

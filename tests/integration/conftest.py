@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,34 @@ def built(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPat
     for date in DATES:
         build(spark, result, result.entity, date)
     yield result
+
+
+@dataclass
+class Materialized:
+    """The built warehouse with the audiences and scenes of both test dates published (copy it
+    before changing it): what the audience and export tests start from."""
+
+    built: Built
+    warehouse: Path
+    summaries: dict[dt.date, dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def materialized(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFactory) -> Materialized:
+    """The audiences of both test dates materialized once per test run by the real audience job."""
+    from tagfactory.audiences.materialize import materialize
+    from tagfactory.lakehouse.store import open_store
+    from tagfactory.settings import load_settings
+
+    base = tmp_path_factory.mktemp("materialized")
+    shutil.copytree(built.warehouse, base / "warehouse")
+    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
+                                        "target": str(built.target)})
+    settings.quality.data_docs = False
+    tables = open_store(settings, spark)
+    summaries = {date: materialize(spark, settings, tables, built.entity, date, f"aud-{date}", built.target,
+                                   built.digest) for date in sorted(DATES)}
+    return Materialized(built, base / "warehouse", summaries)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tagfactory.compiler.models import Guardrails
-from tests.integration.conftest import DATES, REPO, Built
+from tests.integration.conftest import DATES, REPO, Built, Materialized
 from tests.oracle import audience_oracle as oracle
 
 if TYPE_CHECKING:
@@ -35,22 +35,19 @@ def _read(uri: Path, date: dt.date) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def world(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def world(spark: SparkSession, built: Built, materialized: Materialized,
+          tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A copy of the built warehouse with the audiences of both dates materialized."""
-    from tagfactory.audiences.materialize import materialize
     from tagfactory.lakehouse.store import open_store
     from tagfactory.settings import load_settings
 
     base = tmp_path_factory.mktemp("audiences")
-    shutil.copytree(built.warehouse, base / "warehouse")
+    shutil.copytree(materialized.warehouse, base / "warehouse")
     settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
                                         "target": str(built.target)})
     settings.quality.data_docs = False
     tables = open_store(settings, spark)
-    summaries = {}
-    for date in (EARLY, LATE):
-        summaries[date] = materialize(spark, settings, tables, built.entity, date, f"aud-{date}", built.target,
-                                      built.digest)
+    summaries = materialized.summaries
     audiences, scenes = oracle.load_definitions(REPO / "tag_definitions")
     tag_types = {t.name: t.type for t in built.entity.tags}
     members = {}

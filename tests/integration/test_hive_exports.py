@@ -168,6 +168,24 @@ def test_a_table_of_another_export_is_not_touched(hive_spark: SparkSession, tmp_
         hive.deliver_hive(hive_spark, other, dest("owned"), str(root))
 
 
+def test_retention_drops_expired_dates_with_their_superseded_content(
+        hive_spark: SparkSession, tmp_path: Path, statements: list[str]) -> None:
+    root = tmp_path / "hive"
+    old, middle = D1 - dt.timedelta(days=2), D1 - dt.timedelta(days=1)
+    for date in (old, middle, D1):
+        hive.deliver_hive(hive_spark, stage(hive_spark, tmp_path, rows(2), date), dest("kept"), str(root))
+    hive.deliver_hive(hive_spark, stage(hive_spark, tmp_path, rows(3), old), dest("kept"), str(root))  # supersedes
+    assert len(content_folders(root, "kept", old)) == 2
+    statements.clear()
+    removed = hive.remove_expired(hive_spark, dest("kept"), str(root), 1, D1)
+    assert removed == [f"dt={old}"] and not (root / "crm" / "kept" / f"dt={old}").exists()
+    assert statements == [f"ALTER TABLE `crm`.`kept` DROP IF EXISTS PARTITION (`dt`='{old}')"]
+    catalog = hive.HiveCatalog(hive_spark, "crm", "kept")
+    assert catalog.partition_location(old.isoformat()) is None
+    assert [catalog.count(d.isoformat()) for d in (old, middle, D1)] == [0, 2, 2]
+    assert hive.remove_expired(hive_spark, dest("kept"), str(root), 1, D1) == []  # idempotent
+
+
 def test_a_session_without_the_hive_catalog_is_refused(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="hive.metastore_uri"):
         hive.deliver_hive(spark, stage(spark, tmp_path, rows(1)), dest("nowhere"), str(tmp_path / "hive"))
