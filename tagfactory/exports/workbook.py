@@ -207,10 +207,12 @@ class _Writer:
         return self.written
 
     def _abandon(self) -> None:
-        """Close the worksheets' temporary row files without saving."""
+        """Close and remove the worksheets' temporary row files (constant memory) without saving."""
         for ws in self.book.worksheets():
-            if ws.constant_memory and not ws.row_data_fh_closed:
+            if ws.constant_memory:
                 ws._opt_close()
+                if os.path.exists(ws.row_data_filename):
+                    os.remove(ws.row_data_filename)
         self.book.fileclosed = True  # nothing to save: stop xlsxwriter's close-on-exit warning
 
     # -- data sheets -------------------------------------------------------------------------

@@ -142,11 +142,16 @@ def test_no_rows_gives_a_header(tmp_path: Path) -> None:
     assert [r for r in openpyxl.load_workbook(out)["members"].iter_rows(values_only=True)] == [("user_id",)]
 
 
-def test_a_failure_leaves_no_temporary_file(tmp_path: Path) -> None:
+def test_a_failure_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    rows = tmp_path / "xlsxwriter_rows"  # where xlsxwriter keeps each sheet's rows in constant memory
+    rows.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rows))
     table = pa.table({"user_id": pa.array(["ok", "x" * 40_000])})
     with pytest.raises(ExportError, match=r"members!A3 \(a string over 32,767 characters\)"):
-        written(tmp_path, table, None)
-    assert os.listdir(tmp_path / "out") == []
+        written(tmp_path, table, series())
+    assert os.listdir(tmp_path / "out") == [] and os.listdir(rows) == []
 
 
 def test_max_rows_refuses_and_suggests_a_file_drop(tmp_path: Path) -> None:
