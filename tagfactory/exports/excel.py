@@ -30,13 +30,13 @@ from tagfactory.exports.contracts import DeliveredFile, Delivery, Selection, Sta
 from tagfactory.exports.hadoopfs import DropFs
 from tagfactory.exports.workbook import (
     AboutFacts,
-    SummarySeries,
     WrittenWorkbook,
     check_max_rows,
     count_rows,
     open_staged,
     write_workbook_file,
 )
+from tagfactory.exports.workbook_summary import SummarySeries
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

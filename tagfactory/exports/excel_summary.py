@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from tagfactory.contracts.tables import table_name
 from tagfactory.exports.select import pinned_version
-from tagfactory.exports.workbook import DayPoint, SummarySeries, TgiBar
+from tagfactory.exports.workbook_summary import DayPoint, SummarySeries, TgiBar
 
 if TYPE_CHECKING:
     from tagfactory.compiler.manifest import Export

@@ -33,6 +33,7 @@ import xlsxwriter
 
 from tagfactory.errors import ExportError
 from tagfactory.exports.contracts import ExportedColumn
+from tagfactory.exports.workbook_summary import SummarySeries, SummarySheet, check
 
 EXCEL_ROWS = 1_048_576
 SHEET_ROWS = EXCEL_ROWS - 1  # data rows of one sheet (the header takes one)
@@ -42,7 +43,6 @@ BATCH_ROWS = 65_536
 EXACT_INTEGERS = 2**53  # larger integers are written as text: Excel holds numbers as doubles
 WIDTH_SAMPLE, MAX_WIDTH, DATE_WIDTH = 2_000, 60, 11
 DATE_FORMAT, DATETIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"
-TGI_CHARTS, TGI_BARS = 4, 30  # TGI charts (one per audience) and bars per chart at most
 _ROW = b"<row "
 
 
@@ -65,38 +65,6 @@ class AboutFacts:
     columns: tuple[ExportedColumn, ...]
     created_at: dt.datetime
     supersedes: str | None = None
-
-
-@dataclass(frozen=True)
-class DayPoint:
-    """One audience on one published date: its size and the keys that entered and exited."""
-
-    day: dt.date
-    audience: str
-    size: int
-    entered: int
-    exited: int
-
-
-@dataclass(frozen=True)
-class TgiBar:
-    """One value of a profiled tag in an audience: its TGI and the two shares it comes from."""
-
-    audience: str
-    tag: str
-    value: str
-    tgi: float | None
-    share_in_audience: float | None
-    share_in_population: float | None
-
-
-@dataclass(frozen=True)
-class SummarySeries:
-    """What the Summary sheet charts (read from the lakehouse tables at the snapshot date)."""
-
-    audiences: tuple[str, ...]
-    days: tuple[DayPoint, ...] = ()
-    tgi: tuple[TgiBar, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,7 +156,9 @@ class _Writer:
         try:
             about = self.book.add_worksheet("About")
             if self.summary is not None:
-                _SummarySheet(self, self.book.add_worksheet("Summary"), self.summary).write()
+                title = f"{self.about.display_name}: {self.about.snapshot_date}"
+                SummarySheet(self.book, self.book.add_worksheet("Summary"), self.summary, title,
+                             (self.bold, self.date, self.percent)).write()
             self._data()
             self._about(about)
             self.book.set_properties({"title": f"{self.about.display_name} ({self.about.snapshot_date})",
@@ -248,8 +218,8 @@ class _Writer:
         ws = self.book.add_worksheet(name)
         self.written.rows[name] = 0
         for col, (f, width) in enumerate(zip(schema, widths, strict=True)):
-            _check(ws.set_column(col, col, width), name, "set the width of column", f.name)
-            _check(ws.write_string(0, col, f.name, self.bold), name, "write the header", f.name)
+            check(ws.set_column(col, col, width), name, "set the width of column", f.name)
+            check(ws.write_string(0, col, f.name, self.bold), name, "write the header", f.name)
         ws.freeze_panes(1, 0)  # answers nothing
         self._limit(ws, 1)
         return ws
@@ -276,7 +246,7 @@ class _Writer:
 
     def _limit(self, ws: Any, last_row: int) -> None:
         # shrink the autofilter to the rows written (the range is written when the book is saved)
-        _check(ws.autofilter(0, 0, max(last_row, 1), self.last_col), ws.name, "filter", "the rows")
+        check(ws.autofilter(0, 0, max(last_row, 1), self.last_col), ws.name, "filter", "the rows")
 
     def _cell_writer(self, ws: Any, kind: str, column: pa.Array) -> tuple[Callable[..., int], Any]:
         if kind == "int":
@@ -317,23 +287,23 @@ class _Writer:
         lines += [(f"  suppressed: {reason}", n) for reason, n in sorted(a.rows_suppressed.items())]
         lines += [("  suppressed in all", sum(a.rows_suppressed.values())), ("  delivered", self.written.total)]
         lines += [(f"  sheet {name}", n) for name, n in self.written.rows.items()]
-        _check(ws.set_column(0, 0, 28), "About", "set the width of column", "A")
-        _check(ws.set_column(1, 3, 44), "About", "set the width of columns", "B:D")
+        check(ws.set_column(0, 0, 28), "About", "set the width of column", "A")
+        check(ws.set_column(1, 3, 44), "About", "set the width of columns", "B:D")
         row = 0
         for label, value in lines:
             if label:
-                _check(ws.write_string(row, 0, label, bold if not label.startswith(" ") else None),
+                check(ws.write_string(row, 0, label, bold if not label.startswith(" ") else None),
                        "About", "write", label)
             if value is not None:
-                _check(self._fact(ws, row, 1, value), "About", "write", label)
+                check(self._fact(ws, row, 1, value), "About", "write", label)
             row += 1
         row += 1
         for col, head in enumerate(("Column", "Type", "PII treatment", "Description")):
-            _check(ws.write_string(row, col, head, bold), "About", "write", head)
+            check(ws.write_string(row, col, head, bold), "About", "write", head)
         for c in a.columns:
             row += 1
             for col, text in enumerate((c.name, c.type, pii_text(c.pii), c.description)):
-                _check(ws.write_string(row, col, text), "About", "write", c.name)
+                check(ws.write_string(row, col, text), "About", "write", c.name)
 
     def _fact(self, ws: Any, row: int, col: int, value: Any) -> int:
         if isinstance(value, dt.datetime):
@@ -343,89 +313,6 @@ class _Writer:
         if isinstance(value, int):
             return int(ws.write_number(row, col, value))
         return int(ws.write_string(row, col, str(value)))
-
-
-class _SummarySheet:
-    """The Summary sheet: the charts on the left, the numbers they draw on the right (column J on)."""
-
-    DATA_COL = 9
-
-    def __init__(self, writer: _Writer, ws: Any, series: SummarySeries) -> None:
-        self.w, self.ws, self.s = writer, ws, series
-        self.row = 2
-        self.chart_row = 2
-
-    def write(self) -> None:
-        ws, w, s = self.ws, self.w, self.s
-        _check(ws.write_string(0, 0, f"{w.about.display_name}: {w.about.snapshot_date}", w.bold),
-               "Summary", "write", "the title")
-        _check(ws.set_column(self.DATA_COL, self.DATA_COL + 8, 14), "Summary", "set the width of", "the data")
-        days = sorted({p.day for p in s.days})
-        if not s.audiences or not days:
-            _check(ws.write_string(2, 0, "No audience sizes were published up to this date."),
-                   "Summary", "write", "the note")
-            return
-        by = {(p.day, p.audience): p for p in s.days}
-        sizes = self._table("Audience size", ["date", *s.audiences], [
-            [d, *[(by[(d, a)].size if (d, a) in by else None) for a in s.audiences]] for d in days])
-        self._chart("line", f"Audience size, last {len(days)} published days", sizes, len(s.audiences),
-                    "members", dates=True)
-        heads = [f"{a} {m}" for a in s.audiences for m in ("entered", "exited")]
-        moves = self._table("Entered / exited", ["date", *heads], [
-            [d, *[(getattr(by[(d, a)], m) if (d, a) in by else None) for a in s.audiences
-                  for m in ("entered", "exited")]] for d in days])
-        self._chart("column", "Entered and exited per day", moves, len(heads), "keys", dates=True)
-        for audience in s.audiences[:TGI_CHARTS]:
-            bars = sorted((b for b in s.tgi if b.audience == audience and b.tgi is not None),
-                          key=lambda b: (b.tag, -(b.tgi or 0.0)))[:TGI_BARS]
-            if not bars:
-                continue
-            tgi = self._table(f"Profile of {audience} (TGI, 100 = as in the population)",
-                              ["tag: value", "TGI", "share in audience", "share in population"],
-                              [[f"{b.tag}: {b.value}", b.tgi, b.share_in_audience, b.share_in_population]
-                               for b in bars], percent_from=2)
-            self._chart("bar", f"Profile of {audience}: TGI", tgi, 1, "TGI", height=max(300, 22 * len(bars)))
-
-    def _table(self, title: str, heads: list[str], rows: list[list[Any]],
-               percent_from: int | None = None) -> tuple[int, int, int]:
-        """Write a titled table at the current row; returns (header row, first col, rows)."""
-        ws, w, c0 = self.ws, self.w, self.DATA_COL
-        _check(ws.write_string(self.row, c0, title, w.bold), "Summary", "write", title)
-        head_row = self.row + 1
-        for i, h in enumerate(heads):
-            _check(ws.write_string(head_row, c0 + i, h, w.bold), "Summary", "write", h)
-        for r, values in enumerate(rows, start=head_row + 1):
-            for i, v in enumerate(values):
-                if v is None:
-                    continue
-                if isinstance(v, dt.date):
-                    code = ws.write_datetime(r, c0 + i, v, w.date)
-                elif isinstance(v, str):
-                    code = ws.write_string(r, c0 + i, v)
-                else:
-                    fmt = w.percent if percent_from is not None and i >= percent_from else None
-                    code = ws.write_number(r, c0 + i, v, fmt)
-                _check(code, "Summary", "write", title)
-        self.row = head_row + len(rows) + 2
-        return head_row, c0, len(rows)
-
-    def _chart(self, kind: str, title: str, table: tuple[int, int, int], series: int, y_name: str, *,
-               dates: bool = False, height: int = 300) -> None:
-        head_row, c0, n = table
-        chart: Any = self.w.book.add_chart({"type": kind})
-        for i in range(1, 1 + series):
-            chart.add_series({"name": ["Summary", head_row, c0 + i],
-                              "categories": ["Summary", head_row + 1, c0, head_row + n, c0],
-                              "values": ["Summary", head_row + 1, c0 + i, head_row + n, c0 + i]})
-        chart.set_title({"name": title})
-        chart.set_y_axis({"name": y_name})
-        if dates:
-            chart.set_x_axis({"date_axis": True, "num_format": "mm-dd"})
-        chart.set_size({"width": 620, "height": height})
-        if kind == "bar":
-            chart.set_legend({"none": True})
-        _check(self.ws.insert_chart(self.chart_row, 0, chart), "Summary", "insert", title)
-        self.chart_row += max(16, height // 20 + 2)
 
 
 def pii_text(pii: str | None) -> str:
@@ -512,11 +399,6 @@ def _widths(schema: pa.Schema, kinds: list[str], batch: pa.RecordBatch | None) -
             width = max([width, *(len(str(v)) + 1 for v in sample if v is not None)])
         out.append(float(min(width, MAX_WIDTH)))
     return out
-
-
-def _check(code: int | None, sheet: str, action: str, what: str) -> None:
-    if code:
-        raise ExportError(f"xlsxwriter refused to {action} {what} on sheet {sheet} (code {code})")
 
 
 def _fail(ws: Any, row: int, col: int, value: Any) -> None:

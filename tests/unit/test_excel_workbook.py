@@ -19,14 +19,12 @@ from tagfactory.exports.contracts import ExportedColumn
 from tagfactory.exports.workbook import (
     SHEET_ROWS,
     AboutFacts,
-    DayPoint,
-    SummarySeries,
-    TgiBar,
     check_max_rows,
     count_rows,
     open_staged,
     write_workbook_file,
 )
+from tagfactory.exports.workbook_summary import DayPoint, SummarySeries, TgiBar
 
 D = dt.date(2026, 11, 24)
 
