@@ -10,8 +10,8 @@ An export says what leaves the lakehouse, for whom, how often and where to (docs
 * **suppression**: audiences (test accounts ...) and tag conditions (opt-outs) whose keys never
   leave;
 * **schedule**: every DAG run, weekly on a weekday, or the day fields of a cron expression;
-* **destinations**: file drops (``files``) and Hive tables (``hive``); locations inside the
-  roots of the settings, never absolute in a definition.
+* **destinations**: file drops (``files``), Hive tables (``hive``) and Excel workbooks
+  (``excel``); locations inside the roots of the settings, never absolute in a definition.
 
 Every model forbids unknown fields; cross-file meaning (audiences, tags and source columns that
 exist, PII rules) is checked by :mod:`tagfactory.compiler.exports`.
@@ -34,6 +34,9 @@ WHAT_KINDS = ("members", "changes", "scenes", "tag_slice")
 #: ``from:`` values that are not a tag or a source column (see :class:`ExportColumn`).
 BUILTIN_FIELDS = ("key", "dt", "audience", "change", "scene", "branch", "variant", "group", "payload")
 FILE_NAME_FIELDS = ("export", "dt", "part", "ext", "content_id")
+WORKBOOK_NAME_FIELDS = ("export", "dt", "content_id")
+#: data rows of one Excel sheet: 1,048,576 rows (Excel's limit) minus the header row
+EXCEL_SHEET_ROWS = 1_048_575
 _CRON_FIELD = re.compile(r"^(\*|[0-9]{1,2}(-[0-9]{1,2})?(,[0-9]{1,2}(-[0-9]{1,2})?)*)(/[0-9]{1,2})?$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::[^{}]*)?\}")
 
@@ -251,8 +254,39 @@ class HiveDestination(Strict):
     table: Name
 
 
-Destination = Annotated[FilesDestination | HiveDestination, Field(discriminator="kind")]
-DESTINATION_KINDS = ("files", "hive")
+class ExcelDestination(Strict):
+    """One Excel workbook per export and date under ``settings.exports_root`` (docs/exports.md)."""
+
+    kind: Literal["excel"]
+    name: Name
+    path: str = Field(min_length=1)
+    file_name: str = "{export}_{dt:%Y%m%d}.xlsx"
+    max_rows: int = Field(1_000_000, ge=1, le=10 * EXCEL_SHEET_ROWS,
+                          description="larger selections are refused: deliver them as a file drop")
+    sheet: str = Field("members", pattern=r"^[A-Za-z][A-Za-z0-9_ ]{0,24}$")
+    summary: bool = True
+
+    @field_validator("file_name")
+    @classmethod
+    def _workbook_name(cls, value: str) -> str:
+        unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(value)} - set(WORKBOOK_NAME_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: "
+                             + ", ".join("{" + f + "}" for f in WORKBOOK_NAME_FIELDS))
+        if not value.endswith(".xlsx") or "/" in value or "\\" in value or value.startswith((".", "_")):
+            raise ValueError("a workbook name is one name ending in `.xlsx`: no `/`, `\\`, leading `.` or `_`")
+        return value
+
+    @field_validator("sheet")
+    @classmethod
+    def _sheet_name(cls, value: str) -> str:
+        if value.lower() in ("about", "summary"):
+            raise ValueError("`About` and `Summary` are the workbook's own sheets: choose another name")
+        return value
+
+
+Destination = Annotated[FilesDestination | HiveDestination | ExcelDestination, Field(discriminator="kind")]
+DESTINATION_KINDS = ("files", "hive", "excel")
 
 
 class Retention(Strict):

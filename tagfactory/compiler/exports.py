@@ -22,6 +22,7 @@ from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.export_models import (
     BUILTIN_FIELDS,
+    ExcelDestination,
     ExportColumn,
     ExportSpec,
     FilesDestination,
@@ -295,13 +296,13 @@ class _ExportCheck:
                 self.error(("destinations", i, "name"), Code.E201, f"destination `{dest.name}` is listed twice",
                            "destination names must be unique within an export")
             names.setdefault(dest.name, i)
-            if isinstance(dest, FilesDestination):
+            if isinstance(dest, FilesDestination | ExcelDestination):
                 problem = path_problem(dest.path)
                 if problem:
                     self.error(("destinations", i, "path"), Code.E413, f"destination `{dest.name}`: path "
                                f"`{dest.path}` {problem.replace('sources_root', 'exports_root')}",
                                "name a folder relative to `exports_root` (set in the settings)")
-                if dest.format == "csv":
+                if isinstance(dest, FilesDestination) and dest.format == "csv":
                     arrays = [c.name for c in columns if c is not None and c.type.startswith("array")]
                     if arrays:
                         self.error(("destinations", i, "format"), Code.E806, f"destination `{dest.name}`: CSV "

@@ -176,6 +176,17 @@ class DropFs:
         if not moved:
             raise ExportError(f"cannot replace {target} by {source}: the file system refused; {HINT}")
 
+    def upload(self, local_path: str, uri: str) -> None:
+        """Copy a local file to ``uri`` (which must not exist), streamed by Hadoop's ``copyFromLocalFile``."""
+        try:
+            if self._fs.exists(self.path(uri)):
+                raise ExportError(f"cannot upload {local_path} to {uri}: the target exists")
+            self._fs.copyFromLocalFile(False, False, self.path(f"file://{local_path}"), self.path(uri))
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise _error(f"upload {local_path} to", uri, exc) from exc
+
     def read_bytes(self, uri: str) -> bytes:
         """Read a small file (at most :data:`SMALL_FILE_LIMIT` bytes)."""
         try:

@@ -25,6 +25,7 @@ from tagfactory.settings import Settings, load_settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from tagfactory.compiler.export_models import Destination
     from tagfactory.lakehouse.store import TableStore
 
 Step = Literal["all", "select", "deliver", "verify"]
@@ -144,7 +145,13 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
 
 
 def _ship(spark: SparkSession, settings: Settings, export: Export, selection: Selection,
-          dest: FilesDestination | HiveDestination) -> Delivery:
+          dest: Destination) -> Delivery:
+    from tagfactory.compiler.export_models import ExcelDestination
+
+    if isinstance(dest, ExcelDestination):
+        from tagfactory.exports.excel import ship_excel
+
+        return ship_excel(spark, settings, export, selection, dest)
     if isinstance(dest, FilesDestination):
         from tagfactory.exports.files import deliver_files, remove_expired
 

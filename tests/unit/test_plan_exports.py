@@ -60,5 +60,5 @@ def test_removing_an_active_export_is_breaking(base: Project, tmp_path: Path) ->
     (root / "exports" / "demo.yaml").unlink()
     diff = diff_projects(base, load_project(root)[0])
     assert {n for n, (c, _) in diff.exports.items() if c == "removed"} == {
-        "crm_high_value_daily", "popup_assignments", "analyst_audiences"}
-    assert len(diff.export_breaking) == 3
+        "crm_high_value_daily", "popup_assignments", "analyst_audiences", "sales_vip_workbook"}
+    assert len(diff.export_breaking) == 4
