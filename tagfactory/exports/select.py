@@ -6,6 +6,13 @@ joined to the profile (tag columns, tag suppression) and the entity's dimension 
 columns), suppressed, PII-treated (hashing in Spark, see :mod:`tagfactory.exports.hashing`) and
 staged once as Parquet. Every destination ships that staged copy.
 
+The selection plan (reads, joins, suppression, hashing) runs **once**: one Spark job writes the
+delivered rows to a hidden temporary folder (``dt=<D>/_tmp.content.<uuid>``) while an observation
+on the same job counts the rows per suppression reason and sums the fingerprint; the folder is
+then renamed to ``dt=<D>/content=<content id>`` (or dropped, when that content is already staged).
+A crash before the rename leaves only the hidden folder, which no destination reads and the next
+selection of the export and date removes.
+
 The **content id** is the SHA-256 of the compiled export (its digest) and an order-independent
 fingerprint of the delivered rows (count and two 64-bit hash sums): a re-run of D that changes
 nothing gets the same id and is a no-op at every destination, even when the audience job
@@ -17,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 from typing import TYPE_CHECKING
 
 from tagfactory.compiler.manifest import Entity, Export, Manifest
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
 
 REASON = "_suppressed_by"
 STAGING = "_exports"
+TMP_PREFIX = "_tmp."  # hidden (Hadoop and Spark readers skip names starting with `_`), removed by the next run
 _ROWS_TABLE = {"members": "audience_members", "changes": "audience_changes", "scenes": "scene_assignments",
                "tag_slice": "audience_members"}
 
@@ -80,15 +89,15 @@ def select(spark: SparkSession, tables: TableStore, settings: Settings, manifest
         rows = _rows(read, entity, export)
         rows = _join_profile(rows, read, entity, export)
         rows = _join_dimension(spark, rows, settings, tables, entity, export)
-        rows = _suppress(rows, read, entity, export)
+        rows, reasons = _suppress(rows, read, entity, export)
         treated = rows.select(*_treated(entity, export), REASON)
         if export.what.kind in ("members", "tag_slice"):
             treated = treated.dropDuplicates([c.name for c in export.columns] + [REASON])
-        counts, fingerprint = _count(treated)
+        date_uri = settings.table_uri(f"{STAGING}/{export.name}/dt={snapshot_date.isoformat()}")
+        temp, counts, fingerprint = _stage(spark, treated, reasons, date_uri)
         content_id = _content_id(export, fingerprint)
         uri = staging_uri(settings, export.name, snapshot_date, content_id)
-        delivered = treated.where(F.col(REASON).isNull()).drop(REASON)
-        _stage(spark, delivered, uri)
+        _move(spark, temp, uri)
         suppressed = {k: v for k, v in counts.items() if k is not None}
         selected = sum(counts.values())
         s.detail = (f"{selected:,} rows, {sum(suppressed.values()):,} suppressed, content {content_id[:12]}")
@@ -139,8 +148,8 @@ def _join_dimension(spark: SparkSession, rows: DataFrame, settings: Settings, ta
     return rows.join(dim.select(*wanted).dropDuplicates([entity.key]), on=entity.key, how="left")
 
 
-def _suppress(rows: DataFrame, read: Reader, entity: Entity, export: Export) -> DataFrame:
-    """``rows`` with the first suppression reason that applies to each (null: delivered)."""
+def _suppress(rows: DataFrame, read: Reader, entity: Entity, export: Export) -> tuple[DataFrame, list[str]]:
+    """``rows`` with the first suppression reason that applies to each (null: delivered), and the reasons."""
     from pyspark.sql import functions as F
 
     reasons: list[tuple[Column, str]] = []
@@ -158,7 +167,7 @@ def _suppress(rows: DataFrame, read: Reader, entity: Entity, export: Export) -> 
     expr = F.lit(None).cast("string")
     for test, reason in reversed(reasons):
         expr = F.when(test, F.lit(reason)).otherwise(expr)
-    return rows.withColumn(REASON, expr)
+    return rows.withColumn(REASON, expr), list(dict.fromkeys(r for _, r in reasons))
 
 
 def _condition(col: Column, op: str, value: object) -> Column:
@@ -197,19 +206,52 @@ def _treated(entity: Entity, export: Export) -> list[Column]:
     return out
 
 
-def _count(treated: DataFrame) -> tuple[dict[str | None, int], tuple[int, int, int]]:
-    """Rows per suppression reason (None: delivered) and the fingerprint of the delivered rows."""
+def _stage(spark: SparkSession, treated: DataFrame, reasons: list[str],
+           date_uri: str) -> tuple[str, dict[str | None, int], tuple[int, int, int]]:
+    """Write the delivered rows of ``treated`` to a new hidden folder of ``date_uri`` in one Spark job.
+
+    The same job observes the rows per suppression reason (None: delivered) and the fingerprint
+    of the delivered rows: count and two sums of 64-bit hashes over the delivered columns (the
+    definition of the content id; it must not change, or every re-run would deliver again).
+    Earlier hidden folders (a crashed run) are removed first.
+
+    Returns:
+        The hidden folder, the counts by reason and the fingerprint.
+    """
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
+    from tagfactory.exports.hadoopfs import DropFs
+
+    fs = DropFs(spark, date_uri)
+    for entry in fs.list(date_uri):
+        if entry.name.startswith(TMP_PREFIX):
+            fs.delete(entry.uri)
+    temp = f"{date_uri}/{TMP_PREFIX}content.{uuid.uuid4().hex}"
     cols = [F.col(f"`{c}`") for c in treated.columns if c != REASON]
-    h1 = F.xxhash64(*cols)
-    h2 = F.xxhash64(F.lit("tagfactory"), *cols)
-    agg = treated.groupBy(REASON).agg(F.count(F.lit(1)).alias("n"), F.sum(h1.cast("decimal(38,0)")).alias("h1"),
-                                      F.sum(h2.cast("decimal(38,0)")).alias("h2")).collect()
-    counts = {r[REASON]: int(r["n"]) for r in agg}
-    kept = next((r for r in agg if r[REASON] is None), None)
-    fingerprint = (0, 0, 0) if kept is None else (int(kept["n"]), int(kept["h1"]), int(kept["h2"]))
-    return counts, fingerprint
+    kept = F.col(REASON).isNull()
+    metrics = [F.count_if(kept).alias("n"),
+               F.sum(F.when(kept, F.xxhash64(*cols).cast("decimal(38,0)"))).alias("h1"),
+               F.sum(F.when(kept, F.xxhash64(F.lit("tagfactory"), *cols).cast("decimal(38,0)"))).alias("h2")]
+    metrics += [F.count_if(F.col(REASON) == F.lit(r)).alias(f"r{i}") for i, r in enumerate(reasons)]
+    observation = Observation()
+    delivered = treated.observe(observation, *metrics).where(kept).drop(REASON)
+    try:
+        delivered.write.parquet(temp)
+        got = observation.get
+    except Exception as exc:  # py4j: name the export's staging folder
+        fs.delete(temp)
+        raise ExportError(f"staging the selection at {temp} failed: {str(exc).splitlines()[0][:300]}") from None
+    n = int(got["n"])
+    written = sum(fs.parquet_rows(e.uri) for e in fs.list(temp) if e.name.endswith(".parquet") and not e.is_dir)
+    if written != n:  # the observation and the files must describe the same rows
+        fs.delete(temp)
+        raise ExportError(f"staging the selection at {temp}: {written:,} rows written, {n:,} observed")
+    counts: dict[str | None, int] = {r: int(got[f"r{i}"]) for i, r in enumerate(reasons) if got[f"r{i}"]}
+    if n:
+        counts[None] = n
+    fingerprint = (n, int(got["h1"]), int(got["h2"])) if n else (0, 0, 0)
+    return temp, counts, fingerprint
 
 
 def _content_id(export: Export, fingerprint: tuple[int, int, int]) -> str:
@@ -217,13 +259,13 @@ def _content_id(export: Export, fingerprint: tuple[int, int, int]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
-def _stage(spark: SparkSession, delivered: DataFrame, uri: str) -> None:
-    """Write the staged copy once: an existing complete copy (Spark's ``_SUCCESS``) is reused."""
+def _move(spark: SparkSession, temp: str, uri: str) -> None:
+    """Put the hidden staged folder ``temp`` in place as ``uri``; an existing complete copy is kept."""
     from tagfactory.exports.hadoopfs import DropFs
 
-    if DropFs(spark, uri).exists(f"{uri}/_SUCCESS"):
+    fs = DropFs(spark, uri)
+    if fs.exists(f"{uri}/_SUCCESS"):  # the same content staged before: the new copy is not needed
+        fs.delete(temp)
         return
-    try:
-        delivered.write.mode("overwrite").parquet(uri)
-    except Exception as exc:  # py4j: name the export's staging folder
-        raise ExportError(f"staging the selection at {uri} failed: {str(exc).splitlines()[0][:300]}") from None
+    fs.delete(uri)  # an incomplete copy, written in place by an earlier version
+    fs.rename(temp, uri)

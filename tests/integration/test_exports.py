@@ -99,6 +99,42 @@ def test_selection_counts_and_suppression_match_an_independent_computation(world
     assert set(selection.source_versions) == {"audience_members_user", "profile_user"}
 
 
+def test_a_crash_between_staging_and_the_move_leaves_nothing_to_ship(world: World,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagfactory.exports import select as selecting
+
+    export = world.export("crm_high_value_daily").model_copy(update={"name": "crm_crash_probe"})
+    export = export.model_copy(update={"digest": export.computed_digest()})  # a staging folder of its own
+    date_dir = Path(world.settings.warehouse) / "_exports" / export.name / f"dt={DAY.isoformat()}"
+    targets: list[str] = []
+
+    def crash(spark: Any, temp: str, uri: str) -> None:
+        targets.append(uri)
+        raise RuntimeError("killed after staging, before the move")
+
+    monkeypatch.setattr(selecting, "_move", crash)
+    with pytest.raises(RuntimeError, match="before the move"):
+        selecting.select(world.spark, world.tables, world.settings, world.manifest, export, DAY)
+    assert not list(date_dir.glob("content=*"))
+    assert [p.name for p in date_dir.iterdir() if p.name.startswith("_tmp.")]  # hidden: no reader picks it up
+    monkeypatch.undo()
+    selection = selecting.select(world.spark, world.tables, world.settings, world.manifest, export, DAY)
+    assert selection.staged_uri == targets[0]  # the same content id as the crashed run
+    assert sorted(p.name for p in date_dir.iterdir() if not p.name.startswith(".")) == \
+        [f"content={selection.content_id}"]  # the crashed run's hidden copy is gone
+    expected, suppressed = _expected_crm(world, DAY)
+    assert selection.rows_suppressed == suppressed
+    assert selection.rows_selected == len(expected) + sum(suppressed.values())
+    staged = pd.read_parquet(selection.staged_uri)
+    assert list(staged.columns) == [c.name for c in export.columns]
+    assert sorted(zip(staged["audience"], staged["user_id"], strict=True)) == \
+        sorted(zip(expected["audience"], expected["user_id"], strict=True))
+    again = selecting.select(world.spark, world.tables, world.settings, world.manifest, export, DAY)
+    assert again.content_id == selection.content_id
+    assert sorted(p.name for p in date_dir.iterdir() if not p.name.startswith(".")) == \
+        [f"content={selection.content_id}"]  # the re-run's copy was dropped, the first one kept
+
+
 def test_hashed_columns_hold_reference_hashes_and_nothing_that_looks_like_pii(world: World) -> None:
     import hashlib
 
