@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 from deltalake import DeltaTable
 
-from tests.integration.conftest import DATES, Built
+from tests.integration.conftest import DATES, Built, Materialized
 
 pytestmark = pytest.mark.spark
 
@@ -23,22 +23,16 @@ DAY, EARLIER = DATES
 
 
 @pytest.fixture(scope="module")
-def world(spark: Any, built: Built, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tagfactory.audiences.materialize import materialize
+def world(spark: Any, built: Built, materialized: Materialized, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tagfactory.lakehouse.store import open_store
-    from tagfactory.lineage import LineageEmitter
     from tagfactory.settings import load_settings
 
     base = tmp_path_factory.mktemp("excel")
-    shutil.copytree(built.warehouse, base / "warehouse")
+    shutil.copytree(materialized.warehouse, base / "warehouse")
     settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
                                         "target": str(built.target), "exports_root": str(base / "deliveries")})
     settings.quality.data_docs = False
     tables = open_store(settings, spark)
-    emitter = LineageEmitter.from_config(False, None, settings.lineage_file())
-    for date in sorted(DATES):
-        materialize(spark, settings, tables, built.entity, date, f"aud_{date:%Y%m%d}", built.target,
-                    built.digest, emitter)
     return spark, settings, tables, built.manifest
 
 
