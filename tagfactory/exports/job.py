@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from tagfactory.compiler.export_models import FilesDestination, HiveDestination
+from tagfactory.compiler.export_models import FilesDestination, HiveDestination, KafkaDestination
 from tagfactory.compiler.manifest import Export, Manifest
 from tagfactory.errors import ConfigError, ExportError
 from tagfactory.exports import receipts
@@ -144,7 +144,11 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
 
 
 def _ship(spark: SparkSession, settings: Settings, export: Export, selection: Selection,
-          dest: FilesDestination | HiveDestination) -> Delivery:
+          dest: FilesDestination | HiveDestination | KafkaDestination) -> Delivery:
+    if isinstance(dest, KafkaDestination):
+        from tagfactory.exports.kafka import deliver_kafka
+
+        return deliver_kafka(spark, selection, export, dest, settings.kafka)
     if isinstance(dest, FilesDestination):
         from tagfactory.exports.files import deliver_files, remove_expired
 
