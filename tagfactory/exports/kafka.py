@@ -138,9 +138,9 @@ def produce_run(batches: Iterable[pa.RecordBatch], plan: RunPlan,
             return {"status": "unchanged", "delivered": int(previous["count"]), "failed": 0,
                     "partitions": previous["partitions"], "sent": 0}
         producer.begin_transaction()
-        counts, failed, first_error = _produce_all(producer, plan, batches, progress)
-        delivered = sum(counts.values())
-        problem = _problem(producer.flush(plan.timeout), counts, failed, first_error, plan.expected)
+        counts, errors = _produce_all(producer, plan, batches, progress)
+        problem = _problem(producer.flush(plan.timeout), counts, errors, plan.expected)
+        delivered = sum(counts.values())  # after flush(): every delivery callback has been served
         if problem:
             _abort(producer, plan)
             raise ExportError(f"Kafka topic {plan.topic}: {problem}; the transaction was aborted")
@@ -168,8 +168,9 @@ def produce_run(batches: Iterable[pa.RecordBatch], plan: RunPlan,
 
 
 def _produce_all(producer: Any, plan: RunPlan, batches: Iterable[pa.RecordBatch],
-                 progress: Callable[[int], None] | None) -> tuple[dict[int, int], int, list[str]]:
-    """Produce every message; count delivery callbacks per partition (and failures)."""
+                 progress: Callable[[int], None] | None) -> tuple[dict[int, int], list[str]]:
+    """Produce every message; the delivery callbacks count per partition and collect failures
+    (both are filled until ``flush()`` returns)."""
     counts: dict[int, int] = {}
     errors: list[str] = []
 
@@ -198,15 +199,15 @@ def _produce_all(producer: Any, plan: RunPlan, batches: Iterable[pa.RecordBatch]
                 poll(0)
         if progress is not None:
             progress(sent)
-    return counts, len(errors), errors[:1]
+    return counts, errors
 
 
-def _problem(left: int, counts: dict[int, int], failed: int, first_error: list[str], expected: int) -> str | None:
+def _problem(left: int, counts: dict[int, int], errors: list[str], expected: int) -> str | None:
     delivered = sum(counts.values())
     if left:
         return f"flush() left {left:,} messages undelivered"
-    if failed:
-        return f"{failed:,} deliveries failed (first: {first_error[0]})"
+    if errors:
+        return f"{len(errors):,} deliveries failed (first: {errors[0]})"
     if delivered != expected:
         return f"delivered {delivered:,} messages, expected {expected:,}"
     return None
@@ -237,6 +238,17 @@ def _task(plan: RunPlan) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.Rec
     return run
 
 
+def _local_workers_run_this_python(spark: SparkSession) -> None:
+    """A local master's Python workers run the driver's interpreter (PySpark's default is ``python3``
+    from PATH, which may lack pyarrow and confluent-kafka); spark-submit (the DAG) sets PYSPARK_PYTHON."""
+    import os
+    import sys
+
+    context = spark.sparkContext
+    if (context.master or "").startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        context.pythonExec = sys.executable
+
+
 def deliver_kafka(spark: SparkSession, selection: Selection, export: Export, dest: KafkaDestination,
                   kafka: KafkaSettings) -> Delivery:
     """Ship the staged selection to ``dest``'s topic in one transaction (see the module docstring).
@@ -253,6 +265,7 @@ def deliver_kafka(spark: SparkSession, selection: Selection, export: Export, des
                  kafka.replication_factor)
     ensure_topic(plan.config, kafka.control_topic, 1, CONTROL_CONFIGS, kafka.replication_factor)
     frame = km.build_messages(spark, selection, export).coalesce(1)
+    _local_workers_run_this_python(spark)
     rows = frame.mapInArrow(_task(plan), RESULT_SCHEMA).collect()
     result = json.loads(rows[0]["result"]) if rows else json.loads(next(_task(plan)(iter([]))).column(0)[0].as_py())
     if result["status"] == "failed":
