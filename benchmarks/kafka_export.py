@@ -70,7 +70,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="kafka-export-bench-"))
     broker = start_kafka(work / "kafka")
-    spark = build_spark_session("kafka-export-bench", master="local[2]", conf={"spark.ui.enabled": "false"})
+    spark = build_spark_session("kafka-export-bench", master="local[2]", conf={"spark.ui.enabled": "false", "spark.driver.memory": "3g"})
     spark.sparkContext.setLogLevel("ERROR")
     try:
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap)
