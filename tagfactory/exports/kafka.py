@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tagfactory.errors import ExportError
 from tagfactory.exports import kafka_messages as km
-from tagfactory.exports.contracts import Delivery
+from tagfactory.exports.contracts import DeliveredFile, Delivery
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -273,5 +273,8 @@ def deliver_kafka(spark: SparkSession, selection: Selection, export: Export, des
     detail = {"topic": dest.topic, "transactional_id": plan.transactional_id,
               "partitions": json.dumps(result["partitions"], sort_keys=True), "failed": str(result["failed"]),
               "flush_remaining": "0", "messages_sent": str(result["sent"])}
+    # one "file" per partition: its messages (the receipt's `files` counts the partitions written)
+    partitions = tuple(DeliveredFile(f"{dest.topic}:{p}", int(n), 0, "")
+                       for p, n in sorted(result["partitions"].items(), key=lambda kv: int(kv[0])))
     return Delivery(dest.name, dest.kind, f"kafka:{dest.topic}", result["status"], int(result["delivered"]),
-                    started, dt.datetime.now(dt.UTC), detail=detail)
+                    started, dt.datetime.now(dt.UTC), files=partitions, detail=detail)

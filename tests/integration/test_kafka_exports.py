@@ -181,6 +181,7 @@ def test_killed_half_way_then_rerun_leaves_one_copy(spark: SparkSession, kafka_b
     parts = json.loads(delivery.detail["partitions"])
     assert sum(parts.values()) == N and len(parts) == PARTITIONS
     assert (delivery.detail["failed"], delivery.detail["flush_remaining"]) == ("0", "0")
+    assert {f.name: f.rows for f in delivery.files} == {f"{topic}:{p}": n for p, n in parts.items()}
     check_one_copy(kafka_broker.bootstrap, topic, N)
 
     # a re-run of the published date sends nothing (also when the receipt was never written)
