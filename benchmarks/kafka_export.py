@@ -16,6 +16,10 @@ rows of a ``changes`` export (five columns) as Parquet, then, on the same broker
   (``spark-sql-kafka-0-10``, ``df.write.format("kafka")``): at-least-once, no transaction.
 
 Prints messages/s and the ratio export / raw (target >= 0.70). Asserts nothing.
+
+One run here (2 shared cores, 2026-12-01), best of 2: raw 12.36 s (80,875 messages/s), export
+12.48 s (80,152 messages/s, ratio 0.99), Spark sink 20.92 s (47,808 messages/s, 0.59). The test
+broker (C1 JIT, 512 MB heap) bounds all three; the first export round (cold JVM) took 31.3 s.
 """
 
 from __future__ import annotations
