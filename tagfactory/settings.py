@@ -72,6 +72,35 @@ class HiveSettings(BaseModel):
     database: str = Field("tagfactory", description="database the lakehouse's own Delta tables are registered in")
 
 
+class KafkaSettings(BaseModel):
+    """The Kafka cluster of ``kind: kafka`` export destinations (servers and security never come from definitions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap_servers: str | None = Field(None, description="host:port,...; None: Kafka destinations fail")
+    client: dict[str, str] = Field(default_factory=dict, description="further librdkafka options of every "
+                                   "client (security.protocol, sasl.mechanism, ssl.ca.location ...)")
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(None, description="from TAGFACTORY_KAFKA_SASL_PASSWORD, not a file")
+    replication_factor: int = Field(-1, description="of topics created by tagfactory; -1: the broker's default")
+    control_topic: str = Field("_tagfactory_export_control", description="compacted topic of the committed "
+                               "runs (one record per export, destination and date)")
+    transaction_timeout_ms: int = Field(600_000, gt=0)
+    delivery_timeout_ms: int = Field(300_000, gt=0, description="message.timeout.ms of the producer")
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka options shared by the admin client, producers and consumers."""
+        if not self.bootstrap_servers:
+            raise ConfigError("a Kafka destination needs `kafka: {bootstrap_servers: ...}` in the settings "
+                              "(or TAGFACTORY_KAFKA_BOOTSTRAP_SERVERS)")
+        config = {"bootstrap.servers": self.bootstrap_servers, **self.client}
+        if self.sasl_username is not None:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password
+        return config
+
+
 class Settings(BaseModel):
     """All runtime settings."""
 
@@ -90,6 +119,7 @@ class Settings(BaseModel):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     hive: HiveSettings = Field(default_factory=HiveSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
     def table_uri(self, table: str) -> str:
         """Location of a warehouse table."""
@@ -143,6 +173,9 @@ ENV_FIELDS = {
     "TAGFACTORY_QUALITY_ENGINE": ("quality", "engine"),
     "TAGFACTORY_HIVE_METASTORE_URI": ("hive", "metastore_uri"),
     "TAGFACTORY_HIVE_LOCATION_ROOT": ("hive", "location_root"),
+    "TAGFACTORY_KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers"),
+    "TAGFACTORY_KAFKA_SASL_USERNAME": ("kafka", "sasl_username"),
+    "TAGFACTORY_KAFKA_SASL_PASSWORD": ("kafka", "sasl_password"),
 }
 
 

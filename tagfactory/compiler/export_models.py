@@ -10,8 +10,9 @@ An export says what leaves the lakehouse, for whom, how often and where to (docs
 * **suppression**: audiences (test accounts ...) and tag conditions (opt-outs) whose keys never
   leave;
 * **schedule**: every DAG run, weekly on a weekday, or the day fields of a cron expression;
-* **destinations**: file drops (``files``), Hive tables (``hive``) and Excel workbooks
-  (``excel``); locations inside the roots of the settings, never absolute in a definition.
+* **destinations**: file drops (``files``), Hive tables (``hive``), Excel workbooks (``excel``)
+  and Kafka topics (``kafka``); locations inside the roots of the settings, never absolute in a
+  definition.
 
 Every model forbids unknown fields; cross-file meaning (audiences, tags and source columns that
 exist, PII rules) is checked by :mod:`tagfactory.compiler.exports`.
@@ -285,8 +286,23 @@ class ExcelDestination(Strict):
         return value
 
 
-Destination = Annotated[FilesDestination | HiveDestination | ExcelDestination, Field(discriminator="kind")]
-DESTINATION_KINDS = ("files", "hive", "excel")
+class KafkaDestination(Strict):
+    """A Kafka topic: one JSON message per row, keyed by the entity key, one transaction per date.
+
+    The cluster (bootstrap servers, security) comes from the settings (``kafka:``), never from here.
+    The message type follows ``what.kind`` (docs/exports.md "Kafka topics").
+    """
+
+    kind: Literal["kafka"]
+    name: Name
+    topic: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,248}$")
+    partitions: int = Field(6, ge=1, le=10_000)
+    retention_hours: int = Field(168, ge=1, le=87_600, description="retention.ms of the topic, in hours")
+
+
+Destination = Annotated[FilesDestination | HiveDestination | ExcelDestination | KafkaDestination,
+                        Field(discriminator="kind")]
+DESTINATION_KINDS = ("files", "hive", "excel", "kafka")
 
 
 class Retention(Strict):

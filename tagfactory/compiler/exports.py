@@ -28,6 +28,7 @@ from tagfactory.compiler.export_models import (
     FilesDestination,
     Hash,
     HiveDestination,
+    KafkaDestination,
     Keep,
 )
 from tagfactory.compiler.guards import path_problem
@@ -312,6 +313,18 @@ class _ExportCheck:
                         self.error(("destinations", i, "csv", "encoding"), Code.E806, f"destination `{dest.name}`: "
                                    "a byte-order mark (utf-8-sig) is written before the header row",
                                    "set `header: true` or `encoding: utf-8`")
+            if isinstance(dest, KafkaDestination):
+                self._kafka_fields(i, dest.name)
+
+    def _kafka_fields(self, i: int, name: str) -> None:
+        """A Kafka message type needs the builtin fields that say what happened (docs/exports.md)."""
+        needed = {"changes": ("audience", "change"), "scenes": ("scene",)}.get(self.spec.what.kind, ())
+        delivered = {c.from_ for c in self.spec.columns}
+        missing = [f for f in needed if f not in delivered]
+        if missing:
+            self.error(("destinations", i), Code.E806, f"destination `{name}`: Kafka messages of "
+                       f"`{self.spec.what.kind}` rows need the column(s) " + ", ".join(f"`from: {f}`" for f in missing),
+                       "deliver them (they become the message's `" + "`, `".join(missing) + "`)")
 
 
 def _spark_type(value_type: str) -> str:

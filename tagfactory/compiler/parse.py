@@ -19,10 +19,12 @@ from tagfactory.compiler.export_models import (
     UNION_TAGS,
     Consumer,
     CsvOptions,
+    ExcelDestination,
     ExportColumn,
     ExportSpec,
     FilesDestination,
     HiveDestination,
+    KafkaDestination,
     Retention,
     Schedule,
     Suppression,
@@ -308,7 +310,8 @@ def _export_model(item: dict[str, Any], rel: PathKey) -> type[Any]:
         if len(rel) >= 4 and rel[2] == "csv":
             return CsvOptions
         kind = dest.get("kind") if isinstance(dest, dict) else None
-        return HiveDestination if kind == "hive" else FilesDestination
+        kinds: dict[Any, type[Any]] = {"hive": HiveDestination, "excel": ExcelDestination, "kafka": KafkaDestination}
+        return kinds.get(kind, FilesDestination)
     if len(rel) >= 3 and rel[0] == "columns":
         return ExportColumn
     if len(rel) >= 4 and rel[0] == "suppression" and rel[1] == "tags":

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from tagfactory.compiler.export_models import FilesDestination, HiveDestination
+from tagfactory.compiler.export_models import FilesDestination, HiveDestination, KafkaDestination
 from tagfactory.compiler.manifest import Export, Manifest
 from tagfactory.errors import ConfigError, ExportError
 from tagfactory.exports import receipts
@@ -152,6 +152,10 @@ def _ship(spark: SparkSession, settings: Settings, export: Export, selection: Se
         from tagfactory.exports.excel import ship_excel
 
         return ship_excel(spark, settings, export, selection, dest)
+    if isinstance(dest, KafkaDestination):
+        from tagfactory.exports.kafka import deliver_kafka
+
+        return deliver_kafka(spark, selection, export, dest, settings.kafka)
     if isinstance(dest, FilesDestination):
         from tagfactory.exports.files import deliver_files, remove_expired
 

@@ -115,6 +115,16 @@ def start_kafka(workdir: Path, timeout: float = 90.0) -> KafkaBroker:
     return KafkaBroker(bootstrap, port, controller_port, process, config)
 
 
+def restart_kafka(broker: KafkaBroker, timeout: float = 90.0) -> KafkaBroker:
+    """Start a stopped broker again on its ports and data (a broker that went away mid-run came back)."""
+    began = time.monotonic()
+    log4j = broker.config.parent / "log4j2.properties"
+    common = [java(), *JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{jar_set('kafka-broker')}/*"]
+    process = start("kafka", [*common, "kafka.Kafka", str(broker.config)], broker.config.parent / "kafka.log")
+    process.wait_ready(lambda: _answers(broker.bootstrap), timeout, f"a metadata request to {broker.bootstrap}", began)
+    return KafkaBroker(broker.bootstrap, broker.port, broker.controller_port, process, broker.config)
+
+
 def _answers(bootstrap: str) -> bool:
     """A real client request: the broker returns cluster metadata listing itself."""
     from confluent_kafka.admin import AdminClient
