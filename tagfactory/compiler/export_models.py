@@ -220,6 +220,13 @@ class CsvOptions(Strict):
         return value
 
 
+def _check_placeholders(template: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a ``{placeholder}`` of a file name template that is not in ``allowed``."""
+    unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: " + ", ".join("{" + f + "}" for f in allowed))
+
+
 class FilesDestination(Strict):
     """A file drop on a Hadoop file system under ``settings.exports_root``."""
 
@@ -235,10 +242,7 @@ class FilesDestination(Strict):
     @field_validator("file_name")
     @classmethod
     def _template(cls, value: str) -> str:
-        unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(value)} - set(FILE_NAME_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: "
-                             + ", ".join("{" + f + "}" for f in FILE_NAME_FIELDS))
+        _check_placeholders(value, FILE_NAME_FIELDS)
         if "{part" not in value:
             raise ValueError("the file name needs `{part}` (a drop may be split into several files)")
         if "/" in value or "\\" in value or value.startswith("."):
@@ -270,10 +274,7 @@ class ExcelDestination(Strict):
     @field_validator("file_name")
     @classmethod
     def _workbook_name(cls, value: str) -> str:
-        unknown = sorted({m.group(1) for m in _PLACEHOLDER.finditer(value)} - set(WORKBOOK_NAME_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown placeholder {{{unknown[0]}}}; allowed: "
-                             + ", ".join("{" + f + "}" for f in WORKBOOK_NAME_FIELDS))
+        _check_placeholders(value, WORKBOOK_NAME_FIELDS)
         if not value.endswith(".xlsx") or "/" in value or "\\" in value or value.startswith((".", "_")):
             raise ValueError("a workbook name is one name ending in `.xlsx`: no `/`, `\\`, leading `.` or `_`")
         return value
