@@ -224,18 +224,19 @@ class _Drop:
         parts = sorted((e for e in fs.list(spark_out) if _PART.match(e.name)), key=_part_order)
         breaks = int((observation.get.get("breaks") or 0) if observation is not None else 0)
         self.hook("verify")
+        on_disk = {e.uri: e.length for e in fs.list(spark_out)}  # one listing: what the hook left
         try:
-            rows = self._rows_read_back([p.uri for p in parts], breaks)
+            rows = self._rows_read_back({p.uri: on_disk[p.uri] for p in parts if p.uri in on_disk}, breaks)
         except Exception as exc:  # a damaged file (checksum, truncated gzip ...)
             fs.delete(temp)
             raise ExportError(f"reconciliation failed for export {self.sel.export} ({self.sel.snapshot_date}): "
                               f"the files cannot be read back: {java_message(exc)}; nothing was published") from exc
         delivered = sum(rows.values())
-        if delivered != self.sel.rows_expected or any(not fs.exists(p.uri) for p in parts):
+        if delivered != self.sel.rows_expected or len(rows) != len(parts):
             fs.delete(temp)
             raise ExportError(
                 f"reconciliation failed for export {self.sel.export} ({self.sel.snapshot_date}): "
-                f"{delivered:,} rows read back from {sum(fs.exists(p.uri) for p in parts)} of {len(parts)} "
+                f"{delivered:,} rows read back from {len(rows)} of {len(parts)} "
                 f"files, {self.sel.rows_expected:,} expected; nothing was published")
         self.hook("rename_files")
         groups = _groups(parts, rows, dest.max_rows_per_file, concatenate=dest.format == "csv")
@@ -270,11 +271,12 @@ class _Drop:
             frame = frame.coalesce(files)  # keeps the staged order; maxRecordsPerFile caps each part
         return csvfmt.prepare(frame, self.dest.csv) if self.dest.format == "csv" else frame
 
-    def _rows_read_back(self, uris: list[str], breaks: int) -> dict[str, int]:
-        """Rows per part: Parquet footers; CSV lines counted by Spark's text reader, or (when a
-        value holds a line break) records parsed by Spark's CSV reader. Runs in parallel."""
-        counts = dict.fromkeys(uris, 0)
-        present = [u for u in uris if self.fs.exists(u) and self.fs.length(u) > 0]
+    def _rows_read_back(self, lengths: dict[str, int], breaks: int) -> dict[str, int]:
+        """Rows per part present (``lengths``: URI -> bytes): Parquet footers; CSV lines counted by
+        Spark's text reader, or (when a value holds a line break) records parsed by Spark's CSV
+        reader. Runs in parallel."""
+        counts = dict.fromkeys(lengths, 0)
+        present = [u for u, length in lengths.items() if length > 0]
         if self.dest.format == "parquet":
             counts.update({u: self.fs.parquet_rows(u) for u in present})
             return counts

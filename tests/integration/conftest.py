@@ -89,6 +89,19 @@ def built(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPat
     yield result
 
 
+def copy_warehouse(spark: SparkSession, built: Built, source: Path, base: Path) -> tuple[Any, Any]:
+    """A copy of the warehouse ``source`` in ``base/warehouse`` (file drops in ``base/deliveries``),
+    with its settings (no Data Docs) and its table store: what a test that changes tables starts from."""
+    from tagfactory.lakehouse.store import open_store
+    from tagfactory.settings import load_settings
+
+    shutil.copytree(source, base / "warehouse")
+    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
+                                        "target": str(built.target), "exports_root": str(base / "deliveries")})
+    settings.quality.data_docs = False
+    return settings, open_store(settings, spark)
+
+
 @dataclass
 class Materialized:
     """The built warehouse with the audiences and scenes of both test dates published (copy it
@@ -103,15 +116,9 @@ class Materialized:
 def materialized(spark: SparkSession, built: Built, tmp_path_factory: pytest.TempPathFactory) -> Materialized:
     """The audiences of both test dates materialized once per test run by the real audience job."""
     from tagfactory.audiences.materialize import materialize
-    from tagfactory.lakehouse.store import open_store
-    from tagfactory.settings import load_settings
 
     base = tmp_path_factory.mktemp("materialized")
-    shutil.copytree(built.warehouse, base / "warehouse")
-    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
-                                        "target": str(built.target)})
-    settings.quality.data_docs = False
-    tables = open_store(settings, spark)
+    settings, tables = copy_warehouse(spark, built, built.warehouse, base)
     summaries = {date: materialize(spark, settings, tables, built.entity, date, f"aud-{date}", built.target,
                                    built.digest) for date in sorted(DATES)}
     return Materialized(built, base / "warehouse", summaries)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tagfactory.compiler.models import Guardrails
-from tests.integration.conftest import DATES, REPO, Built, Materialized
+from tests.integration.conftest import DATES, REPO, Built, Materialized, copy_warehouse
 from tests.oracle import audience_oracle as oracle
 
 if TYPE_CHECKING:
@@ -38,15 +37,8 @@ def _read(uri: Path, date: dt.date) -> pd.DataFrame:
 def world(spark: SparkSession, built: Built, materialized: Materialized,
           tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A copy of the built warehouse with the audiences of both dates materialized."""
-    from tagfactory.lakehouse.store import open_store
-    from tagfactory.settings import load_settings
-
     base = tmp_path_factory.mktemp("audiences")
-    shutil.copytree(materialized.warehouse, base / "warehouse")
-    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
-                                        "target": str(built.target)})
-    settings.quality.data_docs = False
-    tables = open_store(settings, spark)
+    settings, tables = copy_warehouse(spark, built, materialized.warehouse, base)
     summaries = materialized.summaries
     audiences, scenes = oracle.load_definitions(REPO / "tag_definitions")
     tag_types = {t.name: t.type for t in built.entity.tags}

@@ -6,7 +6,6 @@ read from the published tables at the pinned date (never later), a re-run that w
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import openpyxl
 import pytest
 from deltalake import DeltaTable
 
-from tests.integration.conftest import DATES, Built, Materialized
+from tests.integration.conftest import DATES, Built, Materialized, copy_warehouse
 
 pytestmark = pytest.mark.spark
 
@@ -24,15 +23,8 @@ DAY, EARLIER = DATES
 
 @pytest.fixture(scope="module")
 def world(spark: Any, built: Built, materialized: Materialized, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tagfactory.lakehouse.store import open_store
-    from tagfactory.settings import load_settings
-
     base = tmp_path_factory.mktemp("excel")
-    shutil.copytree(materialized.warehouse, base / "warehouse")
-    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
-                                        "target": str(built.target), "exports_root": str(base / "deliveries")})
-    settings.quality.data_docs = False
-    tables = open_store(settings, spark)
+    settings, tables = copy_warehouse(spark, built, materialized.warehouse, base)
     return spark, settings, tables, built.manifest
 
 

@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tagfactory.compiler.manifest import Export, Manifest
-from tests.integration.conftest import DATES, Built, Materialized
+from tests.integration.conftest import DATES, Built, Materialized, copy_warehouse
 
 pytestmark = pytest.mark.spark
 
@@ -49,15 +48,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(spark: Any, built: Built, materialized: Materialized, tmp_path_factory: pytest.TempPathFactory) -> World:
     """A copy of the built warehouse with the audiences of both dates published."""
-    from tagfactory.lakehouse.store import open_store
-    from tagfactory.settings import load_settings
-
     base = tmp_path_factory.mktemp("exports")
-    shutil.copytree(materialized.warehouse, base / "warehouse")
-    settings = load_settings(overrides={"warehouse": str(base / "warehouse"), "sources_root": str(built.data),
-                                        "target": str(built.target), "exports_root": str(base / "deliveries")})
-    settings.quality.data_docs = False
-    tables = open_store(settings, spark)
+    settings, tables = copy_warehouse(spark, built, materialized.warehouse, base)
     return World(spark, settings, tables, built.manifest, built.data)
 
 
