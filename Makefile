@@ -67,14 +67,14 @@ demo: $(STAMP) $(JARS_STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	  || { cat $(CURDIR)/.demo-compile.log; exit 1; }; \
 	echo "== compiled the manifest (the DAG reads its exports when it is parsed)"; \
 	snapshot=$$(date -d "$(DEMO_LOGICAL_DATE) -1 day" +%F); \
-	$(BIN)/python -m tests.servers.demo --workdir $(CURDIR)/.demo-servers \
+	$(BIN)/python -m tests.servers.demo --workdir $(CURDIR)/.demo-servers --manifest $(TAGFACTORY_TARGET)/manifest.json \
 	  --query "SELECT audience, count(*) AS members FROM tagfactory_exports.audience_members WHERE dt = '$$snapshot' GROUP BY audience ORDER BY audience" \
 	  --query "SELECT count(*) AS profiles FROM tagfactory.profile_user WHERE dt = DATE'$$snapshot'" \
+	  --then "$(BIN)/tagfactory show --entity user" \
+	  --then "$(BIN)/tagfactory show-audiences --entity user" \
+	  --then "$(BIN)/tagfactory lookup u0000097" \
+	  --then "$(BIN)/tagfactory show-exports" \
 	  -- $(MAKE) --no-print-directory demo-dag-runs || exit 1; \
-	$(BIN)/tagfactory show --entity user; \
-	echo; $(BIN)/tagfactory show-audiences --entity user; \
-	echo; $(BIN)/tagfactory lookup u0000097; \
-	echo; $(BIN)/tagfactory show-exports; \
 	echo; echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
 	echo "quality results: Delta table $(TAGFACTORY_WAREHOUSE)/quality_results"; \
 	echo "export receipts: Delta table $(TAGFACTORY_WAREHOUSE)/export_receipts; file drops under $(CURDIR)/deliveries"; \

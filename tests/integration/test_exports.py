@@ -253,3 +253,37 @@ def test_hive_export_through_the_job_reads_back_through_the_thrift_server(
     [[profiles]] = beeline(hive_thrift_server.jdbc_url,
                            f"SELECT count(*) FROM tagfactory_e2e.profile_user WHERE dt = DATE'{DAY}'")
     assert int(profiles) == len(world.table("profile_user", DAY))
+
+
+def test_the_shipped_kafka_exports_deliver_what_pandas_expects(world: World, kafka_broker: Any) -> None:
+    """The demo's Kafka exports (scene assignments and audience changes for the pop-up service) on a
+    real broker: a read_committed consumer sees per type exactly the rows pandas selects, once."""
+    from tagfactory.exports.job import deliver, select_and_hand_off
+    from tagfactory.settings import KafkaSettings
+    from tests.servers.kafka_readback import read_topic
+
+    settings = world.settings.model_copy(update={"kafka": KafkaSettings(bootstrap_servers=kafka_broker.bootstrap)})
+    changes = world.export("popup_audience_changes")
+    frame = world.table("audience_changes_user", DAY)
+    frame = frame[frame["audience"].isin(changes.what.audiences or []) & frame["change"].isin(changes.what.changes)]
+    members = world.table("audience_members_user", DAY)
+    frame = frame[~frame["user_id"].isin(set(members[members["audience"] == "test_and_risky"]["user_id"]))]
+    assignments = world.export("popup_assignments")
+    scenes = world.table("scene_assignments_user", DAY)
+    expected = {
+        "popup.audience-changes": {f"audience_{c}": n for c, n in frame["change"].value_counts().items()},
+        "popup.scene-assignments": {"scene_assignment": int((scenes["scene"].isin(assignments.what.scenes or [])).sum())},
+    }
+    for export, topic in ((changes, "popup.audience-changes"), (assignments, "popup.scene-assignments")):
+        selection = select_and_hand_off(world.spark, world.tables, settings, world.manifest, export, DAY)
+        [delivery] = deliver(world.spark, world.tables, settings, export, selection, f"kafka-{export.name}",
+                             only=["kafka"])
+        assert delivery.status == "delivered" and delivery.rows_delivered == sum(expected[topic].values()) > 0
+        summary = read_topic(kafka_broker.bootstrap, topic, group="popup-service-test")
+        got = {kind: n for (date, kind), n in summary.messages.items() if kind != "export_completed"}
+        assert got == expected[topic]
+        assert summary.messages[(DAY.isoformat(), "export_completed")] == 1
+        assert summary.controlled[DAY.isoformat()] == len(summary.event_ids) == sum(got.values())
+        [again] = deliver(world.spark, world.tables, settings, export, selection, f"kafka-{export.name}-2",
+                          only=["kafka"])
+        assert again.status == "unchanged"
