@@ -71,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest-schema", help="print the JSON schema of the compiled manifest (docs/manifest.schema.json)")
     p.add_argument("--output", help="write it to this file instead")
 
+    p = sub.add_parser("lineage", help="column lineage of a tag, audience, scene or export (column) from the manifest: "
+                       "upstream to source columns, downstream to every reader (no Spark)",
+                       description="Answer from target/manifest.json (compiled first when missing or older than the "
+                                   "definitions): upstream, the tree of inputs down to source columns with the "
+                                   "OpenLineage transformation of each hop; downstream, every tag, audience, scene "
+                                   "and export column that reads it. Default: both.")
+    p.add_argument("target", help="NAME[.COLUMN]: a tag, audience, scene, export or source (users.email); "
+                                  "prefix the kind to choose (tag:NAME, export:NAME.COLUMN)")
+    direction = p.add_mutually_exclusive_group()
+    direction.add_argument("--upstream", action="store_true", help="only the inputs, down to source columns")
+    direction.add_argument("--downstream", action="store_true", help="only what reads it")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--definitions", help="definitions folder (default: settings.definitions = tag_definitions)")
+    p.add_argument("--target", dest="target_dir", help="manifest folder (default: settings.target = target)")
+    p.add_argument("--config", help="settings YAML")
+
     p = sub.add_parser("demo-data", help="generate the deterministic demo e-commerce sources")
     p.add_argument("--out", default="data/demo", help="output folder (default: data/demo)")
     p.add_argument("--users", type=int, default=50_000, help="number of users (default: 50000)")
@@ -169,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handler = {
+        "lineage": _lineage,
         "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
         "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
         "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
@@ -345,6 +362,19 @@ def _manifest_schema(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from tagfactory.compiler.lineage_query import fresh_manifest, query, render_json, render_text
+    from tagfactory.settings import load_settings
+
+    settings = load_settings(args.config, {"definitions": args.definitions, "target": args.target_dir})
+    manifest, compiled = fresh_manifest(settings.definitions, settings.target)
+    if compiled:
+        print(f"compiled {settings.definitions} -> {Path(settings.target) / 'manifest.json'}", file=sys.stderr)
+    results = query(manifest, args.target, up=not args.downstream, down=not args.upstream)
+    print(render_json(results) if args.format == "json" else render_text(results))
     return EXIT_OK
 
 

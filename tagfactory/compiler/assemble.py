@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from tagfactory import __version__
 from tagfactory.compiler.audience_pass import PassAudience, compile_pass
+from tagfactory.compiler.collineage import column_lineage
 from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.exports import manifest_export
 from tagfactory.compiler.manifest import (
@@ -72,8 +73,9 @@ def build_manifest(project: Project, definitions_root: str | Path) -> Manifest:
     list_ids: dict[str, list[str]] = {}
     entities = [_entity(project, c, list_ids) for c in compiled.values()]
     exports = [manifest_export(c) for c in project.exports]
-    return Manifest(tagfactory_version=__version__, definitions=str(definitions_root),
-                    entities=entities, tables=project_tables(), exports=exports).sealed(list_ids)
+    lineage = column_lineage(project, project.tag_inputs or None)
+    return Manifest(tagfactory_version=__version__, definitions=str(definitions_root), entities=entities,
+                    tables=project_tables(), exports=exports, column_lineage=lineage).sealed(list_ids)
 
 
 def _entity(project: Project, compiled: CompiledEntity, list_ids: dict[str, list[str]]) -> Entity:
@@ -179,7 +181,8 @@ def _tag(project: Project, tag: TagBase, compiled: CompiledEntity) -> Tag:
     return Tag(
         name=tag.name, display_name=tag.display_name, description=tag.description, owner=tag.owner,
         category=tag.category, kind=getattr(tag, "kind", ""), type=tag.type, values=tag.values,
-        lifecycle=tag.lifecycle, pii=tag.pii,
+        lifecycle=tag.lifecycle, pii=tag.pii or tag.name in project.pii_by_lineage,
+        pii_reason=tag.pii_reason,
         window=tag.window if isinstance(tag, AggregateTag) else None,
         depends_on=project.tag_refs.get(tag.name, []),
         sources=list(project.source_refs.get(tag.name, [])),

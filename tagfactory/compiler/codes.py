@@ -62,6 +62,8 @@ class Code(StrEnum):
     E302 = "E302", "value outside the enum's allowed values"
     E303 = "E303", "invalid window"
     E304 = "E304", "aggregate not valid for this source or column"
+    E305 = "E305", ("a tag computed from a pii source column (column lineage) says `pii: false` without a "
+                    "`pii_reason`, or a `pii_reason` without `pii: false`")
     # SQL and expressions
     E401 = "E401", "SQL or expression does not parse"
     E402 = "E402", "SQL is not a single read-only SELECT"
@@ -108,6 +110,7 @@ class Code(StrEnum):
     E804 = "E804", "a pii treatment that cannot apply: unknown hashing profile, mask or hash of a non-string"
     E805 = "E805", "a suppression condition with an operator or value that does not fit"
     E806 = "E806", "a destination that cannot hold the export (arrays in CSV, BOM without header, shared Hive table)"
+    E807 = "E807", "an export column is pii by lineage (its tag is computed from a pii source column) and states no treatment"
     W805 = "W805", "`keep` on a column that is not pii"
     W807 = "W807", "a deprecated export, or an export reading a deprecated audience or tag"
 

@@ -8,7 +8,8 @@ each with its file and line (docs/exports.md lists the codes):
 * references: audiences and scenes of the export's entity (did-you-mean), not drafts; tags of the
   entity; columns of its dimension source; builtin fields valid for the kind of rows;
 * PII: every column whose tag or source column is marked ``pii`` states its treatment, ``keep``
-  only with a written approval; hashing profiles exist;
+  only with a written approval; hashing profiles exist; a tag computed from a pii source column
+  (column lineage, :mod:`.collineage`) is pii too, and the error names the path (E807);
 * destinations: file-drop paths stay inside ``exports_root``; CSV cannot hold arrays; a BOM needs
   a header row.
 """
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tagfactory.compiler.codes import Code
+from tagfactory.compiler.collineage import format_path
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.export_models import (
     BUILTIN_FIELDS,
@@ -209,7 +211,9 @@ class _ExportCheck:
                 return None
             if tag.model.lifecycle == "deprecated" and self.spec.lifecycle == "active":
                 self.warn(path, Code.W807, f"column `{column.name}`: tag `{name}` is deprecated")
-            return self._treated(column, i, "tag", name, _spark_type(tag.model.type), pii=tag.model.pii)
+            lineage = self.project.pii_by_lineage.get(name)
+            return self._treated(column, i, "tag", name, _spark_type(tag.model.type),
+                                 pii=tag.model.pii or lineage is not None, lineage=lineage)
         source_name, dot, col = ref.partition(".")
         if not dot:
             self.error(path, Code.E802, f"column `{column.name}`: cannot read `{ref}`",
@@ -230,11 +234,18 @@ class _ExportCheck:
         spec = specs[col]
         return self._treated(column, i, "source", ref, _spark_type(spec.type), pii=spec.pii)
 
-    def _treated(self, column: ExportColumn, i: int, origin: str, ref: str, read: str, *, pii: bool
-                 ) -> ResolvedColumn | None:
+    def _treated(self, column: ExportColumn, i: int, origin: str, ref: str, read: str, *, pii: bool,
+                 lineage: list[str] | None = None) -> ResolvedColumn | None:
         treatment = column.pii
         path = ("columns", i, "pii")
         if treatment is None:
+            if pii and lineage is not None:
+                self.error(("columns", i, "from"), Code.E807, f"column `{column.name}`: PII by lineage: "
+                           f"{format_path(lineage)}; it states no treatment",
+                           "add `pii: drop`, `pii: mask`, `pii: {hash: <profile>}` or, with a written approval, "
+                           "`pii: {keep: true, approval: \"who approved, when, why\"}`; or, when the tag is "
+                           "not personal data, say why at the tag: `pii: false` with `pii_reason: \"...\"`")
+                return None
             if pii:
                 self.error(("columns", i, "from"), Code.E803, f"column `{column.name}` reads `{column.from_}`, "
                            "which is marked pii, and states no treatment",

@@ -90,7 +90,10 @@ class Tag(Frozen):
     type: str
     values: list[str] | None = None
     lifecycle: str
-    pii: bool = False
+    pii: bool = Field(default=False, description="declared pii, or computed from a pii source column "
+                      "(column lineage) without a `pii_reason`")
+    pii_reason: str | None = Field(default=None, description="why the tag is not pii although lineage "
+                                   "reaches a pii source column")
     window: str | None = None
     depends_on: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
@@ -238,6 +241,36 @@ class Export(Frozen):
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+LINEAGE_TYPES = ("DIRECT", "INDIRECT")
+#: OpenLineage transformation subtypes the compiler records
+LINEAGE_SUBTYPES = ("AGGREGATION", "TRANSFORMATION", "IDENTITY", "FILTER", "GROUP_BY", "CONDITIONAL", "JOIN",
+                    "SORT", "WINDOW")
+
+
+class LineageInput(Frozen):
+    """One input column of a column, with how it is used (an OpenLineage transformation)."""
+
+    node: str = Field(description='"source:<name>" | "tag:<name>" | "audience:<name>" | "scene:<name>" | '
+                                  '"export:<name>"')
+    column: str = Field(description="the column in that node (a source column; a tag's own column is the tag name)")
+    type: Literal["DIRECT", "INDIRECT"]
+    subtype: str = Field(description="AGGREGATION | TRANSFORMATION | IDENTITY | FILTER | GROUP_BY | CONDITIONAL | "
+                                     "JOIN | SORT | WINDOW")
+    masking: bool = False
+
+
+class ColumnLineage(Frozen):
+    """Where one output column comes from: its immediate inputs, and the source columns behind them."""
+
+    node: str = Field(description='the output object, e.g. "tag:orders_30d", "audience:high_value", '
+                                  '"export:crm_daily"')
+    column: str = Field(description="the output column")
+    direct: list[LineageInput] = Field(default_factory=list, description="immediate inputs")
+    sources: list[LineageInput] = Field(default_factory=list, description=(
+        "resolved transitively to source columns (DIRECT only if every hop is DIRECT, the subtype of the "
+        "outermost INDIRECT hop, else the strongest DIRECT one; masking if any hop masks)"))
+
+
 class Manifest(Frozen):
     """The compiled project: what jobs and DAGs read instead of raw YAML."""
 
@@ -249,6 +282,9 @@ class Manifest(Frozen):
     tables: list[TableSpec] = Field(default_factory=list, description="project-wide tables (quality results, "
                                     "export receipts)")
     exports: list[Export] = Field(default_factory=list)
+    column_lineage: list[ColumnLineage] = Field(default_factory=list, description=(
+        "column lineage of every tag, audience, scene and export column, computed by the compiler "
+        "(sorted by node and column)"))
 
     # normalized list identifiers by audience, carried from compilation to `write_manifest`
     # (they go to target/lists/, the manifest holds their count and SHA-256)
@@ -258,7 +294,8 @@ class Manifest(Frozen):
         """SHA-256 of what the manifest makes jobs do: its format and entities."""
         body = {"format": self.format, "entities": [e.model_dump(mode="json") for e in self.entities],
                 "tables": [t.model_dump(mode="json") for t in self.tables],
-                "exports": [x.model_dump(mode="json") for x in self.exports]}
+                "exports": [x.model_dump(mode="json") for x in self.exports],
+                "column_lineage": [c.model_dump(mode="json") for c in self.column_lineage]}
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def sealed(self, list_ids: dict[str, list[str]] | None = None) -> Manifest:

@@ -85,7 +85,10 @@ class TagBase(Strict):
     type: ValueType
     values: list[str] | None = None
     lifecycle: Literal["draft", "active", "deprecated"] = "active"
+    # computed from a pii source column (column lineage), a tag is pii unless it says `pii: false`
+    # with a `pii_reason` (checked in compiler/collineage.py)
     pii: bool = False
+    pii_reason: str | None = Field(default=None, min_length=10)
     entity: Name = "user"
     default: Scalar | list[str] | None = None
     quality: TagQuality = Field(default_factory=TagQuality)

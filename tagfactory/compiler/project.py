@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagfactory.compiler.audience.check import check_audiences
+from tagfactory.compiler.collineage import check_tag_pii, pii_paths, tag_inputs
 from tagfactory.compiler.diagnostics import DefinitionError, Diagnostic, DiagnosticSink
 from tagfactory.compiler.exports import check_exports
 from tagfactory.compiler.parse import parse_definitions
@@ -34,6 +35,8 @@ def analyze(root: str | Path) -> Analysis:
     checked = check_definitions(parsed, sink)
     project = resolve(checked, sink)
     project.audiences = check_audiences(parsed, project, sink)
+    project.tag_inputs = tag_inputs(project)
+    project.pii_by_lineage = check_tag_pii(project, pii_paths(project, project.tag_inputs), sink)
     project.exports = check_exports(parsed.exports, project, sink)
     return Analysis(checked, project, sorted(sink.items))
 

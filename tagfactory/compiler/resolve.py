@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from tagfactory.compiler.exports import CheckedExport
+    from tagfactory.compiler.sqllineage import Edge
 
 
 @dataclass
@@ -40,6 +41,10 @@ class Project:
     audiences: AudienceSet | None = None
     # exports without errors (checked after the audiences; see compiler/exports.py)
     exports: list[CheckedExport] = field(default_factory=list)
+    # column lineage: the immediate inputs of each tag, and the tags that are pii by lineage with
+    # a path to a pii source column (see compiler/collineage.py; set before the exports are checked)
+    tag_inputs: dict[str, list[Edge]] = field(default_factory=dict)
+    pii_by_lineage: dict[str, list[str]] = field(default_factory=dict)
 
     def built_tags(self, entity: str) -> list[TagBase]:
         """Built (active or deprecated) tags of an entity, in definition order."""

@@ -16,6 +16,7 @@ Typical use in a job::
         run.set_outputs([target.with_stats(row_count=rows, version=version)])
 """
 
+from .columns import FACET_NAME, column_lineage_facet
 from .emitter import DEFAULT_NAMESPACE, LineageEmitter, RunHandle, configured_by_environment
 from .events import (
     DEFAULT_PRODUCER,
@@ -31,6 +32,7 @@ from .events import (
 __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_PRODUCER",
+    "FACET_NAME",
     "DatasetRef",
     "LineageEmitter",
     "ParentRun",
@@ -38,6 +40,7 @@ __all__ = [
     "RunSpec",
     "as_run_id",
     "build_run_event",
+    "column_lineage_facet",
     "configured_by_environment",
     "dataset_for_uri",
     "fields_from_schema",

@@ -39,6 +39,7 @@ class CompiledAudience:
     tags: list[str] = field(default_factory=list)  # tags read
     sources: list[str] = field(default_factory=list)  # sources read (sql audiences)
     tree: exp.Expr | None = field(default=None, repr=False, compare=False)  # rule audiences: the condition
+    query: exp.Query | None = field(default=None, repr=False, compare=False)  # sql audiences: the checked query
 
 
 @dataclass

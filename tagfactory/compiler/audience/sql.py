@@ -81,6 +81,7 @@ def check_sql(ctx: AudienceContext, compiled: CompiledAudience) -> None:
         ctx.error(("sql",), Code.E406, str(exc), "report this: validate accepted what the compiler refuses")
         return
     compiled.sql = to_sql(cut)
+    compiled.query = tree
 
 
 def cut_sources(tree: exp.Expr, sources: dict[str, SourceSpec], ctes: set[str]) -> exp.Expr:
