@@ -129,6 +129,7 @@ def _answers(bootstrap: str) -> bool:
     """A real client request: the broker returns cluster metadata listing itself."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000})
+    # log_level 0: the probe's "connection refused" while the broker starts is expected, not news
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
     metadata = admin.list_topics(timeout=2)
     return bool(metadata.brokers)
