@@ -85,8 +85,12 @@ def _text(column: Column) -> Column:
 
 
 def _nonempty(column: Column) -> Column:
-    """``column``, or null where it is null or empty."""
-    return F.when(F.length(column) > 0, column)
+    """``column``, or null where it is null or empty.
+
+    ``nullif`` evaluates ``column`` once (Spark 4 rewrites it with a common expression);
+    ``when(length(x) > 0, x)`` evaluated the whole chain twice (the gmail rule, the phone's regex).
+    """
+    return F.nullif(column, F.lit(""))
 
 
 def engine(spark: SparkSession | None = None) -> Engine:
