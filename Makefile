@@ -47,7 +47,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP) $(JARS_STAMP)
 
 # JVM jar sets (jvm/*/pom.xml) from Maven Central into .jars/<set>/; offline once resolved
-$(JARS_STAMP): $(STAMP) $(wildcard jvm/*/pom.xml jvm/*/*.json) jvm/resolve.py
+$(JARS_STAMP): $(STAMP) $(wildcard jvm/*/pom.xml jvm/*/*.json) $(shell find jvm -path "*/src/*" -type f) jvm/resolve.py
 	$(BIN)/python jvm/resolve.py --out $(JARS)
 	touch $@
 

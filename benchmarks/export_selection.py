@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     selections: dict[str, Any] = {}
     try:
         tables = open_store(settings, spark)
+        from tagfactory.exports.hashing import engine
+
+        print(f"hashing engine: {engine(spark)} (jvm: the tagfactory-udf jar is on spark.jars)", flush=True)
         started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # select()'s progress lines
             made = _synthesize(spark, tables, settings, args.members)

@@ -7,6 +7,7 @@ plain-Python reference of tests/unit/test_hash_profiles.py, never from the Spark
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,23 @@ KINDS = ("email", "phone", "other")
 EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PHONE_LIKE = re.compile(r"\+?[\d\s().-]{7,20}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
+ENGINES = ("jvm", "expressions")
+
+
+def _jvm_jar() -> bool:
+    from tagfactory.lakehouse.jars import spark_jars
+
+    return any(Path(j).name.startswith("tagfactory-udf") for j in spark_jars())
+
+
+def _engine(spark: SparkSession, name: str) -> str:
+    """``name``, after checking the JVM functions are there when the jar is (skip if it is not resolved)."""
+    from tagfactory.exports.hashing import engine
+
+    if name == "jvm" and engine(spark) != "jvm":
+        assert not _jvm_jar(), "the tagfactory-udf jar is in the Spark jar set but its functions do not load"
+        pytest.skip("the tagfactory-udf jar is not resolved (make jars)")
+    return name
 
 
 def _inputs(spark: SparkSession, values: list[str | None]) -> DataFrame:
@@ -38,19 +56,21 @@ def _no_python_udf(frame: DataFrame) -> None:
     assert "Python" not in plan and "BatchEval" not in plan and "ArrowEval" not in plan, plan
 
 
-def test_every_vector_through_spark_equals_the_reference(spark: SparkSession) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_vector_through_spark_equals_the_reference(spark: SparkSession, engine: str) -> None:
     from pyspark.sql import functions as F
 
     from tagfactory.exports import hashing
 
+    engine = _engine(spark, engine)
     for kind in KINDS:
         vectors = [v for v in DATA["vectors"] if v["kind"] == kind]
         inputs = list(dict.fromkeys(v["input"] for v in vectors))  # same inputs for every profile
         frame = _inputs(spark, inputs)
         columns = [F.col("i")]
         for name in PROFILE_NAMES:
-            columns += [hashing.normalize(F.col("v"), name, kind).alias(f"{name}_n"),
-                        hashing.hash_column(F.col("v"), name, kind).alias(f"{name}_h")]
+            columns += [hashing.normalize(F.col("v"), name, kind, engine).alias(f"{name}_n"),  # type: ignore[arg-type]
+                        hashing.hash_column(F.col("v"), name, kind, engine).alias(f"{name}_h")]  # type: ignore[arg-type]
         result = frame.select(*columns)
         _no_python_udf(result)
         rows = {r["i"]: r for r in result.collect()}
@@ -61,6 +81,59 @@ def test_every_vector_through_spark_equals_the_reference(spark: SparkSession) ->
             assert got == (vector["normalized"], vector["sha256"]), (kind, vector)
             checked += 1
         assert checked == len(vectors) == len(inputs) * len(PROFILE_NAMES)
+
+
+# pieces of random values: what the rules look at (trim characters, '+', '00', '@', gmail domains, dots,
+# case) and what they must leave alone (inner and other white space, non-ASCII letters and digits)
+_PIECES = (list("aZ09+-.()@ xX") + ["0", "00", "+", "@", ".", "..", "@gmail.com", "@GoogleMail.COM", "gmail.com",
+           "@gmail.com.cn", "@example.com", "\t", "\n", "\x0b", "\f", "\r", "\u00a0", "\u200b", "\u3000",
+           "\ufeff", "\u2003", "\u0085", "É", "ß", "İ", "Σ", "ΣΑΣ", "ǅ", "张伟", "例子.中国", "１２３", "٣",
+           "\U0001F4DE", "\U0001D400", "tel:", "(010)", "138", "6552-9988", "+86 ", "0086 ", "x123"])
+
+
+def _random_values(count: int, seed: int = 7) -> list[str | None]:
+    rnd = random.Random(seed)
+    values: list[str | None] = ["", " ", "0", "00", "+", "+0", "000", "@", "@gmail.com", ".@gmail.com", None]
+    for _ in range(count):
+        values.append("".join(rnd.choice(_PIECES) for _ in range(rnd.randint(1, 9))))
+    return values
+
+
+def test_jvm_and_expression_engines_agree(spark: SparkSession) -> None:
+    """The Java normalizers (jvm/udf) and the expression path give the same text and hash on 3,000 random
+    and edge values and on every vector input, for every profile and kind."""
+    from pyspark.sql import functions as F
+
+    from tagfactory.exports import hashing
+
+    _engine(spark, "jvm")
+    values = _random_values(3_000) + [v["input"] for v in DATA["vectors"]]
+    frame = _inputs(spark, values)
+    columns = [F.col("v")]
+    for name in PROFILE_NAMES:
+        for kind in KINDS:
+            for engine in ENGINES:
+                columns += [hashing.normalize(F.col("v"), name, kind, engine).alias(f"{name}|{kind}|{engine}|n"),  # type: ignore[arg-type]
+                            hashing.hash_column(F.col("v"), name, kind, engine).alias(f"{name}|{kind}|{engine}|h")]  # type: ignore[arg-type]
+    result = frame.select(*columns)
+    _no_python_udf(result)
+    plan = result._jdf.queryExecution().executedPlan().toString()
+    assert "tagfactory_normalize_email" in plan and "tagfactory_normalize_phone" in plan, plan
+    rows = result.collect()
+    assert len(rows) == len(values)
+    disagree = []
+    for row in rows:
+        for name in PROFILE_NAMES:
+            for kind in KINDS:
+                for part in ("n", "h"):
+                    jvm, expr = row[f"{name}|{kind}|jvm|{part}"], row[f"{name}|{kind}|expressions|{part}"]
+                    if jvm != expr:
+                        disagree.append((name, kind, part, row["v"], jvm, expr))
+    assert not disagree, disagree[:10]
+    # the random values exercise the rules: some normalize to null, some differ per profile
+    normalized = {r["google_cn_v1|phone|jvm|n"] for r in rows}
+    assert None in normalized and any(v and v.startswith("+86") for v in normalized)
+    assert any(r["google_v1|email|jvm|n"] != r["raw_v1|email|jvm|n"] for r in rows)
 
 
 def test_mask_vectors(spark: SparkSession) -> None:
