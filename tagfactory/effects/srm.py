@@ -40,8 +40,8 @@ class SrmResult:
 def srm_check(observed: Mapping[str, int], split: Mapping[str, float], *, scene: str = "", branch: str = "",
               threshold: float = DEFAULT_THRESHOLD) -> SrmResult:
     """Chi-square of ``observed`` users per arm against ``split`` (weights per arm, any scale: 90/10 or
-    0.9/0.1). An arm of the split without users counts 0; an arm with users outside the split is an
-    error (it has no expectation)."""
+    0.9/0.1). An arm of the split without users counts 0; users in an arm of share 0 fail the check
+    outright; an arm with users outside the split is an error (a configuration without that arm)."""
     unknown = sorted(set(observed) - set(split))
     if unknown:
         raise ValueError(f"arms {unknown} have users but no share in the split {dict(split)}")
@@ -52,6 +52,11 @@ def srm_check(observed: Mapping[str, int], split: Mapping[str, float], *, scene:
     counts = {arm: int(observed.get(arm, 0)) for arm in weights}
     n = sum(counts.values())
     expected = {arm: n * w / total_weight for arm, w in weights.items()}
+    stray = {arm: int(c) for arm, c in observed.items() if arm not in weights and c > 0}
+    if stray:  # users in an arm whose share is 0: no chance explains that
+        counts.update(stray)
+        expected.update(dict.fromkeys(stray, 0.0))
+        return SrmResult(scene, branch, counts, expected, float("inf"), len(counts) - 1, 0.0, threshold)
     if n == 0 or len(weights) < 2:
         return SrmResult(scene, branch, counts, expected, 0.0, max(len(weights) - 1, 0), 1.0, threshold)
     chi2 = sum((counts[a] - expected[a]) ** 2 / expected[a] for a in weights)

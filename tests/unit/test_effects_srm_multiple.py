@@ -44,6 +44,10 @@ def test_srm_flags_a_broken_split_and_marks_its_estimates_untrusted() -> None:
     with pytest.raises(ValueError, match="no share"):
         srm_check({"treatment": 5, "rogue": 1}, {"treatment": 1, "control": 1})
     assert not srm_check({"treatment": 100}, {"treatment": 1, "control": 1}).trusted
+    stray = srm_check({"treatment": 100, "control": 100, "holdout": 1}, {"treatment": 1, "control": 1, "holdout": 0})
+    assert not stray.trusted and stray.p_value == 0.0
+    assert srm_check({"treatment": 100, "control": 100, "holdout": 0},
+                     {"treatment": 1, "control": 1, "holdout": 0}).trusted
 
 
 def _estimate(p: float, scene: str = "", branch: str = "") -> Estimate:
