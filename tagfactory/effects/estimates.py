@@ -72,7 +72,7 @@ def scalar(x: Num) -> float:
 def welch_kernel(mean_t: Num, var_t: Num, n_t: Num, mean_c: Num, var_c: Num, n_c: Num,
                  alpha: float = 0.05) -> tuple[Num, Num, Num, Num, Num, Num, Num]:
     """Welch difference ``mean_t - mean_c`` from sample variances: (effect, se, df, t, p, low, high)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a, b = np.divide(var_t, n_t), np.divide(var_c, n_c)
         effect = np.subtract(mean_t, mean_c)
         se = np.sqrt(a + b)
@@ -85,7 +85,7 @@ def welch_kernel(mean_t: Num, var_t: Num, n_t: Num, mean_c: Num, var_c: Num, n_c
 
 def normal_kernel(effect: Num, se: Num, alpha: float = 0.05) -> tuple[Num, Num, Num, Num]:
     """Normal (z) test and interval of an effect with a standard error: (z, p, low, high)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.divide(effect, se)
         p = 2 * special.ndtr(-np.abs(z))  # standard normal cdf
         half = special.ndtri(1 - alpha / 2) * np.asarray(se)  # its inverse
@@ -98,7 +98,7 @@ def relative_kernel(mean_t: Num, var_mean_t: Num, mean_c: Num, var_mean_c: Num,
     not of the users) are given, by the delta method: (lift, low, high).
 
     ``Var(m_t / m_c) ~= Var(m_t) / m_c^2 + m_t^2 Var(m_c) / m_c^4`` (first-order Taylor expansion)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mt, mc = np.asarray(mean_t, dtype=float), np.asarray(mean_c, dtype=float)
         lift = mt / mc - 1
         se = np.sqrt(np.asarray(var_mean_t) / mc**2 + mt**2 * np.asarray(var_mean_c) / mc**4)
@@ -109,7 +109,7 @@ def relative_kernel(mean_t: Num, var_mean_t: Num, mean_c: Num, var_mean_c: Num,
 def ratio_var_kernel(n: Num, mean_num: Num, mean_den: Num, var_num: Num, var_den: Num, cov: Num) -> Num:
     """Delta-method variance of a ratio of sums ``sum a / sum b`` over ``n`` independent users:
     ``(Var a / b^2 - 2 a Cov(a, b) / b^3 + a^2 Var b / b^4) / n`` with ``a``, ``b`` the per-user means."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a, b = np.asarray(mean_num, dtype=float), np.asarray(mean_den, dtype=float)
         v = (np.asarray(var_num) / b**2 - 2 * a * np.asarray(cov) / b**3 + a**2 * np.asarray(var_den) / b**4)
         return np.maximum(v, 0.0) / np.asarray(n)

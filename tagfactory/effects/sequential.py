@@ -50,7 +50,7 @@ def halfwidth(variance: Num, tau2: float, alpha: float = 0.05) -> Num:
     if tau2 <= 0:
         raise ValueError("tau2 must be positive")
     v = np.asarray(variance, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out: Num = np.sqrt(v * (v + tau2) / tau2 * (2 * math.log(1 / alpha) + np.log((v + tau2) / v)))
     return out
 
