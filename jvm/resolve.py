@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sets or available:
         if name not in available:
             raise SystemExit(f"jvm/resolve.py: unknown set `{name}` (sets: {', '.join(available)})")
+    args.out = args.out.resolve()  # mvn runs in other folders: relative paths would point elsewhere
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = args.sets or available
     for name in sorted(chosen, key=is_built):  # built sets last: their jars go into the resolved spark set
