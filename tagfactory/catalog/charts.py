@@ -26,8 +26,8 @@ def _e(text: object) -> str:
 def number(value: float) -> str:
     """Compact number: 1.2M, 35.1k, 0.83, 12."""
     v = float(value)
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if abs(v) >= size:
+    for limit, size, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(v) >= limit:
             return f"{v / size:.1f}{suffix}"
     if v == int(v):
         return str(int(v))
@@ -82,18 +82,18 @@ def line_chart(points: Sequence[tuple[str, float | None]], title: str, fmt: Fmt 
                      f'<text class="tick warn" x="{PAD_L + pw}" y="{ty - 3:.1f}" text-anchor="end">'
                      f'{_e(threshold_label or fmt(threshold))}</text>')
     runs: list[list[str]] = [[]]
-    for i, (_, v) in enumerate(points):
-        if v is None:
+    for i, (_, maybe) in enumerate(points):
+        if maybe is None:
             runs.append([])
         else:
-            runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+            runs[-1].append(f"{x(i):.1f},{y(maybe):.1f}")
     for run in runs:
         if len(run) > 1:
             parts.append(f'<polyline class="series" points="{" ".join(run)}"/>')
-    for i, (label, v) in enumerate(points):
-        if v is not None:
-            parts.append(f'<circle class="dot" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5">'
-                         f'<title>{_e(label)}: {_e(fmt(v))}</title></circle>')
+    for i, (label, maybe) in enumerate(points):
+        if maybe is not None:
+            parts.append(f'<circle class="dot" cx="{x(i):.1f}" cy="{y(maybe):.1f}" r="2.5">'
+                         f'<title>{_e(label)}: {_e(fmt(maybe))}</title></circle>')
     parts.append("</svg>")
     last = next(v for _, v in reversed(points) if v is not None)
     return _figure(title, "".join(parts), f"latest {fmt(last)}, {len(values)} snapshots")

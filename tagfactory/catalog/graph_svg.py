@@ -21,13 +21,30 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _longest(start: str, nodes: set[str], adjacency: dict[str, set[str]]) -> dict[str, int]:
+    """Longest distance from ``start`` to each of ``nodes`` (a DAG): inputs read by deep and shallow
+    nodes alike go to the far column, so sources line up on the left."""
+    depth = {start: 0}
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for node in list(depth):
+            for nxt in adjacency.get(node, ()):
+                if nxt in nodes and depth.get(nxt, -1) < depth[node] + 1 <= len(nodes):
+                    depth[nxt] = depth[node] + 1
+                    changed = True
+        if not changed:
+            break
+    depth.pop(start)
+    return depth
+
+
 def lineage_svg(g: Graph, focus: str, url: Callable[[str], str | None], *, max_depth: int = 4) -> str:
     """The upstream and downstream graph of ``focus`` (``url(node)``: the link of a node, or None)."""
     up = {n: d for n, d in g.walk(focus, "up").items() if d <= max_depth}
     down = {n: d for n, d in g.walk(focus, "down").items() if d <= max_depth and n not in up}
     layers: dict[int, list[str]] = {0: [focus]}
-    for nodes, sign in ((up, -1), (down, 1)):
-        for node, depth in nodes.items():
+    for nodes, sign, adjacency in ((up, -1, g.up), (down, 1, g.down)):
+        for node, depth in _longest(focus, set(nodes), adjacency).items():
             layers.setdefault(sign * depth, []).append(node)
     if len(layers) == 1:
         return '<p class="empty">No lineage: nothing upstream or downstream of this object.</p>'
@@ -36,13 +53,13 @@ def lineage_svg(g: Graph, focus: str, url: Callable[[str], str | None], *, max_d
     order = sorted(layers)
     tallest = 0
     for col, layer in enumerate(order):
-        nodes = sorted(layers[layer], key=lambda n: (KIND_ORDER.get(g.nodes[n].kind, 9), n))
-        if len(nodes) > MAX_PER_COLUMN:
-            extra[layer] = len(nodes) - MAX_PER_COLUMN
-            nodes = nodes[:MAX_PER_COLUMN]
-        for row, node in enumerate(nodes):
+        column = sorted(layers[layer], key=lambda n: (KIND_ORDER.get(g.nodes[n].kind, 9), n))
+        if len(column) > MAX_PER_COLUMN:
+            extra[layer] = len(column) - MAX_PER_COLUMN
+            column = column[:MAX_PER_COLUMN]
+        for row, node in enumerate(column):
             shown[node] = (PAD + col * (NODE_W + COL_GAP), PAD + row * (NODE_H + ROW_GAP))
-        tallest = max(tallest, len(nodes) + (1 if layer in extra else 0))
+        tallest = max(tallest, len(column) + (1 if layer in extra else 0))
     width = PAD * 2 + len(order) * NODE_W + (len(order) - 1) * COL_GAP
     height = PAD * 2 + tallest * (NODE_H + ROW_GAP)
     parts = [f'<svg class="lineage" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '

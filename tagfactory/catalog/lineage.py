@@ -103,20 +103,20 @@ def build_graph(manifest: Manifest, column_lineage: list[dict[str, Any]] | None 
                 _link_inputs(g, exact, tid)
                 continue
             named = set(_IDENT.findall(tag.sql))
-            for source in tag.sources:
-                cols = sorted(declared.get(source, set()) & named)
+            for source_name in tag.sources:
+                cols = sorted(declared.get(source_name, set()) & named)
                 for col in cols:
-                    g.link(f"column:{source}.{col}", tid, "inferred from the SQL")
+                    g.link(f"column:{source_name}.{col}", tid, "inferred from the SQL")
                 if not cols:
-                    g.link(g.add("source", source), tid)
+                    g.link(g.add("source", source_name), tid)
         for audience in entity.audiences:
             aid = g.add("audience", audience.name, audience.display_name or audience.name)
             for tag_name in audience.tags:
                 g.link(g.add("tag", tag_name), aid, "rule")
             for ref in audience.refs:
                 g.link(g.add("audience", ref), aid, "include/exclude")
-            for source in audience.sources:
-                g.link(g.add("source", source), aid, "sql")
+            for source_name in audience.sources:
+                g.link(g.add("source", source_name), aid, "sql")
             if aid in by_node:
                 _link_inputs(g, by_node[aid], aid)
         for scene in entity.scenes:
@@ -135,12 +135,12 @@ def build_graph(manifest: Manifest, column_lineage: list[dict[str, Any]] | None 
         if exact is not None:
             _link_inputs(g, exact, xid)
         else:
-            for column in export.columns:
-                if column.origin == "source":
-                    label = f"{column.name} ({column.treatment})" if column.treatment else column.name
-                    g.link(g.add("column", column.ref), xid, label)
-                elif column.origin == "tag":
-                    g.link(g.add("tag", column.ref), xid, column.name)
+            for out_col in export.columns:
+                if out_col.origin == "source":
+                    label = f"{out_col.name} ({out_col.treatment})" if out_col.treatment else out_col.name
+                    g.link(g.add("column", out_col.ref), xid, label)
+                elif out_col.origin == "tag":
+                    g.link(g.add("tag", out_col.ref), xid, out_col.name)
     return g
 
 

@@ -18,7 +18,16 @@ from typing import Any
 
 from tagfactory.catalog.lineage import Graph, build_graph
 from tagfactory.catalog.warehouse import Row, Warehouse, parse_json
-from tagfactory.compiler.manifest import MANIFEST_FORMAT, Audience, Entity, Export, Manifest, Scene, Source, Tag
+from tagfactory.compiler.manifest import (
+    MANIFEST_FORMAT,
+    Audience,
+    Entity,
+    Export,
+    Manifest,
+    Scene,
+    Source,
+    Tag,
+)
 from tagfactory.errors import ManifestError
 
 PSI_TYPE = "expect_column_psi_to_be_less_than"  # tagfactory.quality.psi.PSI_TYPE (that module imports GX)
@@ -129,8 +138,9 @@ class Catalog:
         if kind == "column":
             source, _, column = name.partition(".")
             return f"{prefix}source/{slug(source)}.html#col-{slug(column)}" if source in self.sources else None
-        known = {"tag": self.tags, "source": self.sources, "audience": self.audiences, "scene": self.scenes,
-                 "export": self.exports}.get(kind)
+        objects: dict[str, dict[str, Any]] = {"tag": self.tags, "source": self.sources, "audience": self.audiences,
+                                              "scene": self.scenes, "export": self.exports}
+        known = objects.get(kind)
         if known is None or name not in known:
             return None
         return f"{prefix}{kind}/{slug(name)}.html"
@@ -204,4 +214,4 @@ def load_catalog(manifest_file: Path, read: Callable[[Manifest], Warehouse] | No
     return Catalog(manifest=manifest, graph=build_graph(manifest, column_lineage),
                    warehouse=read(manifest) if read else Warehouse(), definitions=Definitions(roots),
                    column_lineage=column_lineage,
-                   built_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                   built_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))

@@ -7,7 +7,18 @@ from typing import Any
 from tagfactory.catalog import charts
 from tagfactory.catalog.graph_svg import lineage_svg
 from tagfactory.catalog.model import Catalog, category_label, slug
-from tagfactory.catalog.render import a, code, compact_json, e, facts, fmt_int, fmt_share, page, pill, table
+from tagfactory.catalog.render import (
+    a,
+    code,
+    compact_json,
+    e,
+    facts,
+    fmt_int,
+    fmt_share,
+    page,
+    pill,
+    table,
+)
 from tagfactory.catalog.warehouse import Row, parse_json
 from tagfactory.compiler.manifest import Entity, Tag
 

@@ -34,7 +34,7 @@ def audience_page(cat: Catalog, entity: Entity, audience: Audience) -> str:
         size_charts = ('<div class="charts">'
                        + charts.line_chart(list(zip(dates, [r.get("size") for r in rows], strict=True)), "size")
                        + charts.pair_bars([(d, r.get("added") or 0, r.get("removed") or 0)
-                                           for d, r in zip(dates, rows, strict=True)],
+                                           for d, r in zip(dates, rows, strict=True) if r.get("previous_dt")],
                                           "entered / exited", ("entered", "exited")) + "</div>")
     else:
         size_charts = '<p class="empty">No sizes yet: the audience has not been materialized.</p>'
@@ -103,8 +103,9 @@ def idle_status(export: Export, receipts: list[Row], today: dt.date | None = Non
         return f"{export.lifecycle}"
     if not delivered:
         return "never delivered"
-    last = max(r["dt"] for r in delivered)
-    finished = max((r.get("finished_at") for r in delivered if r.get("finished_at")), default=None)
+    last = max(str(r["dt"]) for r in delivered)
+    finished = max((r["finished_at"] for r in delivered if isinstance(r.get("finished_at"), dt.datetime)),
+                   default=None)
     age = ((today or dt.date.today()) - finished.date()).days if isinstance(finished, dt.datetime) else None
     state = "idle" if age is not None and age > IDLE_DAYS else "in use"
     return f"{state}: last delivery for {last}" + (f", {age} days ago" if age is not None else "")

@@ -21,7 +21,7 @@ def make_server(folder: Path, port: int = 8000) -> http.server.ThreadingHTTPServ
 def serve(folder: Path, port: int = 8000) -> None:
     """Serve ``folder`` until Ctrl-C."""
     with make_server(folder, port) as server:
-        host, bound = server.server_address[:2]
+        host, bound = str(server.server_address[0]), int(server.server_address[1])
         print(f"serving {folder} at http://{host}:{bound}/index.html (Ctrl-C to stop)", flush=True)
         try:
             server.serve_forever()
