@@ -90,8 +90,10 @@ def line_chart(points: Sequence[tuple[str, float | None]], title: str, fmt: Fmt 
     for run in runs:
         if len(run) > 1:
             parts.append(f'<polyline class="series" points="{" ".join(run)}"/>')
+    # dots only where a line does not show the value: the latest point and isolated ones
     for i, (label, maybe) in enumerate(points):
-        if maybe is not None:
+        alone = (i == 0 or points[i - 1][1] is None) and (i == n - 1 or points[i + 1][1] is None)
+        if maybe is not None and (alone or i == n - 1 or (i + 1 < n and points[i + 1][1] is None)):
             parts.append(f'<circle class="dot" cx="{x(i):.1f}" cy="{y(maybe):.1f}" r="2.5">'
                          f'<title>{_e(label)}: {_e(fmt(maybe))}</title></circle>')
     parts.append("</svg>")

@@ -64,18 +64,19 @@ def lineage_svg(g: Graph, focus: str, url: Callable[[str], str | None], *, max_d
     height = PAD * 2 + tallest * (NODE_H + ROW_GAP)
     parts = [f'<svg class="lineage" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
              f'role="img" aria-label="lineage"><title>lineage of {_e(g.nodes[focus].name)}</title>']
-    for (src, dst), label in sorted(g.edges.items()):
-        if src in shown and dst in shown:
-            (x1, y1), (x2, y2) = shown[src], shown[dst]
-            if x1 == x2:
-                continue
-            if x1 > x2:
-                (x1, y1), (x2, y2) = (x2, y2), (x1, y1)
-            ax, ay, bx, by = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
-            mid = (ax + bx) / 2
-            tip = f"<title>{_e(label)}</title>" if label else ""
-            parts.append(f'<path class="edge" d="M{ax:.0f},{ay:.0f} C{mid:.0f},{ay:.0f} {mid:.0f},{by:.0f} '
-                         f'{bx:.0f},{by:.0f}">{tip}</path>')
+    pairs = sorted((src, dst) for dst in shown for src in g.up.get(dst, ()) if src in shown)
+    for src, dst in pairs:
+        label = g.edges.get((src, dst), "")
+        (x1, y1), (x2, y2) = shown[src], shown[dst]
+        if x1 == x2:
+            continue
+        if x1 > x2:
+            (x1, y1), (x2, y2) = (x2, y2), (x1, y1)
+        ax, ay, bx, by = x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
+        mid = (ax + bx) / 2
+        tip = f"<title>{_e(label)}</title>" if label else ""
+        parts.append(f'<path class="edge" d="M{ax:.0f},{ay:.0f} C{mid:.0f},{ay:.0f} {mid:.0f},{by:.0f} '
+                     f'{bx:.0f},{by:.0f}">{tip}</path>')
     for node, (x, y) in shown.items():
         n = g.nodes[node]
         text = n.name if n.kind in ("column", "source") else n.label

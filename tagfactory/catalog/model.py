@@ -164,9 +164,8 @@ class Catalog:
     def psi_series(self, entity: Entity, tag: Tag) -> tuple[list[tuple[str, float | None]], str]:
         """PSI per snapshot: the quality gate's when it checked drift, else computed from the top
         values against the previous snapshot (categorical tags); ([], '') without either."""
-        gate = sorted((str(r["dt"]), r) for r in self.warehouse.quality
-                      if r.get("expectation_type") == PSI_TYPE and r.get("column") == tag.name
-                      and r.get("dataset") == entity.profile_table)
+        gate = sorted(((str(r["dt"]), r) for r in self.warehouse.quality_by(entity.profile_table, tag.name)
+                       if r.get("expectation_type") == PSI_TYPE), key=lambda p: p[0])
         if gate:
             by_date: dict[str, float | None] = {}
             for date, row in gate:

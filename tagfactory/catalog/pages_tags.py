@@ -131,7 +131,7 @@ def _stats_charts(cat: Catalog, entity: Entity, tag: Tag, rows: list[Row]) -> st
 def quality_rows(rows: list[Row]) -> str:
     return table(["date", "run", "expectation", "column", "severity", "observed", "verdict"], (
         [e(r.get("dt")), e(r.get("run_id")), e(r.get("expectation") or r.get("expectation_type")),
-         e(r.get("column")), e(r.get("severity")), e(compact_json(parse_json(r.get("observed_value")))),
+         e(r.get("column")), e(r.get("severity")), e(r.get("observed_value")),
          pill("pass") if r.get("success") else pill("fail")] for r in rows), empty="no results recorded yet")
 
 

@@ -191,7 +191,7 @@ def quality_run_page(cat: Catalog, rows: list[Row]) -> str:
         verdict = pill("override", "warn") if override else pill("pass") if r.get("success") else pill("fail")
         table_rows.append([e(r.get("expectation")), e(r.get("expectation_type")),
                            _dataset_link(cat, str(r.get("dataset")), r.get("column")), e(r.get("severity")),
-                           e(compact_json(parse_json(r.get("observed_value")))), fmt_int(r.get("unexpected_count")),
+                           e(r.get("observed_value")), fmt_int(r.get("unexpected_count")),
                            e("" if r.get("unexpected_percent") is None else f"{r['unexpected_percent']:.2f}%"),
                            fmt_int(r.get("element_count")), verdict,
                            e(compact_json(parse_json(r.get("details"))) if override else "")])

@@ -15,7 +15,6 @@ Pages hold their own data (charts and lineage are drawn into them), so they open
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,27 +58,30 @@ def ensure_manifest(settings: Settings) -> tuple[Path, bool]:
     return write_manifest(build_manifest(project, settings.definitions), settings.target), True
 
 
-def _clean(out: Path) -> None:
-    """Remove what an earlier build wrote (only in a folder this module made: it has the marker)."""
+def _remove_stale(out: Path, written: set[Path]) -> None:
+    """Remove the pages an earlier build wrote that this one did not (only in a folder this module
+    made: it has the marker). Pages are written over in place: deleting them all first cost more
+    than the rendering on a slow disk."""
     if not (out / MARKER).exists():
         return
     for name in OWNED:
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in ("index.html", "search-index.js"):
-        (out / name).unlink(missing_ok=True)
+        for path in (out / name).glob("*"):
+            if path.is_file() and path not in written:
+                path.unlink()
 
 
 def write_site(cat: Catalog, out: Path) -> int:
     """Write every page of ``cat`` under ``out``; the number of files written."""
-    _clean(out)
-    written = 0
+    written: set[Path] = set()
+    folders: set[Path] = set()
 
     def put(rel: str, text: str) -> None:
-        nonlocal written
         path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
         path.write_text(text, encoding="utf-8")
-        written += 1
+        written.add(path)
 
     out.mkdir(parents=True, exist_ok=True)
     put("assets/catalog.css", CSS)
@@ -102,8 +104,9 @@ def write_site(cat: Catalog, out: Path) -> int:
     put("quality/index.html", pages_use.quality_index(cat, runs))
     for key, rows in runs.items():
         put(f"quality/{key}.html", pages_use.quality_run_page(cat, rows))
+    _remove_stale(out, written)
     (out / MARKER).write_text(f"manifest {cat.manifest.digest}\nbuilt {cat.built_at}\n", encoding="utf-8")
-    return written
+    return len(written)
 
 
 def build_catalog(settings: Settings, out: str | Path | None = None, *, manifest_file: str | Path | None = None,

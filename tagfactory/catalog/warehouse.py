@@ -35,11 +35,20 @@ class Warehouse:
     receipts: dict[str, list[Row]] = field(default_factory=dict)  # export -> rows, newest first
     freshness: dict[str, list[str]] = field(default_factory=dict)  # source -> partition dates, newest first
     tables_read: list[str] = field(default_factory=list)  # tables that exist (for the build summary)
+    _by_key: dict[tuple[str, str | None], list[Row]] = field(default_factory=dict, repr=False)
+
+    def quality_by(self, dataset: str, column: str | None = None) -> list[Row]:
+        """Every quality row of ``dataset`` (and ``column``), newest date first (indexed on first use)."""
+        if not self._by_key:
+            for row in self.quality:
+                self._by_key.setdefault((str(row.get("dataset")), None), []).append(row)
+                self._by_key.setdefault((str(row.get("dataset")), row.get("column")), []).append(row)
+            self._by_key[("", None)] = []  # indexed, even when empty
+        return self._by_key.get((dataset, column), [])
 
     def quality_of(self, dataset: str, column: str | None = None) -> list[Row]:
         """Quality rows of ``dataset`` (and ``column``) of the latest audited date, newest run first."""
-        mine = [r for r in self.quality if r.get("dataset") == dataset
-                and (column is None or r.get("column") == column)]
+        mine = self.quality_by(dataset, column)
         if not mine:
             return []
         latest = max(str(r.get("dt")) for r in mine)
@@ -60,11 +69,19 @@ def _read(settings: Settings, name: str, columns: list[str] | None = None,
 
 
 def _last_dates(settings: Settings, name: str, n: int) -> list[dt.date] | None:
-    """The newest ``n`` distinct ``dt`` values of a table (None: no table)."""
-    rows = _read(settings, name, columns=["dt"])
-    if rows is None:
+    """The newest ``n`` distinct ``dt`` values of a table (None: no table), from its partition values."""
+    from tagfactory.lakehouse.paths import TableLocation
+    from tagfactory.lakehouse.reads import load_table, read_arrow
+
+    table = load_table(TableLocation.parse(settings.table_uri(name)), None)
+    if table is None:
         return None
-    return sorted({r["dt"] for r in rows if r["dt"] is not None}, reverse=True)[:n]
+    if "dt" in table.metadata().partition_columns:
+        values = {p.get("dt") for p in table.partitions()}
+        dates = {dt.date.fromisoformat(v) for v in values if v}
+    else:
+        dates = {d for d in read_arrow(table, columns=["dt"]).column("dt").to_pylist() if d is not None}
+    return sorted(dates, reverse=True)[:n]
 
 
 def _recent(settings: Settings, name: str, n: int) -> list[Row] | None:

@@ -19,7 +19,7 @@ LINK = re.compile(r'(?:href|src)="([^"]+)"')
 def test_line_chart_is_inline_svg_with_gaps_and_a_threshold() -> None:
     svg = charts.line_chart([("d1", 0.5), ("d2", None), ("d3", 0.7), ("d4", 0.8)], "coverage", charts.percent,
                             y_min=0, y_max=1, threshold=0.6)
-    assert svg.count("<svg") == 1 and svg.count("<polyline") == 1 and svg.count("<circle") == 3
+    assert svg.count("<svg") == 1 and svg.count("<polyline") == 1 and svg.count("<circle") == 2  # the isolated point and the latest
     assert 'class="threshold"' in svg and "latest 80.0%" in svg
     assert "no data" in charts.line_chart([("d1", None)], "nulls")
 
