@@ -95,6 +95,7 @@ demo-dag-runs:
 	grep -E "state=|DagRun Finished" $(CURDIR)/.airflow-demo.log | tail -n 3 || true
 
 test: $(STAMP) $(JARS_STAMP)
+	tests/servers/ensure_chromium.sh
 	$(BIN)/tagfactory validate tag_definitions
 	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 

@@ -150,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, help="snapshot date (default: every date)")
     p.add_argument("--config", help="settings YAML")
 
+    p = sub.add_parser("catalog", help="build the tag catalog: a static site of tags, sources, audiences, scenes, "
+                       "exports and quality results (no Spark; opens from file://)")
+    p.add_argument("--out", help="output folder (default: <target>/catalog)")
+    p.add_argument("--config", help="settings YAML")
+    p.add_argument("--snapshots", type=int, default=30, help="statistics of the last N snapshots (default: 30)")
+    p.add_argument("--serve", action="store_true", help="then serve it on http://127.0.0.1:PORT until Ctrl-C")
+    p.add_argument("--port", type=int, default=8000, help="--serve port (default: 8000)")
+
     p = sub.add_parser("show-audiences", help="print audience sizes, day-over-day changes and scene counts "
                        "of a date (reads the Delta tables, no Spark)")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
@@ -191,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
         "manifest-schema": _manifest_schema, "export": _export,
         "show-exports": _show_exports,
+        "catalog": _catalog,
     }[args.command]
     return run_reported(f"tagfactory {args.command}", lambda: handler(args))
 
@@ -414,6 +423,20 @@ def _show_exports(args: argparse.Namespace) -> int:
         print("no deliveries recorded" + (f" for {args.date}" if args.date else ""))
         return EXIT_OK
     print_summary(rows)
+    return EXIT_OK
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from tagfactory.catalog.site import build_catalog
+    from tagfactory.settings import load_settings
+
+    result = build_catalog(load_settings(args.config), args.out, snapshots=args.snapshots)
+    print(f"catalog: {result.pages} files in {result.seconds:.2f}s ({len(result.tables)} warehouse tables read"
+          f"{', manifest compiled first' if result.compiled else ''}); open file://{result.index.resolve()}")
+    if args.serve:
+        from tagfactory.catalog.serve import serve
+
+        serve(result.out, args.port)
     return EXIT_OK
 
 
