@@ -75,7 +75,8 @@ demo: $(STAMP) $(JARS_STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	  --then "$(BIN)/tagfactory lookup u0000097" \
 	  --then "$(BIN)/tagfactory show-exports" \
 	  -- $(MAKE) --no-print-directory demo-dag-runs || exit 1; \
-	echo; echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
+	echo; $(BIN)/tagfactory catalog --out $(TAGFACTORY_TARGET)/catalog || exit 1; \
+	echo "lineage events: $(TAGFACTORY_WAREHOUSE)/_lineage/openlineage.jsonl"; \
 	echo "quality results: Delta table $(TAGFACTORY_WAREHOUSE)/quality_results"; \
 	echo "export receipts: Delta table $(TAGFACTORY_WAREHOUSE)/export_receipts; file drops under $(CURDIR)/deliveries"; \
 	echo "Data Docs (open in a browser): file://$(TAGFACTORY_WAREHOUSE)/_quality/gx/uncommitted/data_docs/local_site/index.html"; \
