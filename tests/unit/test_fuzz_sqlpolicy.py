@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import sqlglot
@@ -128,15 +127,14 @@ def _small(columns: list[str]) -> st.SearchStrategy[exp.Expression]:
 def compiled_or_refused(position: str, tree: exp.Expression) -> list[str]:
     """Validate definitions holding ``tree`` at ``position``; the compiled SQL when accepted, [] when refused.
 
-    Asserts what must hold either way: validate finishes within seconds, every diagnostic is located
+    Asserts what must hold either way (a hang is caught by the test's timeout mark, not by a wall-clock
+    assertion that a busy machine would fail): every diagnostic is located
     with a known code and no traceback, a refusal has an error, and compile re-checks its output.
     """
     snippets = {**_SAFE, position: _sql(tree)}
     doc = _definitions(snippets["attribute"], snippets["sql"], snippets["filter"], snippets["audience"])
     (_ROOT / "fuzz.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    started = time.perf_counter()
     project, diagnostics = check_project(_ROOT)
-    assert time.perf_counter() - started < 10
     for diag in diagnostics:
         assert diag.code in CODES or diag.code.startswith(("E7", "W7")), diag
         assert diag.line > 0 and diag.file.endswith(".yaml"), diag.format()
