@@ -18,7 +18,6 @@ from tagfactory.compiler.manifest import Export, Manifest
 from tagfactory.errors import ConfigError, ExportError
 from tagfactory.exports import receipts
 from tagfactory.exports.contracts import Delivery, Selection, selection_from_json, selection_to_json
-from tagfactory.exports.lineage import ship_with_lineage
 from tagfactory.exports.select import STAGING, select
 from tagfactory.pipeline.runtime import load_manifest, safe_run_id, start_job, stop_job
 from tagfactory.progress import log, step
@@ -129,6 +128,8 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
     if only and not chosen:
         raise ConfigError(f"export {export.name}: no destination named or of kind {', '.join(only)}; it has "
                           + ", ".join(f"{d.name} ({d.kind})" for d in export.destinations))
+    from tagfactory.exports.lineage import ship_with_lineage
+
     done: list[Delivery] = []
     for dest in chosen:
         started = dt.datetime.now(dt.UTC)

@@ -10,6 +10,7 @@ manifest is refused.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -205,7 +206,7 @@ def audit_step(spark: SparkSession, settings: Settings, entity: Entity, staged: 
 
 def _audit_staged(spark: SparkSession, settings: Settings, entity: Entity, staged: StagedWrite,
                   snapshot_date: dt.date, manifest_digest: str, *, tables: TableStore,
-                  on_rows: Any) -> None:
+                  on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
     if not settings.quality.enabled:
         staging.write_verdict(staged, {"passed": True, "dt": snapshot_date.isoformat(), "run_id": staged.run_id,
                                        "errors": [], "warnings": [], "gate": "disabled",
