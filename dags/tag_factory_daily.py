@@ -60,6 +60,17 @@ SNAPSHOT_DATE = "{{ params.snapshot_date or macros.ds_add(ds, -1) }}"
 # one id for all steps of a DAG run (sanitised into a folder name by the job)
 RUN_ID = "{{ run_id }}"
 CONFIG_ARGS = ["--config", CONFIG] if CONFIG else []
+# the parent of every job's OpenLineage runs: this task instance and its DAG run, as the OpenLineage provider's
+# macros name them (when the provider has no transport its macros are absent: the same names, built here)
+_OL = "macros.OpenLineageProviderPlugin"
+LINEAGE_ARGS = [
+    "--lineage-parent-id",
+    f"{{{{ {_OL}.lineage_parent_id(task_instance) if {_OL} is defined else "
+    "'default/' ~ dag.dag_id ~ '.' ~ task.task_id ~ '/' ~ run_id }}",
+    "--lineage-root-parent-id",
+    f"{{{{ {_OL}.lineage_root_parent_id(task_instance) if {_OL} is defined else "
+    "'default/' ~ dag.dag_id ~ '/' ~ run_id }}",
+]
 SPARK_JARS = Path(os.environ.get("TAGFACTORY_JARS", REPO / ".jars")) / "spark"
 JARS = ",".join(sorted(str(p) for p in SPARK_JARS.glob("*.jar")))
 
@@ -116,7 +127,7 @@ with DAG(
             task_id=task_id,
             application=str(REPO / "jobs" / "build_profile.py"),
             application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--step", step,
-                              "--run-id", RUN_ID, *CONFIG_ARGS],
+                              "--run-id", RUN_ID, *LINEAGE_ARGS, *CONFIG_ARGS],
             conn_id="spark_default",
             name=f"tagfactory-{step}",
             conf=SPARK_CONF,
@@ -133,7 +144,7 @@ with DAG(
         task_id="materialize_audiences",
         application=str(REPO / "jobs" / "build_audiences.py"),
         application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--run-id", RUN_ID,
-                          *CONFIG_ARGS],
+                          *LINEAGE_ARGS, *CONFIG_ARGS],
         conn_id="spark_default",
         name="tagfactory-audiences",
         conf=SPARK_CONF,
@@ -157,7 +168,7 @@ with DAG(
             task_id=task_id,
             application=str(REPO / "jobs" / "export.py"),
             application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--export", export,
-                              "--step", step, "--run-id", RUN_ID, *extra, *CONFIG_ARGS],
+                              "--step", step, "--run-id", RUN_ID, *extra, *LINEAGE_ARGS, *CONFIG_ARGS],
             conn_id="spark_default",
             name=f"tagfactory-export-{step}",
             conf=SPARK_CONF,

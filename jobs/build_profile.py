@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", default="all", choices=("all", "check-sources", "stage", "audit", "publish"),
                         help="one write-audit-publish step (default: all)")
     parser.add_argument("--run-id", help="build run id shared by the steps (required with --step)")
+    parser.add_argument("--lineage-parent-id", help="OpenLineage parent run, namespace/job_name/run_id (Airflow: "
+                        "macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance))")
+    parser.add_argument("--lineage-root-parent-id", help="OpenLineage root run (the DAG run), namespace/job_name/run_id")
     args = parser.parse_args(argv)
 
     from tagfactory.cli import run_reported
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_reported(parser.prog, lambda: run_build(args.date, manifest_file=args.manifest, config=args.config,
                                                        entities=args.entity, step_name=args.step,
-                                                       run_id=args.run_id))
+                                                       run_id=args.run_id,
+        lineage_parent_id=args.lineage_parent_id or None, lineage_root_parent_id=args.lineage_root_parent_id or None))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", choices=("all", "select", "deliver", "verify"), default="all")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--run-id", help="run id recorded in the receipts")
+    parser.add_argument("--lineage-parent-id", help="OpenLineage parent run, namespace/job_name/run_id (Airflow: "
+                        "macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance))")
+    parser.add_argument("--lineage-root-parent-id", help="OpenLineage root run (the DAG run), namespace/job_name/run_id")
     args = parser.parse_args(argv)
 
     from tagfactory.cli import run_reported
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_reported(parser.prog, lambda: run_exports(
         args.date, manifest_file=args.manifest, config=args.config, exports=args.export,
-        destinations=args.destination, run_id=args.run_id, step_name=args.step))
+        destinations=args.destination, run_id=args.run_id, step_name=args.step,
+        lineage_parent_id=args.lineage_parent_id or None, lineage_root_parent_id=args.lineage_root_parent_id or None))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from tagfactory.settings import load_settings
 
 def run_audiences(snapshot_date: dt.date, manifest_file: str | None = None, config: str | None = None,
                   master: str | None = None, entities: list[str] | None = None, run_id: str | None = None,
-                  *, quiet: bool = False, override_reason: str | None = None, actor: str | None = None) -> int:
+                  *, quiet: bool = False, override_reason: str | None = None, actor: str | None = None,
+                  lineage_parent_id: str | None = None, lineage_root_parent_id: str | None = None) -> int:
     """Materialize, audit and publish every entity's audiences and scenes for ``snapshot_date``.
 
     Returns:
@@ -32,7 +33,8 @@ def run_audiences(snapshot_date: dt.date, manifest_file: str | None = None, conf
         raise ConfigError("--override-gate needs --run-id: the run whose quarantined audience tables to publish "
                           "(the failed task's message prints it)")
     run_id = safe_run_id(run_id) if run_id else delta.new_run_id()
-    job = start_job(settings, master)
+    job = start_job(settings, master, lineage_parent_id=lineage_parent_id,
+                    lineage_root_parent_id=lineage_root_parent_id)
     spark, emitter, tables = job.spark, job.emitter, job.tables
     try:
         for entity in chosen:

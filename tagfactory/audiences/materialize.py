@@ -35,7 +35,9 @@ from tagfactory.audiences.stats import change_counts, list_unknown, member_count
 from tagfactory.compiler.manifest import Entity
 from tagfactory.lakehouse.schemas import frame_schema
 from tagfactory.lakehouse.store import TableStore
-from tagfactory.lineage import LineageEmitter, dataset_for_uri
+from tagfactory.lineage import DatasetRef, LineageEmitter, dataset_for_uri
+from tagfactory.lineage import facets as olf
+from tagfactory.pipeline import lineage_refs as refs
 from tagfactory.progress import log, step
 from tagfactory.quality.gate import AuditReport
 from tagfactory.quality.run import QualityGateError
@@ -80,18 +82,46 @@ def materialize(spark: SparkSession, settings: Settings, tables: TableStore, ent
     emitter = emitter or LineageEmitter.from_config(False, None, None)
     profile, population = _read_snapshot(run, profile_uri)
     try:
-        with emitter.run(f"materialize_audiences.{entity.name}", [dataset_for_uri(profile_uri)],
-                         [dataset_for_uri(uri) for uri in run.uris.values()], run_id=f"{run_id}-audiences",
+        outputs = {kind: refs.entity_dataset(settings, entity, name) for kind, name in entity.audience_tables.items()}
+        with emitter.run(f"materialize_audiences.{entity.name}", _lineage_inputs(run, profile_uri),
+                         list(outputs.values()), run_id=f"{run_id}-audiences",
                          parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
-                         nominal_time=snapshot_date):
+                         nominal_time=snapshot_date, sql=entity.audiences_sql,
+                         job_facets=olf.without_none({
+                             "ownership": olf.ownership(a.owner for a in entity.audiences),
+                             "documentation": olf.documentation(
+                                 f"Materializes the {len(entity.audiences)} audiences and {len(entity.scenes)} scenes "
+                                 f"of {entity.name} from the published {entity.profile_table} snapshot")})
+                         ) as lineage_run:
             day, summary, report = _stage_and_audit(run, profile, population)
             if not report.passed:
                 _refuse(run, day, report)
             summary["versions"] = commit_all(day.staged, snapshot_date, run_id, tables,
                                              {"manifest_digest": manifest_digest})
+            lineage_run.set_outputs([ref.with_stats(row_count=day.staged[kind].rows,
+                                                    version=summary["versions"].get(kind))
+                                     for kind, ref in outputs.items()])
     finally:
         profile.unpersist()
     return summary
+
+
+def _lineage_inputs(run: _Run, profile_uri: str) -> list[DatasetRef]:
+    """What the run reads: the profile snapshot, the uploaded lists, the SQL audiences' sources and the
+    audience members as they were before this run (the previous day's members), at their versions."""
+    entity, settings = run.entity, run.settings
+    inputs = [refs.entity_dataset(settings, entity, entity.profile_table, version=run.tables.version(profile_uri))]
+    inputs += [dataset_for_uri(run.manifest_dir / a.uploaded.file, [(entity.key, "string")],
+                               description=f"uploaded list of audience {a.name}")
+               for a in entity.audiences if a.uploaded is not None]
+    used = {n for a in entity.audiences if a.kind == "sql" for n in a.sources or []}
+    inputs += refs.source_datasets(entity, {s.name: settings.source_uri(s.path) for s in entity.sources}, used)
+    members = run.uris["audience_members"]
+    before = run.tables.version(members)
+    if before is not None:
+        inputs.append(refs.entity_dataset(settings, entity, entity.audience_tables["audience_members"],
+                                          version=before))
+    return inputs
 
 
 def _read_snapshot(run: _Run, profile_uri: str) -> tuple[DataFrame, int]:

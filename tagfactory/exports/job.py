@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from tagfactory.compiler.export_models import FilesDestination, HiveDestination, KafkaDestination
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from tagfactory.compiler.export_models import Destination
     from tagfactory.lakehouse.store import TableStore
+    from tagfactory.lineage import LineageEmitter
 
 Step = Literal["all", "select", "deliver", "verify"]
 STEPS: tuple[Step, ...] = ("all", "select", "deliver", "verify")
@@ -49,7 +51,8 @@ def due_exports(manifest: Manifest, snapshot_date: dt.date, names: Sequence[str]
 def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config: str | None = None,
                 master: str | None = None, exports: Sequence[str] | None = None,
                 destinations: Sequence[str] | None = None, run_id: str | None = None,
-                step_name: Step = "all") -> int:
+                step_name: Step = "all", lineage_parent_id: str | None = None,
+                lineage_root_parent_id: str | None = None) -> int:
     """Run ``step_name`` of every due export for ``snapshot_date``; returns 0 or raises ExportError."""
     settings = load_settings(config)
     manifest = load_manifest(settings, manifest_file)
@@ -63,7 +66,8 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
     writes_hive = any(isinstance(d, HiveDestination) and (not destinations or d.name in destinations
                                                           or d.kind in destinations)
                       for x in chosen for d in x.destinations) and step_name in ("all", "deliver")
-    job = start_job(settings, master, "tagfactory-export", hive=writes_hive)
+    job = start_job(settings, master, "tagfactory-export", hive=writes_hive, lineage_parent_id=lineage_parent_id,
+                    lineage_root_parent_id=lineage_root_parent_id)
     try:
         if writes_hive:
             from tagfactory.exports.catalog_tables import register_lakehouse_tables
@@ -77,7 +81,7 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
             else:
                 selection = read_hand_off(job.spark, settings, export.name, snapshot_date)
             if step_name in ("all", "deliver"):
-                deliver(job.spark, job.tables, settings, export, selection, run_id, destinations)
+                deliver(job.spark, job.tables, settings, export, selection, run_id, destinations, emitter=job.emitter)
     finally:
         stop_job(job.spark, settings, master)
     if step_name == "all":
@@ -118,18 +122,21 @@ def read_hand_off(spark: SparkSession, settings: Settings, export: str, snapshot
 
 
 def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export: Export, selection: Selection,
-            run_id: str, only: Sequence[str] | None = None) -> list[Delivery]:
+            run_id: str, only: Sequence[str] | None = None, *, emitter: LineageEmitter | None = None) -> list[Delivery]:
     """Ship the staged selection to each destination (``only``: names or kinds); receipts; reconcile."""
     chosen = [d for d in export.destinations if not only or d.name in only or d.kind in only]
     if only and not chosen:
         raise ConfigError(f"export {export.name}: no destination named or of kind {', '.join(only)}; it has "
                           + ", ".join(f"{d.name} ({d.kind})" for d in export.destinations))
+    from tagfactory.exports.lineage import ship_with_lineage
+
     done: list[Delivery] = []
     for dest in chosen:
         started = dt.datetime.now(dt.UTC)
         with step(f"delivering {export.name} to {dest.name} ({dest.kind})") as s:
             try:
-                delivery = _ship(spark, settings, export, selection, dest)
+                delivery = ship_with_lineage(emitter, settings, export, selection, dest, run_id,
+                                             partial(_ship, spark, settings, export, dest=dest))
             except ExportError as exc:
                 failed = Delivery(dest.name, dest.kind, "", "failed", 0, started, dt.datetime.now(dt.UTC),
                                   detail={"error": str(exc)})

@@ -146,6 +146,35 @@ class LineageEmitter:
         self._client = client
         self.namespace = namespace
         self.producer = producer
+        self.parent: ParentRun | None = None
+        self._run_facets: dict[str, RunFacet] = {}
+        self._job_facets: dict[str, JobFacet] = {}
+
+    def with_defaults(
+        self,
+        *,
+        parent: ParentRun | None = None,
+        run_facets: Mapping[str, RunFacet] | None = None,
+        job_facets: Mapping[str, JobFacet] | None = None,
+    ) -> LineageEmitter:
+        """Return an emitter on the same transport whose runs get these unless a run sets its own.
+
+        A job sets them once (the Airflow parent run, ``processing_engine``, ``jobType``) and every
+        run it starts inherits them.
+
+        Args:
+            parent: Parent of every run (``ParentRun.parse(lineage_parent_id, root_parent_id)``).
+            run_facets: Run facets of every run (a run's own facets win).
+            job_facets: Job facets of every run (a run's own facets win).
+
+        Returns:
+            The new emitter; this one is unchanged.
+        """
+        other = copy.copy(self)
+        other.parent = parent if parent is not None else self.parent
+        other._run_facets = {**self._run_facets, **(run_facets or {})}
+        other._job_facets = {**self._job_facets, **(job_facets or {})}
+        return other
 
     @property
     def enabled(self) -> bool:
@@ -276,12 +305,12 @@ class LineageEmitter:
             job_namespace=self.namespace,
             job_name=job_name,
             run_id=as_run_id(run_id, scope=f"{self.namespace}/{job_name}"),
-            parent=parent,
+            parent=parent or self.parent,
             parameters=dict(parameters or {}),
             nominal_time=nominal_time,
             sql=sql,
-            run_facets=dict(run_facets or {}),
-            job_facets=dict(job_facets or {}),
+            run_facets={**self._run_facets, **(run_facets or {})},
+            job_facets={**self._job_facets, **(job_facets or {})},
         )
         handle = RunHandle(spec.run_id, job_name, inputs, outputs)
         self._send(spec, RunState.START, handle)
@@ -348,7 +377,7 @@ def _build_client(
     transport: Mapping[str, Any] | None, default_file: str | os.PathLike[str] | None
 ) -> OpenLineageClient:
     if transport is not None:
-        return _client_with_transport(transport)
+        return _client_with_transport(_kept_in_file(transport, default_file))
     if configured_by_environment():
         client = OpenLineageClient()
         _create_parent_dirs(client.transport)
@@ -358,6 +387,20 @@ def _build_client(
             {"type": "file", "log_file_path": os.fspath(default_file), "append": True}
         )
     return OpenLineageClient()
+
+
+def _kept_in_file(config: Mapping[str, Any], default_file: str | os.PathLike[str] | None) -> Mapping[str, Any]:
+    """An HTTP / console / Kafka transport also writes every event to ``default_file``, first.
+
+    Composite transport, continuing on failure: a dead endpoint is a warning and the event is
+    still in the file (lineage never fails a job, and no event is lost).
+    """
+    kind = str(config.get("type") or "")
+    if default_file is None or kind in ("", "file", "composite"):
+        return config
+    return {"type": "composite", "continue_on_failure": True, "continue_on_success": True,
+            "transports": [{"type": "file", "log_file_path": os.fspath(default_file), "append": True,
+                            "name": "file"}, {**config, "name": kind}]}
 
 
 def _client_with_transport(config: Mapping[str, Any]) -> OpenLineageClient:

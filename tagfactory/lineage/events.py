@@ -71,6 +71,8 @@ class DatasetRef:
         storage_layer: Table format, e.g. ``"delta"``; becomes a ``storage`` facet.
         file_format: File format, e.g. ``"parquet"``; part of the storage facet.
         facets: Any further dataset facets, keyed by facet name (e.g. ``columnLineage``).
+        input_facets: Input dataset facets (used when the dataset is an input), e.g.
+            ``dataQualityAssertions``.
     """
 
     namespace: str
@@ -84,6 +86,7 @@ class DatasetRef:
     storage_layer: str | None = None
     file_format: str | None = None
     facets: Mapping[str, DatasetFacet] = field(default_factory=dict, compare=False, hash=False)
+    input_facets: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.namespace or not self.name:
@@ -375,6 +378,7 @@ def to_input_dataset(ref: DatasetRef, producer: str = DEFAULT_PRODUCER) -> Input
                 producer=producer,
             )
         )
+    input_facets.update(ref.input_facets)
     return InputDataset(
         namespace=ref.namespace,
         name=ref.name,

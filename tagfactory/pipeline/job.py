@@ -10,6 +10,7 @@ manifest is refused.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -19,7 +20,8 @@ from tagfactory.errors import ConfigError, PublishError
 from tagfactory.lakehouse import staging
 from tagfactory.lakehouse.stage import StagedWrite, new_run_id
 from tagfactory.lakehouse.store import TableStore
-from tagfactory.lineage import LineageEmitter, dataset_for_uri
+from tagfactory.lineage import LineageEmitter
+from tagfactory.pipeline import lineage_refs as refs
 from tagfactory.pipeline.runtime import load_manifest, safe_run_id, start_job, stop_job
 from tagfactory.pipeline.sources import register_sources
 from tagfactory.pipeline.stats import compute_tag_stats
@@ -38,7 +40,8 @@ STEPS = ("all", "check-sources", "stage", "audit", "publish")
 
 def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: str | None = None,
               master: str | None = None, entities: list[str] | None = None, *, step_name: str = "all",
-              run_id: str | None = None) -> int:
+              run_id: str | None = None, lineage_parent_id: str | None = None,
+              lineage_root_parent_id: str | None = None) -> int:
     """Build, audit and publish the snapshot of ``snapshot_date`` for the manifest's entities.
 
     ``step_name`` runs one step of write-audit-publish (the DAG runs each as its own task):
@@ -57,20 +60,22 @@ def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: 
     manifest = load_manifest(settings, manifest_file)
     chosen = manifest.choose(entities)
     digest = manifest.digest
-    job = start_job(settings, master)
+    job = start_job(settings, master, lineage_parent_id=lineage_parent_id,
+                    lineage_root_parent_id=lineage_root_parent_id)
     spark, emitter, tables = job.spark, job.emitter, job.tables
     try:
         for entity in chosen:
             if step_name == "all":
                 build_entity(spark, settings, entity, snapshot_date, emitter, digest, tables=tables, run_id=run_id)
             elif step_name == "check-sources":
-                register_sources(spark, entity.sources, settings, tables=tables)
-                check_sources_step(spark, settings, entity, snapshot_date, str(run_id), tables=tables)
+                uris = register_sources(spark, entity.sources, settings, tables=tables)
+                check_sources_step(spark, settings, entity, snapshot_date, str(run_id), tables=tables,
+                                   emitter=emitter, uris=uris)
             elif step_name == "stage":
                 stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter, digest, tables=tables)
             elif step_name == "audit":
                 staged = staging.load_staged(spark, settings.table_uri(entity.profile_table), str(run_id))
-                audit_step(spark, settings, entity, staged, snapshot_date, digest, tables=tables)
+                audit_step(spark, settings, entity, staged, snapshot_date, digest, tables=tables, emitter=emitter)
             else:
                 publish_staged(spark, settings, entity, snapshot_date, run_id, digest, tables=tables, emitter=emitter)
     finally:
@@ -91,7 +96,7 @@ def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapsh
     staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter, manifest_digest, tables=tables,
                         check_sources=settings.quality.enabled)
     try:
-        audit_step(spark, settings, entity, staged, snapshot_date, manifest_digest, tables=tables)
+        audit_step(spark, settings, entity, staged, snapshot_date, manifest_digest, tables=tables, emitter=emitter)
     except QualityGateError:
         raise
     except BaseException:
@@ -106,14 +111,34 @@ def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapsh
 
 
 def check_sources_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
-                       run_id: str, *, tables: TableStore) -> None:
-    """Audit the (registered) sources' rows for the date; raise when an error check fails."""
+                       run_id: str, *, tables: TableStore, emitter: LineageEmitter | None = None,
+                       uris: dict[str, str] | None = None) -> None:
+    """Audit the (registered) sources' rows for the date; raise when an error check fails.
+
+    Lineage: a ``check_sources.<entity>`` run reading the sources (each with its
+    ``dataQualityAssertions``) and writing the quality results.
+    """
     if not settings.quality.enabled:
         log("quality gate disabled (settings.quality.enabled = false): sources not checked")
         return
-    with step("quality gate: checking sources") as s:
-        reports = check_sources(spark, settings, entity, snapshot_date, run_id, tables=tables)
-        s.detail = f"{sum(len(r.rows) for r in reports)} expectations on {len(reports)} sources"
+    emitter = emitter or LineageEmitter.disabled()
+    uris = uris or {s.name: settings.source_uri(s.path) for s in entity.sources}
+    inputs = refs.source_datasets(entity, uris)
+    with emitter.run(f"check_sources.{entity.name}", inputs, [refs.results_dataset(settings)],
+                     run_id=f"{run_id}-check-sources", nominal_time=snapshot_date,
+                     parameters={"snapshot_date": snapshot_date.isoformat()},
+                     job_facets=refs.build_job_facets(entity, f"Quality gate on the sources of {entity.profile_table}: "
+                                                      "every source's rows of the date")) as lineage_run:
+        with step("quality gate: checking sources") as s:
+            reports = check_sources(spark, settings, entity, snapshot_date, run_id, tables=tables)
+            s.detail = f"{sum(len(r.rows) for r in reports)} expectations on {len(reports)} sources"
+        by_source = {r.dataset.removeprefix("source:"): r.rows for r in reports}
+        lineage_run.set_inputs([refs.with_assertions(ref, by_source.get(src.name, []))
+                                for ref, src in zip(inputs, [s for s in entity.sources if s.name in uris], strict=True)])
+        _raise_failed_sources(settings, entity, snapshot_date, reports)
+
+
+def _raise_failed_sources(settings: Settings, entity: Entity, snapshot_date: dt.date, reports: list[Any]) -> None:
     failed = [r for r in reports if not r.passed]
     if failed:
         raise QualityGateError(
@@ -133,12 +158,16 @@ def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot
         uris = register_sources(spark, entity.sources, settings, tables=tables)
         s.detail = ", ".join(uris)
     if check_sources:
-        check_sources_step(spark, settings, entity, snapshot_date, run_id, tables=tables)
-    inputs = [dataset_for_uri(uris[src.name], src.column_types()) for src in entity.sources]
-    staging_out = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}", entity.column_types())]
+        check_sources_step(spark, settings, entity, snapshot_date, run_id, tables=tables, emitter=emitter, uris=uris)
+    inputs = refs.source_datasets(entity, uris)
+    # the staged files are the profile table's next version: the output is the table, staging a run facet
+    staging_out = [refs.entity_dataset(settings, entity, entity.profile_table)]
     with emitter.run(f"build_profile.{name}", inputs, staging_out, run_id=run_id,
                      parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
-                     nominal_time=snapshot_date, sql=entity.sql) as lineage_run:
+                     nominal_time=snapshot_date, sql=entity.sql,
+                     run_facets=refs.staging_facets(f"{profile_uri}/_staging/{run_id}", run_id, entity.profile_table),
+                     job_facets=refs.build_job_facets(entity, f"Computes the {entity.profile_table} snapshot of a date "
+                                                      f"({len(entity.tags)} tags) and stages its files")) as lineage_run:
         query = spark.sql(entity.sql, args={"snapshot_date": snapshot_date})
         with step(f"computing and staging {entity.profile_table}") as s:
             # the compiled query's dt is the snapshot date: its files go straight into that folder
@@ -152,13 +181,32 @@ def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot
 
 
 def audit_step(spark: SparkSession, settings: Settings, entity: Entity, staged: StagedWrite,
-               snapshot_date: dt.date, manifest_digest: str, *, tables: TableStore) -> None:
+               snapshot_date: dt.date, manifest_digest: str, *, tables: TableStore,
+               emitter: LineageEmitter | None = None) -> None:
     """Audit the staged files; record a verdict; quarantine and raise when an error check fails.
+
+    Lineage: an ``audit_profile.<entity>`` run reading the staged profile (with its
+    ``dataQualityAssertions``) and writing the quality results.
 
     Raises:
         DigestMismatchError: the run was staged from another manifest (nothing is audited).
     """
     check_run_digest(staged.manifest_digest, manifest_digest, f"run {staged.run_id} of {entity.profile_table}")
+    emitter = emitter or LineageEmitter.disabled()
+    staged_in = refs.entity_dataset(settings, entity, entity.profile_table)
+    with emitter.run(f"audit_profile.{entity.name}", [staged_in], [refs.results_dataset(settings)],
+                     run_id=f"{staged.run_id}-audit", nominal_time=snapshot_date,
+                     parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
+                     run_facets=refs.staging_facets(staged.staging_uri, staged.run_id, entity.profile_table),
+                     job_facets=refs.build_job_facets(entity, f"Quality gate on the staged {entity.profile_table} "
+                                                      "snapshot before it is published")) as lineage_run:
+        _audit_staged(spark, settings, entity, staged, snapshot_date, manifest_digest, tables=tables,
+                      on_rows=lambda rows: lineage_run.set_inputs([refs.with_assertions(staged_in, rows)]))
+
+
+def _audit_staged(spark: SparkSession, settings: Settings, entity: Entity, staged: StagedWrite,
+                  snapshot_date: dt.date, manifest_digest: str, *, tables: TableStore,
+                  on_rows: Callable[[list[dict[str, Any]]], None]) -> None:
     if not settings.quality.enabled:
         staging.write_verdict(staged, {"passed": True, "dt": snapshot_date.isoformat(), "run_id": staged.run_id,
                                        "errors": [], "warnings": [], "gate": "disabled",
@@ -170,6 +218,7 @@ def audit_step(spark: SparkSession, settings: Settings, entity: Entity, staged: 
     with step(f"quality gate: auditing staged {entity.profile_table}") as s:
         report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id, tables=tables)
         s.detail = report.summary()
+    on_rows(report.rows)
     staging.write_verdict(staged, {**report.verdict(), "manifest_digest": manifest_digest})
     if report.passed:
         return
@@ -223,13 +272,17 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
         metadata.update(store.record_override(
             spark, settings, tables=tables, run_id=run_id, dataset=entity.profile_table,
             snapshot_date=snapshot_date.isoformat(), reason=override_reason, actor=actor, overridden=verdict.get("errors", [])))
-    emitter = emitter or LineageEmitter.from_config(False, None, None)
-    staged_in = [dataset_for_uri(f"{profile_uri}/_staging/{run_id}")]
-    outputs = [dataset_for_uri(profile_uri, entity.column_types()),
-               dataset_for_uri(stats_uri)]
+    emitter = emitter or LineageEmitter.disabled()
+    # reads the staged version of the profile table (the staging folder is a run facet) and commits it
+    staged_in = [refs.entity_dataset(settings, entity, entity.profile_table)]
+    outputs = [refs.entity_dataset(settings, entity, entity.profile_table),
+               refs.entity_dataset(settings, entity, entity.stats_table)]
     with emitter.run(f"publish_profile.{entity.name}", staged_in, outputs, run_id=f"{run_id}-publish",
                      parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
-                     nominal_time=snapshot_date) as lineage_run:
+                     nominal_time=snapshot_date,
+                     run_facets=refs.staging_facets(staged.staging_uri, run_id, entity.profile_table),
+                     job_facets=refs.build_job_facets(entity, f"Commits the audited {entity.profile_table} snapshot "
+                                                      f"(Delta) and publishes its tag statistics")) as lineage_run:
         with step("computing tag statistics from the staged files") as s:
             stats, rows, keys = compute_tag_stats(spark, tables.read_staged(staged), entity.tags, snapshot_date)
             s.rows = rows
@@ -243,7 +296,9 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
         with step(f"publishing {entity.stats_table}") as s:
             stats_result = tables.publish(stats, stats_uri, partition_by=["dt"], run_id=f"{run_id}-stats")
             s.rows = stats_result.rows
-        lineage_run.set_outputs([outputs[0].with_stats(row_count=rows, version=str(version)),
+        # the tag statistics computed above (a local relation: no pass over the snapshot) as quality metrics
+        published = refs.with_metrics(outputs[0], rows, [r.asDict() for r in stats.collect()], entity)
+        lineage_run.set_outputs([published.with_stats(row_count=rows, version=str(version)),
                                  outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])
     return {"profile_uri": profile_uri, "stats_uri": stats_uri, "version": version, "rows": rows,
             "stats_version": stats_result.version}

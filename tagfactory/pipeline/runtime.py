@@ -81,12 +81,39 @@ class JobContext:
 
 
 def start_job(settings: Settings, master: str | None, app_name: str | None = None, *,
-              hive: bool = False) -> JobContext:
-    """Start a job: its Spark session (with the Hive catalog if ``hive``), lineage emitter and table store."""
+              hive: bool = False, lineage_parent_id: str | None = None,
+              lineage_root_parent_id: str | None = None) -> JobContext:
+    """Start a job: its Spark session (with the Hive catalog if ``hive``), lineage emitter and table store.
+
+    ``lineage_parent_id`` / ``lineage_root_parent_id`` (``namespace/job_name/run_id``, what the
+    Airflow OpenLineage provider's macros render) become the ``parent`` facet of every run the job
+    emits; the emitter also stamps ``processing_engine`` (the Spark version) and ``jobType`` (SPARK).
+    """
     from tagfactory.lakehouse.store import open_store
 
     spark = start_spark(settings, master, app_name, hive=hive)
-    return JobContext(spark=spark, emitter=lineage_emitter(settings), tables=open_store(settings, spark))
+    emitter = job_lineage(lineage_emitter(settings), spark.version, lineage_parent_id, lineage_root_parent_id)
+    return JobContext(spark=spark, emitter=emitter, tables=open_store(settings, spark))
+
+
+def job_lineage(emitter: LineageEmitter, spark_version: str, parent_id: str | None = None,
+                root_parent_id: str | None = None) -> LineageEmitter:
+    """The job's emitter: its runs get the parent run, ``processing_engine`` and ``jobType`` SPARK.
+
+    A malformed parent id is a warning (lineage never fails a job): the runs then have no parent.
+    """
+    from tagfactory.lineage import ParentRun
+    from tagfactory.lineage.facets import job_type, processing_engine
+    from tagfactory.progress import log
+
+    parent = None
+    if parent_id:
+        try:
+            parent = ParentRun.parse(parent_id, root_parent_id or None)
+        except ValueError as exc:
+            log(f"warning: lineage parent ignored: {exc}")
+    return emitter.with_defaults(parent=parent, run_facets={"processing_engine": processing_engine(spark_version)},
+                                 job_facets={"jobType": job_type("SPARK")})
 
 
 def stop_job(spark: SparkSession, settings: Settings, master: str | None) -> None:

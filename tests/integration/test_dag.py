@@ -19,6 +19,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.integration.conftest import REPO
+from tests.lineage_schema import validate_events_file
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -103,12 +104,18 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     assert "maintained 9 tables (retention 7 days)" in log
     assert "quality gate PASSED for profile_user" in log
     events = [json.loads(line) for line in (warehouse / "_lineage" / "openlineage.jsonl").read_text().splitlines()]
-    assert [(e["job"]["name"], e["eventType"]) for e in events] == [
-        ("build_profile.user", "START"), ("build_profile.user", "COMPLETE"),
-        ("publish_profile.user", "START"), ("publish_profile.user", "COMPLETE"),
-        ("materialize_audiences.user", "START"), ("materialize_audiences.user", "COMPLETE")]
-    outputs = {o["name"] for o in events[3]["outputs"]}
+    runs = [(e["job"]["name"], e["eventType"]) for e in events]
+    assert runs[:10] == [(f"{job}.user", kind) for job in ("check_sources", "build_profile", "audit_profile",
+                                                             "publish_profile", "materialize_audiences")
+                         for kind in ("START", "COMPLETE")]
+    # the exports' runs, if the DAG had export tasks when it was parsed: each a START and a COMPLETE
+    exports = sorted(runs[10:])
+    assert all(job.startswith("export.") for job, _ in exports)
+    assert exports == sorted((job, kind) for job in {j for j, _ in exports} for kind in ("START", "COMPLETE"))
+    outputs = {o["name"] for o in events[7]["outputs"]}  # publish_profile's COMPLETE
     assert str(warehouse / "profile_user") in outputs
+    assert validate_events_file(warehouse / "_lineage" / "openlineage.jsonl") == []
+    assert len({e["run"]["facets"]["parent"]["root"]["run"]["runId"] for e in events}) == 1  # one tree
     assert (warehouse / "quality_results" / "_delta_log").is_dir()
     # the audiences were materialized from the published snapshot, after it
     members = DeltaTable(str(warehouse / "audience_members_user")).to_pandas(filters=[("dt", "=", snapshot)])
