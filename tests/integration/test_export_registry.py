@@ -125,3 +125,19 @@ def test_a_drop_acknowledged_and_a_topic_read_to_its_end_are_consumed(tmp_path: 
     days = settings.exports.idle_after_days
     assert registry.build([export], delivered, log, today + dt.timedelta(days=days - 1), days)[0].idle is False
     assert registry.build([export], delivered, log, today + dt.timedelta(days=days), days)[0].idle_since == today
+
+
+def test_a_retired_export_is_cleaned_after_its_retention_latest_included(tmp_path: Path, spark: Any) -> None:
+    from tagfactory.exports.retired import clean_retired, needs_cleaning
+
+    settings = load_settings(None, {"exports_root": str(tmp_path)})
+    export = export_of("gone", lifecycle="retired")  # retention 30 days, a run-layout drop at gone/... path
+    root = tmp_path / "crm" / "daily"
+    for day in (D - dt.timedelta(days=40), D - dt.timedelta(days=35), D - dt.timedelta(days=5)):
+        (root / f"dt={day}" / "run=c1").mkdir(parents=True)
+        (root / f"dt={day}" / "run=c1" / "_SUCCESS").write_text("{}")
+    (root / "_LATEST").write_text(f"dt={D - dt.timedelta(days=35)}/run=c1")
+    assert needs_cleaning(export)
+    removed = clean_retired(spark, settings, export, D)
+    assert sorted(removed["drop"]) == [f"dt={D - dt.timedelta(days=40)}", f"dt={D - dt.timedelta(days=35)}"]
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [f"dt={D - dt.timedelta(days=5)}"]
