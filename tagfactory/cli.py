@@ -158,6 +158,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true", help="then serve it on http://127.0.0.1:PORT until Ctrl-C")
     p.add_argument("--port", type=int, default=8000, help="--serve port (default: 8000)")
 
+    p = sub.add_parser(
+        "exports", help="the registry of every export: owner, consumer, destinations, schedule, lifecycle, last "
+        "delivery, consumption and idle flag (no Spark); `exports ack` acknowledges a drop",
+        description="List every export of the compiled manifest with its owner, consumer, destinations, schedule, "
+                    "lifecycle, last delivery (from export_receipts) and how it is consumed (acknowledgements of "
+                    "drops and workbooks, Kafka consumer groups); an export nobody consumed for "
+                    "exports.idle_after_days is idle (docs/exports.md, \"Registry and consumption\").")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    p.add_argument("--as-of", type=_date, help="as of the end of this date (default: today; a past date only reads)")
+    p.add_argument("--manifest", help="manifest file (default: <target>/manifest.json)")
+    p.add_argument("--config", help="settings YAML")
+    acts = p.add_subparsers(dest="exports_command", metavar="ACTION")
+    a = acts.add_parser("ack", help="acknowledge a drop or workbook: write _ACK beside its _SUCCESS (local Spark "
+                        "for the Hadoop file system)")
+    a.add_argument("export", help="export name")
+    a.add_argument("--date", type=_date, required=True, help="snapshot date of the drop")
+    a.add_argument("--destination", help="destination name (needed when the export has several drops/workbooks)")
+    a.add_argument("--by", help="who consumed it (default: $USER)")
+    a.add_argument("--rows-loaded", type=int, help="rows the consumer loaded (optional)")
+    a.add_argument("--manifest", dest="ack_manifest", help="manifest file (default: <target>/manifest.json)")
+    a.add_argument("--config", dest="ack_config", help="settings YAML")
+    a.add_argument("--master", help="Spark master (default: local[1])")
+
     p = sub.add_parser("show-audiences", help="print audience sizes, day-over-day changes and scene counts "
                        "of a date (reads the Delta tables, no Spark)")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
@@ -200,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "manifest-schema": _manifest_schema, "export": _export,
         "show-exports": _show_exports,
         "catalog": _catalog,
+        "exports": _exports,
     }[args.command]
     return run_reported(f"tagfactory {args.command}", lambda: handler(args))
 
@@ -305,6 +329,12 @@ def _plan(args: argparse.Namespace) -> int:
         for change in diff.tags:
             if change.change == "removed":
                 change.location = f"{label.split()[0]}:{Path(change.location).name}"
+    if head.project is not None and diff.exports:
+        from tagfactory.exports.registry import idle_for_plan
+        from tagfactory.settings import load_settings
+
+        changed = [x.spec for x in head.project.exports if x.spec.name in diff.exports]
+        diff.idle_exports = idle_for_plan(load_settings(args.config), changed)
     preview = None
     if args.preview and head.project is not None and any(c.values_change for c in diff.tags):
         preview = _run_preview(args, base.project, head.project, diff)
@@ -437,6 +467,16 @@ def _catalog(args: argparse.Namespace) -> int:
         from tagfactory.catalog.serve import serve
 
         serve(result.out, args.port)
+    return EXIT_OK
+
+
+def _exports(args: argparse.Namespace) -> int:
+    from tagfactory.exports import registry
+
+    if args.exports_command == "ack":
+        return registry.ack_command(args.export, args.date, args.destination, args.by, args.rows_loaded,
+                                    args.ack_manifest or args.manifest, args.ack_config or args.config, args.master)
+    print(registry.listing(args.config, args.manifest, args.as_of, args.format), end="")
     return EXIT_OK
 
 

@@ -101,6 +101,14 @@ class KafkaSettings(BaseModel):
         return config
 
 
+class ExportsSettings(BaseModel):
+    """The export registry (``tagfactory exports``, docs/exports.md "Registry and consumption")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idle_after_days: int = Field(14, ge=1, description="an export nobody consumed for this many days is idle")
+
+
 class Settings(BaseModel):
     """All runtime settings."""
 
@@ -120,6 +128,7 @@ class Settings(BaseModel):
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     hive: HiveSettings = Field(default_factory=HiveSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    exports: ExportsSettings = Field(default_factory=ExportsSettings)
 
     def table_uri(self, table: str) -> str:
         """Location of a warehouse table."""
@@ -176,6 +185,7 @@ ENV_FIELDS = {
     "TAGFACTORY_KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers"),
     "TAGFACTORY_KAFKA_SASL_USERNAME": ("kafka", "sasl_username"),
     "TAGFACTORY_KAFKA_SASL_PASSWORD": ("kafka", "sasl_password"),
+    "TAGFACTORY_EXPORTS_IDLE_AFTER_DAYS": ("exports", "idle_after_days"),
 }
 
 

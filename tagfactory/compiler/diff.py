@@ -91,6 +91,8 @@ class PlanDiff:
     # exports: name -> (added | removed | modified | affected, why); breaking changes of what they deliver
     exports: dict[str, tuple[str, str]] = field(default_factory=dict)
     export_breaking: list[tuple[str, str]] = field(default_factory=list)
+    # changed exports nobody consumes: name -> "idle since D ..." (filled by `tagfactory plan` from the registry)
+    idle_exports: dict[str, str] = field(default_factory=dict)
 
     @property
     def breaking(self) -> list[tuple[str, str]]:
@@ -134,7 +136,9 @@ class PlanDiff:
             "profile_sql_changed": self.profile_sql_changed,
             "audiences": [{"name": n, "change": c, "why": w} for n, (c, w) in self.audiences.items()],
             "scenes_affected": self.scenes,
-            "exports": [{"name": n, "change": c, "why": w} for n, (c, w) in self.exports.items()],
+            "exports": [{"name": n, "change": c, "why": w, **({"idle": self.idle_exports[n]}
+                                                              if n in self.idle_exports else {})}
+                        for n, (c, w) in self.exports.items()],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 

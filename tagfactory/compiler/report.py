@@ -60,6 +60,8 @@ def render_text(diff: PlanDiff, preview: dict[str, Any] | None = None, *, show_s
         out.append(f"  scenes affected: {', '.join(diff.scenes)}")
     for name, (change, why) in diff.exports.items():
         out.append(f"  export {name}: {change}" + (f" ({why.replace('`', '')})" if why else ""))
+        if name in diff.idle_exports:
+            out.append(f"      IDLE: {diff.idle_exports[name]}")
     for who, reason in diff.export_breaking:
         out.append(f"      BREAKING ({who}): {reason}")
     if preview:
@@ -108,6 +110,8 @@ def render_markdown(diff: PlanDiff, preview: dict[str, Any] | None = None) -> st
     if diff.exports:
         out += ["### Exports", "", "| export | change | why |", "|---|---|---|"]
         out += [f"| `{n}` | {c} | {w or '—'} |" for n, (c, w) in diff.exports.items()]
+        idle = [f"- `{n}` is {why}" for n, why in diff.idle_exports.items() if n in diff.exports]
+        out += ["", *idle] if idle else []
         out.append("")
     changed_tables = [t for t, changed in diff.profile_sql_changed.items() if changed]
     if diff.profile_sql_changed:

@@ -18,6 +18,8 @@ from tagfactory.compiler.manifest import Export, Manifest
 from tagfactory.errors import ConfigError, ExportError
 from tagfactory.exports import receipts
 from tagfactory.exports.contracts import Delivery, Selection, selection_from_json, selection_to_json
+from tagfactory.exports.registry import warn_idle
+from tagfactory.exports.retired import clean_retired, needs_cleaning
 from tagfactory.exports.select import STAGING, select
 from tagfactory.pipeline.runtime import load_manifest, safe_run_id, start_job, stop_job
 from tagfactory.progress import log, step
@@ -40,7 +42,8 @@ def due_exports(manifest: Manifest, snapshot_date: dt.date, names: Sequence[str]
     out = []
     for export in chosen:
         if export.lifecycle == "retired":
-            log(f"export {export.name}: retired, nothing delivered")
+            log(f"export {export.name}: retired, nothing delivered (its outlets are cleaned after the retention "
+                f"of {export.retention.days} days)")
         elif not export.schedule.due(snapshot_date):
             log(f"export {export.name}: not due on {snapshot_date} ({_schedule_text(export)})")
         else:
@@ -58,14 +61,17 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
     manifest = load_manifest(settings, manifest_file)
     chosen = due_exports(manifest, snapshot_date, exports)
     run_id = safe_run_id(run_id) if run_id else f"export_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-    if not chosen:
+    retired = [x for x in ([manifest.export(n) for n in exports] if exports else manifest.exports)
+               if x.lifecycle == "retired" and needs_cleaning(x)] if step_name in ("all", "deliver") else []
+    if not chosen and not retired:
         return 0
     if step_name == "verify":
         print_summary(verify(settings, chosen, snapshot_date))
+        warn_idle(settings, chosen, snapshot_date, run_id)
         return 0
     writes_hive = any(isinstance(d, HiveDestination) and (not destinations or d.name in destinations
                                                           or d.kind in destinations)
-                      for x in chosen for d in x.destinations) and step_name in ("all", "deliver")
+                      for x in chosen + retired for d in x.destinations) and step_name in ("all", "deliver")
     job = start_job(settings, master, "tagfactory-export", hive=writes_hive, lineage_parent_id=lineage_parent_id,
                     lineage_root_parent_id=lineage_root_parent_id)
     try:
@@ -82,10 +88,13 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
                 selection = read_hand_off(job.spark, settings, export.name, snapshot_date)
             if step_name in ("all", "deliver"):
                 deliver(job.spark, job.tables, settings, export, selection, run_id, destinations, emitter=job.emitter)
+        for export in retired:
+            clean_retired(job.spark, settings, export, snapshot_date)
     finally:
         stop_job(job.spark, settings, master)
-    if step_name == "all":
+    if step_name == "all" and chosen:
         print_summary(verify(settings, chosen, snapshot_date))
+        warn_idle(settings, chosen, snapshot_date, run_id)
     return 0
 
 
