@@ -94,11 +94,18 @@ def manifest_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return compiled(tmp_path_factory.mktemp("catalog-model") / "target")
 
 
-def test_the_graph_joins_sources_tags_audiences_scenes_and_exports(manifest_file: Path) -> None:
-    manifest, lineage = read_manifest_lenient(manifest_file)
-    assert lineage == []
-    g = build_graph(manifest)
-    # gmv_365d sums orders.amount of completed orders: both columns are upstream, inferred from its SQL
+@pytest.mark.parametrize("column_lineage", [True, False], ids=["compiler-lineage", "inferred-from-sql"])
+def test_the_graph_joins_sources_tags_audiences_scenes_and_exports(manifest_file: Path, tmp_path: Path,
+                                                                   column_lineage: bool) -> None:
+    raw = json.loads(manifest_file.read_text(encoding="utf-8"))
+    assert raw["column_lineage"]  # the compiler writes it
+    if not column_lineage:  # a manifest of before the column lineage: edges inferred from the compiled SQL
+        raw.pop("column_lineage")
+    (tmp_path / "manifest.json").write_text(json.dumps(raw), encoding="utf-8")
+    manifest, lineage = read_manifest_lenient(tmp_path / "manifest.json")
+    assert bool(lineage) == column_lineage
+    g = build_graph(manifest, lineage)
+    # gmv_365d sums orders.amount of completed orders: both columns are upstream
     assert {"column:orders.amount", "column:orders.status"} <= set(g.inputs("tag:gmv_365d", "column"))
     assert "source:orders" in g.walk("tag:gmv_365d", "up")
     down = g.walk("tag:value_tier", "down")
@@ -106,7 +113,7 @@ def test_the_graph_joins_sources_tags_audiences_scenes_and_exports(manifest_file
     assert "export:crm_high_value_daily" in down
     # an export's source columns are upstream of it (phone hashed for the CRM)
     assert "column:users.phone" in g.inputs("export:crm_high_value_daily", "column")
-    assert not g.column_level
+    assert g.column_level == column_lineage
 
 
 def test_column_lineage_of_the_manifest_is_used_when_present(manifest_file: Path, tmp_path: Path) -> None:
