@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,15 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 D = dt.date(2026, 11, 24)
 MESSAGES = 40
+
+
+@pytest.fixture(autouse=True)
+def _settings_from_the_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make test`` exports TAGFACTORY_WAREHOUSE, TAGFACTORY_EXPORTS_ROOT ...; they would override the
+    test's settings file (the environment wins), so the CLI would look for the drop elsewhere."""
+    for key in list(os.environ):
+        if key.startswith("TAGFACTORY_") and key != "TAGFACTORY_JARS":
+            monkeypatch.delenv(key)
 
 
 def _produce(bootstrap: str, topic: str, n: int) -> None:
