@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from tagfactory.compiler.manifest import Manifest, write_manifest
 from tagfactory.exports import consumption, registry
 from tagfactory.exports.kafka_topics import ensure_topic
 from tagfactory.settings import load_settings
-from tests.unit.test_export_registry import export_of, receipt
+from tests.unit.test_export_registry import _settings_from_the_test_only, export_of, receipt  # noqa: F401 - autouse
 
 if TYPE_CHECKING:
     from tests.servers.kafka import KafkaBroker
@@ -31,15 +30,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 D = dt.date(2026, 11, 24)
 MESSAGES = 40
-
-
-@pytest.fixture(autouse=True)
-def _settings_from_the_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``make test`` exports TAGFACTORY_WAREHOUSE, TAGFACTORY_EXPORTS_ROOT ...; they would override the
-    test's settings file (the environment wins), so the CLI would look for the drop elsewhere."""
-    for key in list(os.environ):
-        if key.startswith("TAGFACTORY_") and key != "TAGFACTORY_JARS":
-            monkeypatch.delenv(key)
 
 
 def _produce(bootstrap: str, topic: str, n: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,15 @@ from tagfactory.settings import load_settings
 
 DAY1 = dt.date(2026, 11, 1)
 N = 14
+
+
+@pytest.fixture(autouse=True)
+def _settings_from_the_test_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make test`` exports TAGFACTORY_WAREHOUSE, TAGFACTORY_EXPORTS_ROOT ...; they would override the
+    test's settings file (the environment wins), so the CLI would look for the drop elsewhere."""
+    for key in list(os.environ):
+        if key.startswith("TAGFACTORY_") and key != "TAGFACTORY_JARS":
+            monkeypatch.delenv(key)
 
 
 def export_of(name: str = "crm_daily", destinations: list[dict[str, Any]] | None = None,
