@@ -212,7 +212,8 @@ def test_a_row_lost_between_staging_and_delivery_fails_reconciliation(world: Wor
     from tagfactory.exports import receipts
     from tagfactory.exports.job import deliver, select_and_hand_off
 
-    export = _files_only(world.export("popup_assignments"))
+    export = _files_only(world.export("popup_assignments")).model_copy(update={"name": "popup_row_loss_probe"})
+    export = export.model_copy(update={"digest": export.computed_digest()})  # its own staged copy to damage
     selection = select_and_hand_off(world.spark, world.tables, world.settings, world.manifest, export, DAY)
     staged = sorted(Path(selection.staged_uri).glob("part-*.parquet"))
     assert staged and selection.rows_expected > 0
