@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,9 +28,8 @@ from tagfactory.compiler.manifest import (
     Tag,
 )
 from tagfactory.errors import ManifestError
+from tagfactory.quality.psi_math import PSI_TYPE, population_stability_index
 
-PSI_TYPE = "expect_column_psi_to_be_less_than"  # tagfactory.quality.psi.PSI_TYPE (that module imports GX)
-PSI_EPSILON = 1e-4
 CATEGORY_LABELS = {"basic": "Basic attributes", "behavior": "Behaviour", "behaviour": "Behaviour",
                    "consumption": "Consumption", "marketing": "Marketing", "service": "Service", "risk": "Risk"}
 CATEGORY_ORDER = ["basic", "behavior", "behaviour", "consumption", "marketing", "service", "risk"]
@@ -176,7 +174,7 @@ class Catalog:
         points: list[tuple[str, float | None]] = []
         for previous, current in zip(rows, rows[1:], strict=False):
             a, b = _shares(previous), _shares(current)
-            points.append((str(current["dt"]), psi(a, b) if a and b else None))
+            points.append((str(current["dt"]), population_stability_index(a, b) if a and b else None))
         if any(v is not None for _, v in points):
             return points, "top values vs the previous snapshot"
         return [], ""
@@ -192,16 +190,6 @@ def _shares(row: Row) -> dict[str, float]:
     if rest > 1e-9:
         out["__other__"] = rest
     return out
-
-
-def psi(expected: dict[str, float], actual: dict[str, float]) -> float:
-    """Population stability index of two share distributions (empty bins floored at 1e-4)."""
-    total = 0.0
-    for key in set(expected) | set(actual):
-        e = max(expected.get(key, 0.0), PSI_EPSILON)
-        a = max(actual.get(key, 0.0), PSI_EPSILON)
-        total += (a - e) * math.log(a / e)
-    return total
 
 
 def load_catalog(manifest_file: Path, read: Callable[[Manifest], Warehouse] | None = None) -> Catalog:

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from tagfactory.catalog.lineage import build_graph
-from tagfactory.catalog.model import Definitions, load_catalog, psi, read_manifest_lenient
+from tagfactory.catalog.model import Definitions, load_catalog, read_manifest_lenient
 from tagfactory.catalog.warehouse import read_warehouse
+from tagfactory.quality.psi_math import population_stability_index as psi
 from tagfactory.settings import Settings, load_settings
 from tests.unit.definitions import REPO
 
