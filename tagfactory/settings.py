@@ -179,12 +179,17 @@ ENV_FIELDS = {
     "TAGFACTORY_EXPORTS_ROOT": ("exports_root",),
     "TAGFACTORY_WRITER": ("writer",),
     "TAGFACTORY_SPARK_MASTER": ("spark", "master"),
+    # Spark's S3A endpoint (MinIO, Ceph ...); delta-rs reads AWS_ENDPOINT_URL and AWS_* itself (docker/README.md)
+    "TAGFACTORY_S3_ENDPOINT": ("spark", "conf", "spark.hadoop.fs.s3a.endpoint"),
     "TAGFACTORY_QUALITY_ENGINE": ("quality", "engine"),
     "TAGFACTORY_HIVE_METASTORE_URI": ("hive", "metastore_uri"),
     "TAGFACTORY_HIVE_LOCATION_ROOT": ("hive", "location_root"),
     "TAGFACTORY_KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers"),
     "TAGFACTORY_KAFKA_SASL_USERNAME": ("kafka", "sasl_username"),
     "TAGFACTORY_KAFKA_SASL_PASSWORD": ("kafka", "sasl_password"),
+    # librdkafka options that go with the credentials (a deployment sets them beside the secret)
+    "TAGFACTORY_KAFKA_SECURITY_PROTOCOL": ("kafka", "client", "security.protocol"),
+    "TAGFACTORY_KAFKA_SASL_MECHANISM": ("kafka", "client", "sasl.mechanism"),
     "TAGFACTORY_EXPORTS_IDLE_AFTER_DAYS": ("exports", "idle_after_days"),
 }
 
