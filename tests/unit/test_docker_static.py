@@ -538,3 +538,14 @@ def test_spark_submit_example_runs_the_job_of_the_image() -> None:
     assert {name: (secret, key) for name, secret, key in refs} == app_env  # one Secret, the same keys
     for name in re.findall(r"\b(TAGFACTORY_\w+)", text):
         assert name in variables_the_code_reads() or name in ("TAGFACTORY_JOB_IMAGE", "TAGFACTORY_NAMESPACE"), name
+
+
+def test_vendored_schemas_are_the_recorded_files() -> None:
+    """tests/fixtures/docker/README.md records the source and sha256 of each vendored schema."""
+    import hashlib
+
+    table = (FIXTURES / "README.md").read_text(encoding="utf-8")
+    recorded = dict(re.findall(r"^\| `([^`]+)` \|.*\| ([0-9a-f]{64}) \|", table, re.M))
+    assert set(recorded) == {"compose-spec.json", "sparkoperator.k8s.io_sparkapplications.yaml"}
+    for name, digest in recorded.items():
+        assert hashlib.sha256((FIXTURES / name).read_bytes()).hexdigest() == digest, name
