@@ -26,6 +26,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -252,12 +253,10 @@ def parse_airflow(commands: list[list[str]]) -> None:
             "    try:\n        parser.parse_args(argv)\n"
             "    except SystemExit as e:\n"
             "        if e.code:\n            sys.exit('airflow ' + ' '.join(argv) + ': refused by the CLI parser')\n")
-    with_home = {**os.environ, "AIRFLOW_HOME": str(REPO / ".airflow-docker-static"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    try:
+    with tempfile.TemporaryDirectory(prefix="airflow-home-") as home:
+        env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
         result = subprocess.run([sys.executable, "-c", code, json.dumps(commands)], capture_output=True, text=True,
-                                timeout=240, env=with_home, cwd=REPO)
-    finally:
-        shutil.rmtree(REPO / ".airflow-docker-static", ignore_errors=True)
+                                timeout=240, env=env, cwd=home)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
