@@ -82,7 +82,7 @@ class Code(StrEnum):
     # dependencies and lifecycle
     E501 = "E501", "dependency cycle"
     E502 = "E502", "depends on a tag (or audience) that is not built"
-    E503 = "E503", "removes or renames a tag that other tags still use"
+    E503 = "E503", "removes or renames a tag (or a source column) that other tags or goals still use"
     W501 = "W501", "depends on a deprecated tag (or audience)"
     # quality declarations
     E601 = "E601", "unknown expectation type"

@@ -10,9 +10,10 @@ import pytest
 
 from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.diagnostics import Diagnostic
+from tagfactory.compiler.goal_impact import goal_changes, goal_removal_errors
 from tagfactory.compiler.goal_manifest import SceneAnalysis
 from tagfactory.compiler.manifest import read_manifest, write_manifest
-from tagfactory.compiler.project import check_project, load_project
+from tagfactory.compiler.project import Analysis, analyze, check_project, load_project
 from tagfactory.compiler.sqlpolicy import check_compiled
 from tests.unit.definitions import REPO, definitions_with
 
@@ -300,3 +301,60 @@ def test_a_goal_of_another_source_entity_or_a_dimension(tmp_path: Path) -> None:
     text = TAGS + "goals:" + _goal().replace("source: orders", "source: users").replace(
         "    where: \"status = 'completed'\"\n", "")
     _assert_error(text, _errors(tmp_path, text), "E907@source: users~ goal `g1`: `users` is a dimension source")
+
+
+# --- plan impact --------------------------------------------------------------------------------
+
+def _project(tmp_path: Path, text: str) -> Analysis:
+    tmp_path = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+    tmp_path.mkdir()
+    file = tmp_path / "defs.yaml"
+    file.write_text(text, encoding="utf-8")
+    return analyze(definitions_with(tmp_path, file))
+
+
+def test_plan_lists_changed_and_affected_goals(tmp_path: Path) -> None:
+    goals = "goals:" + _goal("g1", extra="slices: [{tag: tier}]") + _goal("g2") + _goal("g3")
+    base = _project(tmp_path, TAGS + goals).project
+    changed = (TAGS.replace('when: "true"', 'when: "1 = 1"') + goals.replace(_goal("g3"), _goal("g4"))
+               .replace("A goal.", "Reworded.", 1).replace("status = 'completed'", "status = 'refunded'", 2))
+    head = _project(tmp_path, changed).project
+    assert base is not None and head is not None
+    changes = goal_changes(base, head, {"tier"}, set())
+    assert changes == {"g1": ("modified", "definition changed"), "g2": ("modified", "definition changed"),
+                       "g4": ("added", "conversion of `orders`"), "g3": ("removed", "")}
+    only_tier = goal_changes(base, _project(tmp_path, TAGS + goals.replace("A goal.", "Reworded.")).project,
+                             {"tier"}, {"orders"})
+    assert only_tier == {"g1": ("affected", "reads source `orders`, which changed"),
+                         "g2": ("affected", "reads source `orders`, which changed"),
+                         "g3": ("affected", "reads source `orders`, which changed")}
+    assert goal_changes(base, base, {"tier"}, set()) == {"g1": ("affected", "reads `tier`")}
+
+
+def test_removing_a_tag_or_column_a_goal_reads_is_breaking(tmp_path: Path) -> None:
+    goals = "goals:" + _goal("g1", metric="{type: mean, value: amount}", extra="covariate: {tag: spend_30d}")
+    base = _project(tmp_path, TAGS + goals).project
+    assert base is not None
+    without_tag = TAGS.replace("  - {name: spend_30d", "  - {name: spend_31d")
+    head = _project(tmp_path, without_tag + goals)
+    assert head.project is None
+    errors = [d.message for d in goal_removal_errors(base, head.resolved)]
+    assert errors == ["goal `g1` still uses tag `spend_30d`, but this change removes it"]
+    clicks = textwrap.dedent("""
+        sources:
+          - name: clicks
+            kind: event
+            entity: user
+            entity_key: user_id
+            time_column: ts
+            path: clicks
+            columns: {user_id: string, ts: timestamp, price: double}
+    """)
+    on_clicks = goals.replace("source: orders", "source: clicks").replace("value: amount", "value: price").replace(
+        "    where: \"status = 'completed'\"\n", "")
+    base = _project(tmp_path, TAGS + clicks + on_clicks).project
+    assert base is not None
+    head = _project(tmp_path, TAGS + clicks.replace(", price: double", "") + on_clicks)
+    assert head.project is None
+    errors = [d.message for d in goal_removal_errors(base, head.resolved)]
+    assert errors == ["goal `g1` still reads `clicks.price`, but this change removes the column"]
