@@ -234,6 +234,14 @@ def test_where_is_untrusted_sql(tmp_path: Path) -> None:
                         ("${env:HOME} = 'x'", "E407"), ("status IN (SELECT 1)", "E402"), ("o.amount > 0", "E204")]:
         text = TAGS + "goals:" + _goal().replace("status = 'completed'", where.replace('"', '\\"'))
         _assert_error(text, _errors(tmp_path, text), f"{code}@where:")
+    for where, code in [("status = 'completed'; DROP TABLE orders", "E401")]:
+        text = TAGS + "goals:" + _goal().replace("status = 'completed'", where)
+        _assert_error(text, _errors(tmp_path, text), f"{code}@where:")
+    for metric, code in [("{type: mean, value: \"java_method('java.lang.System', 'exit', 0)\"}", "E404"),
+                         ("{type: ratio, numerator: amount, denominator: \"size(array_repeat('x', 2000000000))\"}",
+                          "E409")]:
+        text = TAGS + "goals:" + _goal(metric=metric)
+        _assert_error(text, _errors(tmp_path, text), f"{code}@metric:")
 
 
 def test_a_goal_window_must_be_days(tmp_path: Path) -> None:
