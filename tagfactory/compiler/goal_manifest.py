@@ -59,8 +59,9 @@ class MetricPlan(Frozen):
 
     * ``conversion``: ``y = 1`` when the user has at least one event row, else 0;
     * ``mean``: ``y = Σ value`` over the user's event rows (0 without rows), capped at the
-      ``cap_percentile``-th percentile of ``y`` over the goal's exposed users (both arms
-      together) when set; the estimate is the difference of the mean of ``y``;
+      ``cap_percentile``-th percentile of ``y`` over the scene's exposed users (every arm
+      together, so both sides of every comparison share the cap) when set; the estimate is the
+      difference of the mean of ``y``;
     * ``count``: ``y`` = the number of event rows, capped like ``mean``;
     * ``ratio``: per user ``a = Σ numerator``, ``b = Σ denominator``; the estimate is the difference
       of ``Σa / Σb`` (delta method), never the mean of per-user ratios.

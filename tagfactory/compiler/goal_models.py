@@ -28,6 +28,7 @@ ComparisonKind = Literal["treatment_vs_control", "treatment_vs_holdout", "varian
 #: a window length or delay: ``Nd``, N days
 DAYS_RE = re.compile(r"^([0-9]{1,4})d$")
 MAX_GOAL_DAYS = 365
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 DEFAULT_SLICE_TOP = 10
 MAX_SLICE_TOP = 50
 
@@ -79,7 +80,7 @@ class Cost(Strict):
     """What one delivered touch costs (for cost per reached user and per incremental conversion)."""
 
     per_touch: float
-    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    currency: str = "CNY"  # an ISO 4217 code, checked in compiler/goals.py
 
 
 class Sequential(Strict):

@@ -196,7 +196,7 @@ class _SceneCheck:
             return []
         baseline = comparison.baseline or variants[0]
         if baseline not in variants:
-            self.error(path if report_impossible else ("comparisons",), Code.E906, f"variant_vs_variant: `{baseline}` "
+            self.error(path, Code.E906, f"variant_vs_variant: `{baseline}` "
                        f"is not a variant of branch `{branch.name}`",
                        did_you_mean(baseline, variants) or f"variants: {', '.join(variants)}")
             return []

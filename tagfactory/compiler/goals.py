@@ -21,6 +21,7 @@ from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import free_columns, parse_expression
 from tagfactory.compiler.goal_models import (
+    CURRENCY_RE,
     MAX_GOAL_DAYS,
     MAX_SLICE_TOP,
     GoalSpec,
@@ -204,6 +205,9 @@ class _GoalCheck:
         if spec.cost is not None and not (math.isfinite(spec.cost.per_touch) and spec.cost.per_touch >= 0):
             self.error(("cost", "per_touch"), Code.E904, f"`cost.per_touch` {spec.cost.per_touch:g} must be a "
                        "finite amount >= 0", "the cost of one delivered touch, e.g. 0.05")
+        if spec.cost is not None and not CURRENCY_RE.match(spec.cost.currency):
+            self.error(("cost", "currency"), Code.E103, f"`cost.currency` `{spec.cost.currency}` must be an ISO 4217 "
+                       "code: three capital letters", "e.g. `currency: CNY`")
         seq = spec.sequential
         if isinstance(seq, Sequential):
             if seq.tau2 is not None and not (math.isfinite(seq.tau2) and seq.tau2 > 0):

@@ -220,6 +220,7 @@ def test_guardrails_join_the_plan_once(tmp_path: Path) -> None:
     ("{type: conversion}", "alpha: 0", "E904@alpha~ goal `g1`: `alpha` 0 must be in (0, 0.5)"),
     ("{type: conversion}", "sequential: {tau2: -1}", "E904@sequential~ goal `g1`: `sequential.tau2` -1 must be > 0"),
     ("{type: conversion}", "cost: {per_touch: -0.1}", "E904@cost~ goal `g1`: `cost.per_touch` -0.1"),
+    ("{type: conversion}", "cost: {per_touch: 1, currency: yuan}", "E103@cost~ goal `g1`: `cost.currency` `yuan`"),
     ("{type: conversion}", "guardrails: [g1]", "E901@guardrails~ goal `g1`: a goal cannot be its own guardrail"),
     ("{type: conversion}", "entity: shop", "E205@entity~ goal `g1`: unknown entity `shop`"),
 ])
