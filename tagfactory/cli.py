@@ -273,6 +273,8 @@ def _validate(args: argparse.Namespace) -> int:
                 extra = f", {len(project.audiences.audiences)} audiences, {len(project.audiences.scenes)} scenes"
             if project.exports:
                 extra += f", {len(project.exports)} exports"
+            if project.goals is not None and project.goals.goals:
+                extra += f", {len(project.goals.goals)} goals"
             print(f"ok: {len(project.tags)} tags, {len(project.sources)} sources, {len(project.entities)} "
                   f"entities{extra} valid ({len(diagnostics)} warnings) in {elapsed:.2f}s")
         else:
@@ -321,8 +323,11 @@ def _plan(args: argparse.Namespace) -> int:
             print("  " + d.format().splitlines()[0], file=sys.stderr)
         return EXIT_INVALID
     if head.project is None:
+        from tagfactory.compiler.goal_impact import goal_removal_errors
+
         diff = PlanDiff(label, "working tree", [], [], {},
-                        diagnostics=removal_errors(base.project, base.checked, head.checked) + head.diagnostics)
+                        diagnostics=removal_errors(base.project, base.checked, head.checked)
+                        + goal_removal_errors(base.project, head.resolved) + head.diagnostics)
     else:
         diff = diff_projects(base.project, head.project, label, "working tree")
         diff.diagnostics = head.diagnostics

@@ -161,6 +161,7 @@ def _scenes(project: Project, entity: str) -> list[Scene]:
             salt=spec.salt or name, holdout=spec.holdout,
             branches=[Branch(name=b.name, audience=b.audience, payload=b.payload, control=b.control,
                              variants=b.variants) for b in spec.branches],
+            analysis=project.analyses.get(name),
         ))
     return out
 

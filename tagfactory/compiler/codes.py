@@ -82,7 +82,7 @@ class Code(StrEnum):
     # dependencies and lifecycle
     E501 = "E501", "dependency cycle"
     E502 = "E502", "depends on a tag (or audience) that is not built"
-    E503 = "E503", "removes or renames a tag that other tags still use"
+    E503 = "E503", "removes or renames a tag (or a source column) that other tags or goals still use"
     W501 = "W501", "depends on a deprecated tag (or audience)"
     # quality declarations
     E601 = "E601", "unknown expectation type"
@@ -113,6 +113,14 @@ class Code(StrEnum):
     E807 = "E807", "an export column is pii by lineage (its tag is computed from a pii source column) and states no treatment"
     W805 = "W805", "`keep` on a column that is not pii"
     W807 = "W807", "a deprecated export, or an export reading a deprecated audience or tag"
+    # goals and effect analysis
+    E901 = "E901", "a scene's `goals` or a goal's `guardrails` name an unknown goal (or the goal itself)"
+    E902 = "E902", "metric fields that do not fit the metric type (a conversion with a value, a ratio without denominator)"
+    E903 = "E903", "a goal's value expression or CUPED covariate tag is not numeric"
+    E904 = "E904", "a statistical setting out of range (alpha, cap_percentile, slice top, cost, tau2, horizon)"
+    E905 = "E905", "a slice on a pii tag (declared or by column lineage)"
+    E906 = "E906", "a comparison the scene cannot make (no control, no holdout, no variants, unknown branch or variant)"
+    E907 = "E907", "a goal source that is a dimension or of another entity; a covariate or slice tag that is a draft, of another entity or of a type that cannot be sliced"
 
 
 def markdown_table(prefixes: Sequence[str] = ()) -> str:

@@ -17,6 +17,7 @@ from tagfactory.compiler.assemble import profile_table
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.compile import CompiledEntity, compile_project
 from tagfactory.compiler.diagnostics import Diagnostic, Severity
+from tagfactory.compiler.goal_impact import goal_changes
 from tagfactory.compiler.models import SourceSpec, TagBase
 from tagfactory.compiler.parse import Located
 from tagfactory.compiler.resolve import Project
@@ -91,6 +92,8 @@ class PlanDiff:
     # exports: name -> (added | removed | modified | affected, why); breaking changes of what they deliver
     exports: dict[str, tuple[str, str]] = field(default_factory=dict)
     export_breaking: list[tuple[str, str]] = field(default_factory=list)
+    # goals: name -> (added | removed | modified | affected, why); see compiler/goal_impact.py
+    goals: dict[str, tuple[str, str]] = field(default_factory=dict)
     # changed exports nobody consumes: name -> "idle since D ..." (filled by `tagfactory plan` from the registry)
     idle_exports: dict[str, str] = field(default_factory=dict)
 
@@ -139,6 +142,7 @@ class PlanDiff:
             "exports": [{"name": n, "change": c, "why": w, **({"idle": self.idle_exports[n]}
                                                               if n in self.idle_exports else {})}
                         for n, (c, w) in self.exports.items()],
+            "goals": [{"name": n, "change": c, "why": w} for n, (c, w) in self.goals.items()],
             "diagnostics": [d.to_dict() for d in self.diagnostics],
         }
 
@@ -197,6 +201,7 @@ def diff_projects(base: Project, head: Project, base_label: str = "base", head_l
     changed_values = {c.name for c in changes if c.values_change} | set(result.affected)
     result.audiences, result.scenes = _audience_impact(base, head, changed_values)
     result.exports, result.export_breaking = export_impact(base, head, changed_values, set(result.audiences))
+    result.goals = goal_changes(base, head, changed_values, {s.name for s in sources})
     for change in changes:
         if change.breaking:
             users = _delivered_by(head if change.change != "removed" else base, change.renamed_from or change.name)

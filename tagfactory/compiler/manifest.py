@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from tagfactory.compiler.export_models import (
     Consumer,
@@ -29,53 +29,17 @@ from tagfactory.compiler.export_models import (
     Suppression,
     What,
 )
+from tagfactory.compiler.goal_manifest import SceneAnalysis
+from tagfactory.compiler.manifest_base import Column, Frozen, Source
+from tagfactory.compiler.manifest_base import SourceColumn as SourceColumn  # re-exported
 from tagfactory.compiler.models import Guardrails, PayloadValue, Variant
-from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
+from tagfactory.compiler.quality import EntityQuality, TagQuality
 from tagfactory.contracts.tables import TableSpec
 from tagfactory.errors import ManifestError
 
 MANIFEST_FORMAT = 2
 AudienceKind = Literal["rule", "list", "sql"]
 MANIFEST_FILE = "manifest.json"
-
-
-class Frozen(BaseModel):
-    """Manifest nodes: unknown fields are errors, nothing is mutated after compilation."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Column(Frozen):
-    """A column of a compiled table: its tag-language type and the Spark SQL type it is written as."""
-
-    name: str
-    type: str
-    spark_type: str
-
-
-class SourceColumn(Column):
-    """A declared source column."""
-
-    pii: bool = False
-    values: list[str] | None = None
-
-
-class Source(Frozen):
-    """A declared source: where and how a job reads it."""
-
-    name: str
-    kind: Literal["dimension", "fact", "event"]
-    path: str
-    format: str
-    entity_key: str
-    time_column: str | None = None
-    partition_column: str | None = None
-    columns: list[SourceColumn]
-    quality: SourceQuality = SourceQuality()
-
-    def column_types(self) -> list[tuple[str, str]]:
-        """``(name, type)`` of every declared column (what lineage datasets list)."""
-        return [(c.name, c.type) for c in self.columns]
 
 
 class Tag(Frozen):
@@ -160,6 +124,8 @@ class Scene(Frozen):
     salt: str
     holdout: float = 0.0
     branches: list[Branch]
+    analysis: SceneAnalysis | None = Field(default=None, description=(
+        "effect analysis: the scene's goals and comparisons (docs/effects.md); None without goals"))
 
 
 class Entity(Frozen):

@@ -15,6 +15,7 @@ from pydantic import Field, create_model, field_validator
 
 from tagfactory.compiler.base import Name, Scalar, Strict
 from tagfactory.compiler.export_models import ExportSpec
+from tagfactory.compiler.goal_models import ComparisonSpec, GoalSpec
 from tagfactory.compiler.quality import EntityQuality, SourceQuality, TagQuality
 
 VALUE_TYPES = ("boolean", "integer", "double", "string", "date", "enum", "array<string>")
@@ -249,6 +250,10 @@ class SceneSpec(Described):
     salt: str | None = Field(default=None, min_length=1, max_length=200)
     holdout: float = Field(0.0, ge=0, lt=1)
     branches: list[Branch] = Field(min_length=1)
+    # effect analysis (docs/effects.md): the goals measured and the comparisons made; without
+    # `comparisons`, every comparison the scene's splits allow (compiler/goal_plan.py)
+    goals: list[Name] = Field(default_factory=list)
+    comparisons: list[ComparisonSpec] | None = Field(default=None, min_length=1)
 
 
 @dataclass(frozen=True)
@@ -270,6 +275,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("audiences", "audience", AudienceSpec),
     Section("scenes", "scene", SceneSpec),
     Section("exports", "export", ExportSpec),
+    Section("goals", "goal", GoalSpec),
 )
 SECTION: dict[str, Section] = {s.key: s for s in SECTIONS}
 TOP_LEVEL_KEYS = tuple(SECTION)

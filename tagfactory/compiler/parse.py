@@ -31,6 +31,16 @@ from tagfactory.compiler.export_models import (
     TagCondition,
     What,
 )
+from tagfactory.compiler.goal_models import (
+    ComparisonSpec,
+    Cost,
+    Covariate,
+    GoalSpec,
+    GoalWindow,
+    Metric,
+    Sequential,
+    Slice,
+)
 from tagfactory.compiler.models import (
     SECTION,
     SECTIONS,
@@ -83,6 +93,7 @@ class ParsedDefinitions:
     audiences: list[Located[AudienceSpec]] = field(default_factory=list)
     scenes: list[Located[SceneSpec]] = field(default_factory=list)
     exports: list[Located[ExportSpec]] = field(default_factory=list)
+    goals: list[Located[GoalSpec]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     # the definitions folder: uploaded lists must stay inside it (see guards.list_path)
     root: Path | None = None
@@ -296,7 +307,11 @@ def _allowed_fields(section: str, item: dict[str, Any], rel: PathKey) -> list[st
     if section == "scenes":
         if len(rel) >= 5 and rel[0] == "branches" and rel[2] == "variants":
             return _field_names(Variant)
+        if len(rel) >= 3 and rel[0] == "comparisons":
+            return _field_names(ComparisonSpec)
         return _field_names(Branch if len(rel) >= 3 and rel[0] == "branches" else SceneSpec)
+    if section == "goals":
+        return _field_names(_goal_model(rel))
     if section == "exports":
         return _field_names(_export_model(item, rel))
     return _field_names(SECTION[section].model)
@@ -319,6 +334,15 @@ def _export_model(item: dict[str, Any], rel: PathKey) -> type[Any]:
     nested = {"what": What, "consumer": Consumer, "suppression": Suppression, "schedule": Schedule,
               "retention": Retention}
     return nested.get(str(rel[0]), ExportSpec) if len(rel) >= 2 else ExportSpec
+
+
+def _goal_model(rel: PathKey) -> type[Any]:
+    """The model of the mapping at ``rel`` inside a goal (for the allowed-fields hint)."""
+    if len(rel) >= 3 and rel[0] == "slices":
+        return Slice
+    nested = {"window": GoalWindow, "metric": Metric, "covariate": Covariate, "cost": Cost,
+              "sequential": Sequential}
+    return nested.get(str(rel[0]), GoalSpec) if len(rel) >= 2 else GoalSpec
 
 
 def _field_names(model: type[Any]) -> list[str]:

@@ -9,6 +9,8 @@ from tagfactory.compiler.audience.check import check_audiences
 from tagfactory.compiler.collineage import check_tag_pii, pii_paths, tag_inputs
 from tagfactory.compiler.diagnostics import DefinitionError, Diagnostic, DiagnosticSink
 from tagfactory.compiler.exports import check_exports
+from tagfactory.compiler.goal_plan import plan_scenes
+from tagfactory.compiler.goals import check_goals
 from tagfactory.compiler.parse import parse_definitions
 from tagfactory.compiler.resolve import Project, resolve
 from tagfactory.compiler.validate import Checked, check_definitions
@@ -38,6 +40,8 @@ def analyze(root: str | Path) -> Analysis:
     project.tag_inputs = tag_inputs(project)
     project.pii_by_lineage = check_tag_pii(project, pii_paths(project, project.tag_inputs), sink)
     project.exports = check_exports(parsed.exports, project, sink)
+    project.goals = check_goals(parsed, project, sink)
+    project.analyses = plan_scenes(project, project.goals, sink)
     return Analysis(checked, project, sorted(sink.items))
 
 

@@ -64,6 +64,8 @@ def render_text(diff: PlanDiff, preview: dict[str, Any] | None = None, *, show_s
             out.append(f"      IDLE: {diff.idle_exports[name]}")
     for who, reason in diff.export_breaking:
         out.append(f"      BREAKING ({who}): {reason}")
+    for name, (change, why) in diff.goals.items():
+        out.append(f"  goal {name}: {change}" + (f" ({why.replace('`', '')})" if why else ""))
     if preview:
         out += ["", *_preview_text(preview)]
     if show_sql:
@@ -112,6 +114,10 @@ def render_markdown(diff: PlanDiff, preview: dict[str, Any] | None = None) -> st
         out += [f"| `{n}` | {c} | {w or '—'} |" for n, (c, w) in diff.exports.items()]
         idle = [f"- `{n}` is {why}" for n, why in diff.idle_exports.items() if n in diff.exports]
         out += ["", *idle] if idle else []
+        out.append("")
+    if diff.goals:
+        out += ["### Goals", "", "| goal | change | why |", "|---|---|---|"]
+        out += [f"| `{n}` | {c} | {w or '—'} |" for n, (c, w) in diff.goals.items()]
         out.append("")
     changed_tables = [t for t, changed in diff.profile_sql_changed.items() if changed]
     if diff.profile_sql_changed:

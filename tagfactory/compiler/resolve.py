@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from tagfactory.compiler.exports import CheckedExport
+    from tagfactory.compiler.goal_manifest import SceneAnalysis
+    from tagfactory.compiler.goals import GoalSet
     from tagfactory.compiler.sqllineage import Edge
 
 
@@ -45,6 +47,10 @@ class Project:
     # a path to a pii source column (see compiler/collineage.py; set before the exports are checked)
     tag_inputs: dict[str, list[Edge]] = field(default_factory=dict)
     pii_by_lineage: dict[str, list[str]] = field(default_factory=dict)
+    # goals (checked after the exports) and the analysis plan of each scene with goals (see
+    # compiler/goals.py and compiler/goal_plan.py)
+    goals: GoalSet | None = None
+    analyses: dict[str, SceneAnalysis] = field(default_factory=dict)
 
     def built_tags(self, entity: str) -> list[TagBase]:
         """Built (active or deprecated) tags of an entity, in definition order."""

@@ -12,7 +12,8 @@ from tagfactory.compiler.codes import Code, Severity, main, markdown_table, rege
 from tagfactory.compiler.diagnostics import CODES, Diagnostic
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = [REPO / "docs" / "tag-language.md", REPO / "docs" / "audiences.md", REPO / "docs" / "exports.md"]
+DOCS = [REPO / "docs" / "tag-language.md", REPO / "docs" / "audiences.md", REPO / "docs" / "exports.md",
+        REPO / "docs" / "effects.md"]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
@@ -21,7 +22,7 @@ def test_docs_code_tables_match_the_enum(doc: Path) -> None:
     assert "<!-- codes:begin" in text
     assert regenerate(text) == text, (
         f"{doc.relative_to(REPO)} is stale: run python -m tagfactory.compiler.codes --write "
-        "docs/tag-language.md docs/audiences.md docs/exports.md")
+        "docs/tag-language.md docs/audiences.md docs/exports.md docs/effects.md")
 
 
 def test_the_full_table_lists_every_code() -> None:

@@ -22,7 +22,7 @@ from tagfactory.compiler.types import NUMERIC_TYPES, SPARK_TYPES
 
 def test_every_section_is_a_top_level_key_a_file_field_and_a_parsed_list() -> None:
     keys = [s.key for s in SECTIONS]
-    assert keys == ["entities", "sources", "tags", "audiences", "scenes", "exports"]
+    assert keys == ["entities", "sources", "tags", "audiences", "scenes", "exports", "goals"]
     assert TOP_LEVEL_KEYS == tuple(keys) and list(SECTION) == keys
     assert list(DefinitionFile.model_fields) == keys
     parsed_fields = {f.name for f in dataclasses.fields(ParsedDefinitions)}
@@ -30,7 +30,7 @@ def test_every_section_is_a_top_level_key_a_file_field_and_a_parsed_list() -> No
     parsed = ParsedDefinitions()
     for key in keys:
         assert parsed.section(key) is getattr(parsed, key)
-    assert [s.singular for s in SECTIONS] == ["entity", "source", "tag", "audience", "scene", "export"]
+    assert [s.singular for s in SECTIONS] == ["entity", "source", "tag", "audience", "scene", "export", "goal"]
 
 
 def test_every_column_type_has_one_spark_type() -> None:
