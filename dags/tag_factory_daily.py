@@ -81,13 +81,24 @@ class StepOptions(TypedDict, total=False):
     retries: int
 
 
-def compiled_exports() -> list[dict[str, object]]:
+def _manifest_exports() -> list[dict[str, object]]:
     """The exports of the compiled manifest (read as JSON at parse time; none before the first compile)."""
     try:
         manifest = json.loads((TARGET / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    return [x for x in manifest.get("exports", []) if x.get("lifecycle") != "retired"]
+    exports = manifest.get("exports", [])
+    return exports if isinstance(exports, list) else []
+
+
+def compiled_exports() -> list[dict[str, object]]:
+    """The exports that deliver: every compiled one that is not retired."""
+    return [x for x in _manifest_exports() if x.get("lifecycle") != "retired"]
+
+
+def retired_exports() -> list[str]:
+    """The retired exports, whose outlets the ``clean_retired_exports`` task cleans after their retention."""
+    return [str(x["name"]) for x in _manifest_exports() if x.get("lifecycle") == "retired"]
 
 
 def export_due(manifest: str, export: str, snapshot_date: str) -> bool:
@@ -196,3 +207,9 @@ with DAG(
                                uri=f"x-tagfactory://export/{name}/{dest['name']}")])
             select >> deliver >> verify
         materialize_audiences >> due >> select
+
+    # retired exports deliver nothing; their drops, workbooks and Hive partitions go after the retention
+    if retired := retired_exports():
+        clean_retired = export_step("clean_retired_exports", retired[0], "clean",
+                                    *(arg for name in retired[1:] for arg in ("--export", name)))
+        materialize_audiences >> clean_retired

@@ -1,10 +1,12 @@
-"""spark-submit entry point: one step of the exports of a date (select, deliver or verify).
+"""spark-submit entry point: one step of the exports of a date (select, deliver, verify or clean).
 
     spark-submit jobs/export.py --manifest target/manifest.json --date 2026-11-24 --export NAME --step select
     spark-submit jobs/export.py ... --step deliver --destination NAME
     python jobs/export.py ... --step verify          # no Spark: reads the receipts with delta-rs
+    spark-submit jobs/export.py ... --export RETIRED --step clean   # a retired export's outlets past retention
 
-The DAG runs ``select -> one task per destination -> verify`` per export. All logic lives in
+The DAG runs ``select -> one task per destination -> verify`` per export, and one
+``clean_retired_exports`` task for the retired ones. All logic lives in
 ``tagfactory.exports``; see docs/exports.md.
 """
 
@@ -22,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
     parser.add_argument("--export", action="append", help="only this export (repeatable)")
     parser.add_argument("--destination", action="append", help="only this destination, by name or kind")
-    parser.add_argument("--step", choices=("all", "select", "deliver", "verify"), default="all")
+    parser.add_argument("--step", choices=("all", "select", "deliver", "verify", "clean"), default="all",
+                        help="clean: only remove what retired exports left past their retention (the DAG's "
+                        "clean_retired_exports task)")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--run-id", help="run id recorded in the receipts")
     parser.add_argument("--lineage-parent-id", help="OpenLineage parent run, namespace/job_name/run_id (Airflow: "

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tagfactory.lakehouse.store import TableStore
     from tagfactory.lineage import LineageEmitter
 
-Step = Literal["all", "select", "deliver", "verify"]
+Step = Literal["all", "select", "deliver", "verify", "clean"]
 STEPS: tuple[Step, ...] = ("all", "select", "deliver", "verify")
 
 
@@ -59,10 +59,10 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
     """Run ``step_name`` of every due export for ``snapshot_date``; returns 0 or raises ExportError."""
     settings = load_settings(config)
     manifest = load_manifest(settings, manifest_file)
-    chosen = due_exports(manifest, snapshot_date, exports)
+    chosen = [] if step_name == "clean" else due_exports(manifest, snapshot_date, exports)
     run_id = safe_run_id(run_id) if run_id else f"export_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     retired = [x for x in ([manifest.export(n) for n in exports] if exports else manifest.exports)
-               if x.lifecycle == "retired" and needs_cleaning(x)] if step_name in ("all", "deliver") else []
+               if x.lifecycle == "retired" and needs_cleaning(x)] if step_name in ("all", "deliver", "clean") else []
     if not chosen and not retired:
         return 0
     if step_name == "verify":
@@ -71,7 +71,7 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
         return 0
     writes_hive = any(isinstance(d, HiveDestination) and (not destinations or d.name in destinations
                                                           or d.kind in destinations)
-                      for x in chosen + retired for d in x.destinations) and step_name in ("all", "deliver")
+                      for x in chosen + retired for d in x.destinations) and step_name in ("all", "deliver", "clean")
     job = start_job(settings, master, "tagfactory-export", hive=writes_hive, lineage_parent_id=lineage_parent_id,
                     lineage_root_parent_id=lineage_root_parent_id)
     try:

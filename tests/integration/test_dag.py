@@ -87,6 +87,22 @@ def test_the_dag_has_a_task_chain_per_compiled_export(airflow_env: dict[str, str
         assert chain <= tasks, chain - tasks
 
 
+def test_a_retired_export_gets_only_the_cleaning_task(airflow_env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    env = {**airflow_env, "TAGFACTORY_TARGET": str(target)}
+    subprocess.run([str(Path(sys.executable).parent / "tagfactory"), "compile", "--target", str(target)], env=env,
+                   cwd=REPO, check=True, capture_output=True)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    retired = manifest["exports"][0]["name"]
+    manifest["exports"][0]["lifecycle"] = "retired"  # the DAG file reads the JSON only (no digest check)
+    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    tasks = set(_airflow(env, "tasks", "list", "tag_factory_daily").stdout.split())
+    assert "clean_retired_exports" in tasks
+    assert not {t for t in tasks if t.startswith(f"export_{retired}.")}  # it delivers nothing
+    others = {x["name"] for x in manifest["exports"][1:]}
+    assert {f"export_{name}.select" for name in others} <= tasks
+
+
 def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> None:
     proc = _airflow(airflow_env, "dags", "test", "tag_factory_daily", LOGICAL_DATE.isoformat(), timeout=900)
     log = proc.stdout + proc.stderr
