@@ -99,7 +99,7 @@ demo-dag-runs:
 test: $(STAMP) $(JARS_STAMP)
 	tests/servers/ensure_chromium.sh
 	$(BIN)/tagfactory validate tag_definitions
-	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=60 $(PYTEST_ARGS)
 
 bench-validate: $(STAMP)
 	$(BIN)/python benchmarks/validate_2000.py
