@@ -202,7 +202,8 @@ def main() -> int:
             return 0
         site = work / "catalog"
         tag = sorted((site / "tag").glob("*.html"))
-        pages = [site / "index.html", site / "category" / "consumption.html", tag[0], tag[len(tag) // 2],
+        biggest = max((site / "category").glob("*.html"), key=lambda p: p.stat().st_size)
+        pages = [site / "index.html", site / "category" / "consumption.html", biggest, tag[0], tag[len(tag) // 2],
                  site / "source" / "orders.html", next(iter(sorted((site / "audience").glob("*.html"))))]
         urls = [p.as_uri() for p in pages]
         urls[0] += "?q=" + urllib.parse.quote("标签 t1")
