@@ -165,7 +165,7 @@ with DAG(
     maintain_tables = SparkSubmitOperator(
         task_id="maintain_tables",
         application=str(REPO / "jobs" / "maintain_tables.py"),
-        application_args=["--manifest", str(TARGET / "manifest.json"), *CONFIG_ARGS],
+        application_args=["--manifest", str(TARGET / "manifest.json"), *LINEAGE_ARGS, *CONFIG_ARGS],
         conn_id="spark_default",
         name="tagfactory-maintenance",
         conf=SPARK_CONF,

@@ -20,13 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", required=True, help="compiled manifest (target/manifest.json)")
     parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
     parser.add_argument("--retention-days", type=float, help="override settings maintenance.retention_days")
+    parser.add_argument("--lineage-parent-id", help="OpenLineage parent run, namespace/job_name/run_id (Airflow: "
+                        "macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance))")
+    parser.add_argument("--lineage-root-parent-id", help="OpenLineage root run (the DAG run), namespace/job_name/run_id")
     args = parser.parse_args(argv)
 
     from tagfactory.cli import run_reported
     from tagfactory.pipeline.maintenance import run_maintenance
 
-    return run_reported(parser.prog, lambda: run_maintenance(args.manifest, args.config,
-                                                             retention_days=args.retention_days))
+    return run_reported(parser.prog, lambda: run_maintenance(
+        args.manifest, args.config, retention_days=args.retention_days,
+        lineage_parent_id=args.lineage_parent_id or None, lineage_root_parent_id=args.lineage_root_parent_id or None))
 
 
 if __name__ == "__main__":

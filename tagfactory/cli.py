@@ -495,7 +495,7 @@ def _build(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from tagfactory.lakehouse.store import open_store
     from tagfactory.pipeline.job import publish_staged
-    from tagfactory.pipeline.runtime import load_manifest, start_spark
+    from tagfactory.pipeline.runtime import job_lineage, lineage_emitter, load_manifest, start_spark
     from tagfactory.settings import load_settings
 
     if args.override_gate and not args.reason:
@@ -511,7 +511,9 @@ def _publish(args: argparse.Namespace) -> int:
     try:
         result = publish_staged(spark, settings, entity, args.date, args.run_id, manifest.digest,
                                 tables=open_store(settings, spark),
-                                override_reason=args.reason if args.override_gate else None, actor=args.by)
+                                override_reason=args.reason if args.override_gate else None, actor=args.by,
+                                emitter=job_lineage(lineage_emitter(settings), spark.version),
+                                column_lineage=manifest.column_lineage)
     finally:
         spark.stop()
     print(f"published {entity.profile_table} dt={args.date}: version {result['version']}, {result['rows']:,} rows")

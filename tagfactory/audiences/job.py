@@ -40,11 +40,12 @@ def run_audiences(snapshot_date: dt.date, manifest_file: str | None = None, conf
         for entity in chosen:
             if override_reason is not None:
                 versions = publish_overridden(spark, settings, tables, entity, snapshot_date, run_id, override_reason,
-                                              manifest.digest, actor)
+                                              manifest.digest, actor, emitter=emitter,
+                                              column_lineage=manifest.column_lineage)
                 log(f"published the quarantined audience tables of run {run_id}: {versions}")
                 continue
             summary = materialize(spark, settings, tables, entity, snapshot_date, run_id, file.parent, manifest.digest,
-                                  emitter)
+                                  emitter, column_lineage=manifest.column_lineage)
             if not quiet and summary.get("stats"):
                 log(f"audiences of {entity.name} for {snapshot_date} (population {summary['population']:,}):\n"
                     + describe(summary))

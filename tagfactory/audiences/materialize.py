@@ -17,6 +17,7 @@ See docs/audiences.md.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,7 +33,7 @@ from tagfactory.audiences.profiles import audience_profile
 from tagfactory.audiences.publish import StagedDay, commit_all, quarantine_all
 from tagfactory.audiences.scenes import assign_scenes, count_assignments
 from tagfactory.audiences.stats import change_counts, list_unknown, member_counts, stats_rows
-from tagfactory.compiler.manifest import Entity
+from tagfactory.compiler.manifest import ColumnLineage, Entity
 from tagfactory.lakehouse.schemas import frame_schema
 from tagfactory.lakehouse.store import TableStore
 from tagfactory.lineage import DatasetRef, LineageEmitter, dataset_for_uri
@@ -61,10 +62,13 @@ class _Run:
 
 def materialize(spark: SparkSession, settings: Settings, tables: TableStore, entity: Entity, snapshot_date: dt.date,
                 run_id: str, manifest_dir: Path, manifest_digest: str,
-                emitter: LineageEmitter | None = None) -> dict[str, Any]:
+                emitter: LineageEmitter | None = None,
+                column_lineage: Sequence[ColumnLineage] = ()) -> dict[str, Any]:
     """Stage, audit and publish the audience and scene tables of ``entity`` for ``snapshot_date``.
 
     ``tables`` is the job's table store: every read, stage and commit goes through it.
+    ``column_lineage`` (the manifest's) becomes the ``columnLineage`` facets of the members and
+    scene assignment outputs.
 
     Returns:
         Summary: per-audience stats rows, per-scene counts, table versions.
@@ -82,7 +86,9 @@ def materialize(spark: SparkSession, settings: Settings, tables: TableStore, ent
     emitter = emitter or LineageEmitter.from_config(False, None, None)
     profile, population = _read_snapshot(run, profile_uri)
     try:
-        outputs = {kind: refs.entity_dataset(settings, entity, name) for kind, name in entity.audience_tables.items()}
+        outputs = refs.audience_outputs_with_columns(
+            {kind: refs.entity_dataset(settings, entity, name) for kind, name in entity.audience_tables.items()},
+            settings, entity, column_lineage)
         with emitter.run(f"materialize_audiences.{entity.name}", _lineage_inputs(run, profile_uri),
                          list(outputs.values()), run_id=f"{run_id}-audiences",
                          parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},

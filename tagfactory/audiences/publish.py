@@ -8,12 +8,14 @@ members last. :func:`publish_overridden` commits a quarantined run: a recorded d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 
 from tagfactory.audiences.errors import AudienceError
-from tagfactory.compiler.manifest import Entity, check_run_digest
+from tagfactory.compiler.manifest import ColumnLineage, Entity, check_run_digest
 from tagfactory.lakehouse import staging
 from tagfactory.lakehouse.stage import StagedWrite
 from tagfactory.lakehouse.store import TableStore
@@ -21,6 +23,9 @@ from tagfactory.progress import step
 from tagfactory.quality import store
 from tagfactory.quality.gate import AuditReport
 from tagfactory.settings import Settings
+
+if TYPE_CHECKING:
+    from tagfactory.lineage import LineageEmitter
 
 # members last, so a reader of members sees a complete day
 COMMIT_ORDER = ["audience_changes", "audience_stats", "audience_profile", "scene_assignments", "scene_stats",
@@ -83,14 +88,46 @@ def commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: s
 
 def publish_overridden(spark: SparkSession, settings: Settings, tables: TableStore, entity: Entity,
                        snapshot_date: dt.date, run_id: str, reason: str, manifest_digest: str,
-                       actor: str | None = None) -> dict[str, int]:
+                       actor: str | None = None, *, emitter: LineageEmitter | None = None,
+                       column_lineage: Sequence[ColumnLineage] = ()) -> dict[str, int]:
     """Publish the audience tables of a run the guardrails quarantined: a recorded decision.
 
     The override (who, why, which guardrails failed) is a row of ``quality_results`` and part of
-    every Delta commit's metadata.
+    every Delta commit's metadata. Lineage: the run ``publish_audiences.<entity>`` reads the six
+    tables' quarantined versions (the quarantine folder is a run facet) and writes them (Delta
+    versions, ``columnLineage`` of members and scene assignments), plus ``quality_results``.
     """
+    from tagfactory.lineage import LineageEmitter
+    from tagfactory.lineage import facets as olf
+    from tagfactory.pipeline import lineage_refs as refs
+
     uris = {k: settings.table_uri(v) for k, v in entity.audience_tables.items()}
     staged = {name: staging.load_staged(spark, uri, run_id, quarantined=True) for name, uri in uris.items()}
+    tables_in = {kind: refs.entity_dataset(settings, entity, name) for kind, name in entity.audience_tables.items()}
+    outputs = refs.audience_outputs_with_columns(tables_in, settings, entity, column_lineage)
+    members = staged["audience_members"]
+    with (emitter or LineageEmitter.disabled()).run(
+            f"publish_audiences.{entity.name}", list(tables_in.values()),
+            [*outputs.values(), refs.results_dataset(settings)], run_id=f"{run_id}-audiences-override",
+            nominal_time=snapshot_date,
+            parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest,
+                        "run_id": run_id, "gate_override": reason, "gate_override_by": actor or ""},
+            run_facets=refs.staging_facets(members.staging_uri, run_id, entity.audience_tables["audience_members"]),
+            job_facets=olf.without_none({
+                "ownership": olf.ownership(a.owner for a in entity.audiences),
+                "documentation": olf.documentation(
+                    f"Publishes the audience tables of {entity.name} that a failed guardrail quarantined "
+                    "(a recorded override)")})) as lineage_run:
+        versions = _publish_overridden(spark, settings, tables, entity, snapshot_date, run_id, reason,
+                                       manifest_digest, actor, staged)
+        lineage_run.set_outputs([*(ref.with_stats(row_count=staged[kind].rows, version=versions.get(kind))
+                                   for kind, ref in outputs.items()), refs.results_dataset(settings)])
+    return versions
+
+
+def _publish_overridden(spark: SparkSession, settings: Settings, tables: TableStore, entity: Entity,
+                        snapshot_date: dt.date, run_id: str, reason: str, manifest_digest: str,
+                        actor: str | None, staged: dict[str, StagedWrite]) -> dict[str, int]:
     for name, st in staged.items():
         check_run_digest(staging.staged_digest(st), manifest_digest, f"run {run_id} of {name}")
     verdict = staging.read_verdict(staged["audience_members"]) or {}

@@ -67,6 +67,8 @@ svg.lineage .more { font-size:11px; fill:var(--muted); }
 #results .kind { display:inline-block; width:70px; color:var(--muted); font-size:12px; }
 #results .desc { color:var(--muted); font-size:12px; margin-left:70px; display:block; }
 footer { color:var(--muted); font-size:12px; margin-top:30px; }
+.pager { margin:10px 0; } .pager a, .pager strong, .pager span { margin-right:6px; }
+.contents { font-size:13px; }
 """
 
 JS = r"""

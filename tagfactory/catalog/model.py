@@ -33,12 +33,20 @@ from tagfactory.quality.psi_math import PSI_TYPE, population_stability_index
 CATEGORY_LABELS = {"basic": "Basic attributes", "behavior": "Behaviour", "behaviour": "Behaviour",
                    "consumption": "Consumption", "marketing": "Marketing", "service": "Service", "risk": "Risk"}
 CATEGORY_ORDER = ["basic", "behavior", "behaviour", "consumption", "marketing", "service", "risk"]
+CATEGORY_PAGE_ROWS = 200
+"""Tags per category page: a bigger category is split into pages linked by previous / next (a
+page of 1,000 table rows took 2 s to open in headless Chromium)."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def slug(name: str) -> str:
     """A file name for an object name (names are identifiers; run ids may hold ``:`` or ``+``)."""
     return _UNSAFE.sub("_", name) or "_"
+
+
+def category_file(top: str, number: int) -> str:
+    """File name of page ``number`` (1-based) of a top-level category: ``<top>.html``, ``<top>--p2.html`` ..."""
+    return f"{slug(top)}.html" if number == 1 else f"{slug(top)}--p{number}.html"
 
 
 def category_label(top: str) -> str:
@@ -121,6 +129,8 @@ class Catalog:
     audiences: dict[str, tuple[Entity, Audience]] = field(default_factory=dict)
     scenes: dict[str, tuple[Entity, Scene]] = field(default_factory=dict)
     exports: dict[str, Export] = field(default_factory=dict)
+    _tree: dict[str, dict[str, list[Tag]]] | None = field(default=None, init=False, repr=False)
+    _pages: dict[str, list[list[tuple[str, list[Tag], bool]]]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for entity in self.manifest.entities:
@@ -143,8 +153,41 @@ class Catalog:
             return None
         return f"{prefix}{kind}/{slug(name)}.html"
 
+    def category_pages(self, top: str) -> list[list[tuple[str, list[Tag], bool]]]:
+        """The pages of a top-level category: each ``[(sub, tags, continued), ...]`` with at most
+        :data:`CATEGORY_PAGE_ROWS` tags; ``continued``: the sub-category began on an earlier page."""
+        if top not in self._pages:
+            pages: list[list[tuple[str, list[Tag], bool]]] = [[]]
+            room = CATEGORY_PAGE_ROWS
+            for sub, tags in self.category_tree().get(top, {}).items():
+                start = 0
+                while start < len(tags):
+                    if room == 0:
+                        pages.append([])
+                        room = CATEGORY_PAGE_ROWS
+                    chunk = tags[start:start + room]
+                    pages[-1].append((sub, chunk, start > 0))
+                    start += len(chunk)
+                    room -= len(chunk)
+            self._pages[top] = pages
+        return self._pages[top]
+
+    def category_url(self, top: str, sub: str | None = None, prefix: str = "../") -> str:
+        """The category page (its first page, or the page where ``sub`` begins, with its anchor)."""
+        if sub is None:
+            return f"{prefix}category/{category_file(top, 1)}"
+        for number, chunks in enumerate(self.category_pages(top), start=1):
+            if any(s == sub and not continued for s, _, continued in chunks):
+                return f"{prefix}category/{category_file(top, number)}#{slug(sub or top)}"
+        return f"{prefix}category/{category_file(top, 1)}"
+
     def category_tree(self) -> dict[str, dict[str, list[Tag]]]:
         """Top-level category -> sub-category path ('' for tags right under it) -> tags, in a stable order."""
+        if self._tree is None:
+            self._tree = self._category_tree()
+        return self._tree
+
+    def _category_tree(self) -> dict[str, dict[str, list[Tag]]]:
         tree: dict[str, dict[str, list[Tag]]] = {}
         for _, tag in self.tags.values():
             top, _, rest = tag.category.partition("/")

@@ -6,7 +6,7 @@ from typing import Any
 
 from tagfactory.catalog import charts
 from tagfactory.catalog.graph_svg import lineage_svg
-from tagfactory.catalog.model import Catalog, category_label, slug
+from tagfactory.catalog.model import Catalog, category_file, category_label, slug
 from tagfactory.catalog.render import (
     a,
     code,
@@ -39,10 +39,10 @@ def index_page(cat: Catalog) -> str:
     blocks = []
     for top, subs in tree.items():
         total = sum(len(t) for t in subs.values())
-        items = "".join(f'<li>{a(f"category/{slug(top)}.html#{slug(sub or top)}", sub or "(top level)")} '
+        items = "".join(f'<li>{a(cat.category_url(top, sub, ""), sub or "(top level)")} '
                         f'<span class="muted">{len(tags)}</span></li>' for sub, tags in subs.items())
         blocks.append(f'<section class="category" data-category="{e(top)}"><h3>'
-                      f'{a(f"category/{slug(top)}.html", category_label(top))} <span class="muted">{e(top)} · '
+                      f'{a(cat.category_url(top, None, ""), category_label(top))} <span class="muted">{e(top)} · '
                       f'{total} tags</span></h3><ul>{items}</ul></section>')
     sources = table(["source", "kind", "entity", "columns", "tags fed"], (
         [a(cat.url(f"source:{s.name}", ""), s.name), e(s.kind), e(ent.name), str(len(s.columns)),
@@ -72,20 +72,49 @@ def index_page(cat: Catalog) -> str:
     return page("Tag catalog", body, root="", scripts=["search-index.js"], built_at=cat.built_at)
 
 
-def category_page(cat: Catalog, top: str, subs: dict[str, list[Tag]]) -> str:
+def category_pages(cat: Catalog, top: str) -> list[tuple[str, str]]:
+    """The pages of a top-level category as ``(file name, html)``: at most ``CATEGORY_PAGE_ROWS``
+    tags each, linked by previous / next and a contents list of the sub-categories."""
+    pages = cat.category_pages(top)
+    subs = cat.category_tree().get(top, {})
+    contents = ('<p class="contents">' + " · ".join(
+        f'{a(cat.category_url(top, sub, "../"), sub or "(top level)")} <span class="muted">{len(tags)}</span>'
+        for sub, tags in subs.items()) + "</p>") if len(pages) > 1 else ""
+    return [(category_file(top, n), category_page(cat, top, chunks, n, len(pages), contents))
+            for n, chunks in enumerate(pages, start=1)]
+
+
+def _pager(top: str, number: int, count: int) -> str:
+    if count == 1:
+        return ""
+    links = [a(category_file(top, number - 1), "‹ previous") if number > 1 else '<span class="muted">‹ previous</span>']
+    links += [f"<strong>{n}</strong>" if n == number else a(category_file(top, n), str(n)) for n in range(1, count + 1)]
+    links.append(a(category_file(top, number + 1), "next ›") if number < count else '<span class="muted">next ›</span>')
+    return f'<nav class="pager" aria-label="pages">{" ".join(links)}</nav>'
+
+
+def category_page(cat: Catalog, top: str, chunks: list[tuple[str, list[Tag], bool]], number: int = 1,
+                  count: int = 1, contents: str = "") -> str:
     parts = []
-    for sub, tags in subs.items():
+    for sub, tags, continued in chunks:
         rows = []
         for tag in tags:
             latest = (cat.warehouse.tag_stats.get(tag.name) or [{}])[-1]
             rows.append([a(cat.url(f"tag:{tag.name}"), tag.name), e(tag.display_name), e(tag.type),
                          e(tag.kind), _lifecycle(tag.lifecycle), pill("PII", "pii") if tag.pii else "",
                          e(tag.owner), fmt_share(latest.get("coverage"))])
-        parts.append(f'<h2 id="{e(slug(sub or top))}">{e(top + ("/" + sub if sub else ""))}</h2>'
+        heading = e(top + ("/" + sub if sub else ""))
+        parts.append((f'<h2>{heading} <small class="muted">(continued)</small></h2>' if continued
+                      else f'<h2 id="{e(slug(sub or top))}">{heading}</h2>')
                      + table(["tag", "display name", "type", "kind", "lifecycle", "PII", "owner", "coverage"],
                              rows, numeric=(7,)))
-    body = f"<h1>{e(category_label(top))} <small>{e(top)}</small></h1>" + "".join(parts)
-    return page(category_label(top), body, crumbs=[("../index.html", "Catalog")], built_at=cat.built_at)
+    total = sum(len(t) for t in cat.category_tree().get(top, {}).values())
+    where = f"page {number} of {count}, " if count > 1 else ""
+    pager = _pager(top, number, count)
+    body = (f"<h1>{e(category_label(top))} <small>{e(top)} · {where}{total} tags</small></h1>{contents}{pager}"
+            + "".join(parts) + pager)
+    title = category_label(top) + (f" ({number}/{count})" if count > 1 else "")
+    return page(title, body, crumbs=[("../index.html", "Catalog")], built_at=cat.built_at)
 
 
 def _stats_charts(cat: Catalog, entity: Entity, tag: Tag, rows: list[Row]) -> str:
@@ -143,7 +172,7 @@ def tag_page(cat: Catalog, entity: Entity, tag: Tag) -> str:
     latest = rows[-1] if rows else {}
     identity = facts([
         ("name", f"<code>{e(tag.name)}</code>"), ("display name", e(tag.display_name)), ("owner", e(tag.owner)),
-        ("category", a(f"../category/{slug(top)}.html", category_label(top)) + (f" / {a(f'../category/{slug(top)}.html#{slug(sub)}', sub)}" if sub else "")),
+        ("category", a(cat.category_url(top), category_label(top)) + (f" / {a(cat.category_url(top, sub), sub)}" if sub else "")),
         ("lifecycle", _lifecycle(tag.lifecycle)), ("PII", pill("PII", "pii") if tag.pii else "no"),
         ("kind / type", e(f"{tag.kind} / {tag.type}") + (f" · values: {e(', '.join(tag.values))}" if tag.values else "")),
         ("window", e(tag.window or "-")), ("entity", e(entity.name) + f" (<code>{e(entity.profile_table)}</code>)"),
@@ -179,7 +208,7 @@ def tag_page(cat: Catalog, entity: Entity, tag: Tag) -> str:
             f'<h2 id="definition">Definition <small class="muted">{e(file)}:{line}</small></h2>'
             f'{code(yaml_text, "the definition file is not available here")}'
             f'<h2 id="sql">Compiled SQL</h2>{code(tag.sql)}')
-    crumbs = [("../index.html", "Catalog"), (f"../category/{slug(top)}.html", category_label(top))]
+    crumbs = [("../index.html", "Catalog"), (cat.category_url(top), category_label(top))]
     return page(f"{tag.display_name} ({tag.name})", body, crumbs=crumbs, built_at=cat.built_at)
 
 

@@ -5,7 +5,7 @@ Layout of ``out`` (default ``<target>/catalog``)::
     index.html              category tree, search box, sources, audiences, scenes, exports
     search-index.js         the search entries (loaded by index.html only)
     assets/catalog.css|js   the stylesheet and the search script
-    category/<top>.html     the tags of a top-level category
+    category/<top>.html     the tags of a top-level category (<top>--p2.html ...: 200 tags a page)
     tag|source|audience|scene|export/<name>.html
     quality/index.html      the audits; quality/<date>__<dataset>__<run>.html their expectations
 
@@ -88,8 +88,9 @@ def write_site(cat: Catalog, out: Path) -> int:
     put("assets/catalog.js", JS)
     put("search-index.js", index_script(cat))
     put("index.html", pages_tags.index_page(cat))
-    for top, subs in cat.category_tree().items():
-        put(f"category/{slug(top)}.html", pages_tags.category_page(cat, top, subs))
+    for top in cat.category_tree():
+        for name, html in pages_tags.category_pages(cat, top):
+            put(f"category/{name}", html)
     for entity, tag in cat.tags.values():
         put(f"tag/{slug(tag.name)}.html", pages_tags.tag_page(cat, entity, tag))
     for name, (entity, _) in cat.sources.items():

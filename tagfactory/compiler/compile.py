@@ -119,7 +119,7 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
     base = exp.select(*base_columns).from_(exp.alias_(exp.to_table("population"), "p", table=True))
     for cte_name, alias in joins:
         base = base.join(exp.alias_(exp.to_table(cte_name), alias, table=True),
-                         on=exp.EQ(this=col(key, alias), expression=col(key, "p")), join_type="left")
+                         on=exp.EQ(this=col(key, alias), expression=col(key, "p")), join_type="left", copy=False)
     ctes.append(("base", base))
 
     previous = "base"
@@ -131,9 +131,10 @@ def compile_entity(project: Project, entity_name: str) -> CompiledEntity:
 
     final = exp.select(col(key), *(col(t.name) for t in tags), exp.alias_(snapshot(), "dt")).from_(previous)
     for name, cte in ctes:
-        final = final.with_(name, as_=cte)
+        final = final.with_(name, as_=cte, copy=False)  # built here: copying is quadratic in the tags
     columns: list[tuple[str, str]] = [(key, entity.key_type), *((t.name, t.type) for t in tags), ("dt", "date")]
-    check_compiled(final, set(project.sources), f"entity `{entity_name}`")
+    # each tag's snippets were checked on their own: the whole query's node limit scales with the tags
+    check_compiled(final, set(project.sources), f"entity `{entity_name}`", parts=len(tags))
     compiled = CompiledEntity(entity_name, key, entity.key_type, final, columns, sources=read_sources)
     compiled.tag_sql = {t.name: to_sql(_standalone(project, t, key, dimension)) for t in tags}
     return compiled

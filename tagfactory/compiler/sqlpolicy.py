@@ -215,17 +215,21 @@ def check_tree(tree: exp.Expr, *, query: bool, offset: int = 0, text: str = "",
 
 
 def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str], *,
-                  one_pass: int = 0) -> list[Violation]:
+                  one_pass: int = 0, parts: int = 0) -> list[Violation]:
     """The compiled query, checked as a whole: the allow-list, limits, tables and no `${`.
 
     ``one_pass``: the tree is the one-pass query of that many audiences (each condition already
     checked within the limits on its own): its decode table, hint and generator alias are
     allowed (see :func:`_one_pass_violation`), and the limits grow with the number of audiences.
+    ``parts``: the tree is the compiler's own query over that many definitions (the tags of an
+    entity), each snippet already checked within the limits on its own: the node limit grows
+    with their number (``MAX_NODES`` per part, plus one for the compiler's frame), so an entity
+    of 2,000 tags compiles; an untrusted snippet is still held to ``MAX_NODES`` where it is parsed.
     """
     if one_pass:
         shape = check_shape(tree, EMIT_DEPTH + 16, max_nodes=MAX_NODES * (one_pass + 1))
     else:
-        shape = check_shape(tree, EMIT_DEPTH)
+        shape = check_shape(tree, EMIT_DEPTH, max_nodes=MAX_NODES * (parts + 1))
     if shape is not None:
         return [shape]
     allowed = _EXPRESSION_NODES + _QUERY_NODES + _EMITTED_NODES + (_ONE_PASS_NODES if one_pass else ())
@@ -256,15 +260,16 @@ def check_emitted(tree: exp.Expr, sources: set[str], ctes: set[str], *,
     return out
 
 
-def check_compiled(query: exp.Expr, sources: set[str], what: str, *, one_pass: int = 0) -> None:
+def check_compiled(query: exp.Expr, sources: set[str], what: str, *, one_pass: int = 0, parts: int = 0) -> None:
     """Run the policy over an emitted query, as built and as Spark will read its text.
 
-    ``one_pass``: see :func:`check_emitted`.
+    ``one_pass``, ``parts``: see :func:`check_emitted`.
 
     Raises:
         PolicyError: the query holds anything the policy refuses.
     """
-    problems = check_emitted(query, sources, {c.alias_or_name for c in query.find_all(exp.CTE)}, one_pass=one_pass)
+    problems = check_emitted(query, sources, {c.alias_or_name for c in query.find_all(exp.CTE)}, one_pass=one_pass,
+                             parts=parts)
     if not problems:
         text = query.sql(dialect="spark")
         if SUBSTITUTION.search(text):
@@ -272,7 +277,7 @@ def check_compiled(query: exp.Expr, sources: set[str], what: str, *, one_pass: i
         else:
             reparsed = sqlglot.parse_one(text, read="spark")
             problems = check_emitted(reparsed, sources, {c.alias_or_name for c in reparsed.find_all(exp.CTE)},
-                                     one_pass=one_pass)
+                                     one_pass=one_pass, parts=parts)
     if problems:
         raise PolicyError(f"the compiled query of {what} fails the SQL policy: "
                           + "; ".join(f"{v.code}: {v.message}" for v in problems[:5]))

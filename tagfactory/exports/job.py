@@ -83,11 +83,13 @@ def run_exports(snapshot_date: dt.date, manifest_file: str | None = None, config
                 s.detail = ", ".join(f"{n} {v}" for n, v in sorted(states.items()) if v != "unchanged") or "unchanged"
         for export in chosen:
             if step_name in ("all", "select"):
-                selection = select_and_hand_off(job.spark, job.tables, settings, manifest, export, snapshot_date)
+                selection = select_and_hand_off(job.spark, job.tables, settings, manifest, export, snapshot_date,
+                                                emitter=job.emitter)
             else:
                 selection = read_hand_off(job.spark, settings, export.name, snapshot_date)
             if step_name in ("all", "deliver"):
-                deliver(job.spark, job.tables, settings, export, selection, run_id, destinations, emitter=job.emitter)
+                deliver(job.spark, job.tables, settings, export, selection, run_id, destinations, emitter=job.emitter,
+                        manifest=manifest)
         for export in retired:
             clean_retired(job.spark, settings, export, snapshot_date)
     finally:
@@ -104,11 +106,14 @@ def hand_off_uri(settings: Settings, export: str, snapshot_date: dt.date) -> str
 
 
 def select_and_hand_off(spark: SparkSession, tables: TableStore, settings: Settings, manifest: Manifest,
-                        export: Export, snapshot_date: dt.date) -> Selection:
-    """Select and stage the export's rows, and write the hand-off file (atomically)."""
+                        export: Export, snapshot_date: dt.date, *, emitter: LineageEmitter | None = None) -> Selection:
+    """Select and stage the export's rows (the lineage run ``export.<export>.select``), and write the
+    hand-off file (atomically)."""
     from tagfactory.exports.hadoopfs import DropFs
+    from tagfactory.exports.lineage import select_with_lineage
 
-    selection = select(spark, tables, settings, manifest, export, snapshot_date)
+    selection = select_with_lineage(emitter, settings, manifest, export, snapshot_date,
+                                    partial(select, spark, tables, settings, manifest, export, snapshot_date))
     previous = [r for r in receipts.receipts(settings, export.name, snapshot_date)
                 if r["status"] in ("delivered", "unchanged") and r["content_id"] != selection.content_id]
     if previous:
@@ -131,8 +136,12 @@ def read_hand_off(spark: SparkSession, settings: Settings, export: str, snapshot
 
 
 def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export: Export, selection: Selection,
-            run_id: str, only: Sequence[str] | None = None, *, emitter: LineageEmitter | None = None) -> list[Delivery]:
-    """Ship the staged selection to each destination (``only``: names or kinds); receipts; reconcile."""
+            run_id: str, only: Sequence[str] | None = None, *, emitter: LineageEmitter | None = None,
+            manifest: Manifest | None = None) -> list[Delivery]:
+    """Ship the staged selection to each destination (``only``: names or kinds); receipts; reconcile.
+
+    ``manifest``: gives the lineage inputs their registry schemas and the outputs their column lineage.
+    """
     chosen = [d for d in export.destinations if not only or d.name in only or d.kind in only]
     if only and not chosen:
         raise ConfigError(f"export {export.name}: no destination named or of kind {', '.join(only)}; it has "
@@ -145,7 +154,7 @@ def deliver(spark: SparkSession, tables: TableStore, settings: Settings, export:
         with step(f"delivering {export.name} to {dest.name} ({dest.kind})") as s:
             try:
                 delivery = ship_with_lineage(emitter, settings, export, selection, dest, run_id,
-                                             partial(_ship, spark, settings, export, dest=dest))
+                                             partial(_ship, spark, settings, export, dest=dest), manifest)
             except ExportError as exc:
                 failed = Delivery(dest.name, dest.kind, "", "failed", 0, started, dt.datetime.now(dt.UTC),
                                   detail={"error": str(exc)})

@@ -10,12 +10,12 @@ manifest is refused.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagfactory.compiler.manifest import Entity, check_run_digest
+from tagfactory.compiler.manifest import ColumnLineage, Entity, check_run_digest
 from tagfactory.errors import ConfigError, PublishError
 from tagfactory.lakehouse import staging
 from tagfactory.lakehouse.stage import StagedWrite, new_run_id
@@ -59,25 +59,28 @@ def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: 
     settings = load_settings(config)
     manifest = load_manifest(settings, manifest_file)
     chosen = manifest.choose(entities)
-    digest = manifest.digest
+    digest, lineage = manifest.digest, manifest.column_lineage
     job = start_job(settings, master, lineage_parent_id=lineage_parent_id,
                     lineage_root_parent_id=lineage_root_parent_id)
     spark, emitter, tables = job.spark, job.emitter, job.tables
     try:
         for entity in chosen:
             if step_name == "all":
-                build_entity(spark, settings, entity, snapshot_date, emitter, digest, tables=tables, run_id=run_id)
+                build_entity(spark, settings, entity, snapshot_date, emitter, digest, tables=tables, run_id=run_id,
+                             column_lineage=lineage)
             elif step_name == "check-sources":
                 uris = register_sources(spark, entity.sources, settings, tables=tables)
                 check_sources_step(spark, settings, entity, snapshot_date, str(run_id), tables=tables,
                                    emitter=emitter, uris=uris)
             elif step_name == "stage":
-                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter, digest, tables=tables)
+                stage_step(spark, settings, entity, snapshot_date, str(run_id), emitter, digest, tables=tables,
+                           column_lineage=lineage)
             elif step_name == "audit":
                 staged = staging.load_staged(spark, settings.table_uri(entity.profile_table), str(run_id))
                 audit_step(spark, settings, entity, staged, snapshot_date, digest, tables=tables, emitter=emitter)
             else:
-                publish_staged(spark, settings, entity, snapshot_date, run_id, digest, tables=tables, emitter=emitter)
+                publish_staged(spark, settings, entity, snapshot_date, run_id, digest, tables=tables, emitter=emitter,
+                               column_lineage=lineage)
     finally:
         stop_job(spark, settings, master)
     return 0
@@ -85,7 +88,7 @@ def run_build(snapshot_date: dt.date, manifest_file: str | None = None, config: 
 
 def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
                  emitter: LineageEmitter, manifest_digest: str, *, tables: TableStore,
-                 run_id: str | None = None) -> dict[str, Any]:
+                 run_id: str | None = None, column_lineage: Sequence[ColumnLineage] = ()) -> dict[str, Any]:
     """Check, compute, audit and publish one entity's profile and tag statistics for one date.
 
     Write-audit-publish: sources are checked, the snapshot is staged, the staged files are
@@ -94,7 +97,7 @@ def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapsh
     """
     run_id = run_id or new_run_id()
     staged = stage_step(spark, settings, entity, snapshot_date, run_id, emitter, manifest_digest, tables=tables,
-                        check_sources=settings.quality.enabled)
+                        check_sources=settings.quality.enabled, column_lineage=column_lineage)
     try:
         audit_step(spark, settings, entity, staged, snapshot_date, manifest_digest, tables=tables, emitter=emitter)
     except QualityGateError:
@@ -104,7 +107,7 @@ def build_entity(spark: SparkSession, settings: Settings, entity: Entity, snapsh
         raise
     try:
         return publish_staged(spark, settings, entity, snapshot_date, run_id, manifest_digest, tables=tables,
-                              emitter=emitter)
+                              emitter=emitter, column_lineage=column_lineage)
     except BuildError:
         tables.discard(staged)  # the snapshot itself is wrong: nothing to retry
         raise
@@ -149,8 +152,12 @@ def _raise_failed_sources(settings: Settings, entity: Entity, snapshot_date: dt.
 
 def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
                run_id: str, emitter: LineageEmitter, manifest_digest: str, *, tables: TableStore,
-               check_sources: bool = False) -> StagedWrite:
-    """Compute the snapshot and stage its files (invisible to readers); the run carries the manifest digest."""
+               check_sources: bool = False, column_lineage: Sequence[ColumnLineage] = ()) -> StagedWrite:
+    """Compute the snapshot and stage its files (invisible to readers); the run carries the manifest digest.
+
+    Lineage: the profile table output carries ``columnLineage`` (each tag column from its source
+    columns) from ``column_lineage`` (the manifest's).
+    """
     name = entity.name
     profile_uri = settings.table_uri(entity.profile_table)
     log(f"building {entity.profile_table} for {snapshot_date}: {len(entity.tags)} tags, run {run_id}")
@@ -161,7 +168,8 @@ def stage_step(spark: SparkSession, settings: Settings, entity: Entity, snapshot
         check_sources_step(spark, settings, entity, snapshot_date, run_id, tables=tables, emitter=emitter, uris=uris)
     inputs = refs.source_datasets(entity, uris)
     # the staged files are the profile table's next version: the output is the table, staging a run facet
-    staging_out = [refs.entity_dataset(settings, entity, entity.profile_table)]
+    staging_out = [refs.profile_with_columns(refs.entity_dataset(settings, entity, entity.profile_table), settings,
+                                             entity, column_lineage)]
     with emitter.run(f"build_profile.{name}", inputs, staging_out, run_id=run_id,
                      parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
                      nominal_time=snapshot_date, sql=entity.sql,
@@ -238,7 +246,8 @@ def _audit_staged(spark: SparkSession, settings: Settings, entity: Entity, stage
 def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,
                    run_id: str | None, manifest_digest: str, *, tables: TableStore,
                    override_reason: str | None = None, actor: str | None = None,
-                   emitter: LineageEmitter | None = None) -> dict[str, Any]:
+                   emitter: LineageEmitter | None = None,
+                   column_lineage: Sequence[ColumnLineage] = ()) -> dict[str, Any]:
     """Publish a staged (or, with an override, a quarantined) run of an entity's snapshot.
 
     A run is published only with a passing audit verdict, or with ``override_reason``: the override
@@ -275,10 +284,15 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
     emitter = emitter or LineageEmitter.disabled()
     # reads the staged version of the profile table (the staging folder is a run facet) and commits it
     staged_in = [refs.entity_dataset(settings, entity, entity.profile_table)]
-    outputs = [refs.entity_dataset(settings, entity, entity.profile_table),
+    outputs = [refs.profile_with_columns(refs.entity_dataset(settings, entity, entity.profile_table), settings,
+                                         entity, column_lineage),
                refs.entity_dataset(settings, entity, entity.stats_table)]
-    with emitter.run(f"publish_profile.{entity.name}", staged_in, outputs, run_id=f"{run_id}-publish",
-                     parameters={"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest},
+    parameters = {"snapshot_date": snapshot_date.isoformat(), "manifest_digest": manifest_digest}
+    overridden = [refs.results_dataset(settings)] if override_reason is not None else []  # the override's row
+    if override_reason is not None:
+        parameters.update({"gate_override": override_reason, "gate_override_by": str(metadata.get("gate_override_by"))})
+    with emitter.run(f"publish_profile.{entity.name}", staged_in, [*outputs, *overridden], run_id=f"{run_id}-publish",
+                     parameters=parameters,
                      nominal_time=snapshot_date,
                      run_facets=refs.staging_facets(staged.staging_uri, run_id, entity.profile_table),
                      job_facets=refs.build_job_facets(entity, f"Commits the audited {entity.profile_table} snapshot "
@@ -299,6 +313,7 @@ def publish_staged(spark: SparkSession, settings: Settings, entity: Entity, snap
         # the tag statistics computed above (a local relation: no pass over the snapshot) as quality metrics
         published = refs.with_metrics(outputs[0], rows, [r.asDict() for r in stats.collect()], entity)
         lineage_run.set_outputs([published.with_stats(row_count=rows, version=str(version)),
-                                 outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version))])
+                                 outputs[1].with_stats(row_count=stats_result.rows, version=str(stats_result.version)),
+                                 *overridden])
     return {"profile_uri": profile_uri, "stats_uri": stats_uri, "version": version, "rows": rows,
             "stats_version": stats_result.version}

@@ -8,15 +8,15 @@ No Spark here: the callers pass what they already computed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from tagfactory.contracts.tables import RESULTS_TABLE, TableSpec, project_tables
-from tagfactory.lineage import DatasetRef, dataset_for_uri
+from tagfactory.lineage import FACET_NAME, DatasetRef, column_lineage_facet, dataset_for_uri
 from tagfactory.lineage import facets as olf
 
 if TYPE_CHECKING:
-    from tagfactory.compiler.manifest import Entity
+    from tagfactory.compiler.manifest import ColumnLineage, Entity
     from tagfactory.settings import Settings
 
 NUMERIC_TYPES = ("integer", "double", "bigint", "int", "float")
@@ -96,3 +96,59 @@ def with_metrics(ref: DatasetRef, row_count: int, stats_rows: Iterable[Mapping[s
     numeric = [t.name for t in entity.tags if t.type in NUMERIC_TYPES]
     facet = olf.quality_metrics(row_count, stats_rows, numeric=numeric)
     return replace(ref, facets={**ref.facets, "dataQualityMetrics": facet})
+
+
+# --- column lineage (the manifest's ``column_lineage`` as ``columnLineage`` facets) -------------
+
+def node_datasets(settings: Settings, entity: Entity) -> Callable[[str], tuple[str, str] | None]:
+    """Resolver ``node -> (namespace, name)`` of the table that holds a lineage node of ``entity``:
+    a source (its URI), a tag (the profile table), an audience (``audience_members``), a scene
+    (``scene_assignments``); other nodes (another entity's) resolve to None."""
+    names: dict[str, tuple[str, str]] = {}
+    for source in entity.sources:
+        ref = dataset_for_uri(settings.source_uri(source.path))
+        names[f"source:{source.name}"] = (ref.namespace, ref.name)
+    tables = {"tag": entity.profile_table, "audience": entity.audience_tables.get("audience_members"),
+              "scene": entity.audience_tables.get("scene_assignments")}
+    objects = {"tag": [t.name for t in entity.tags], "audience": [a.name for a in entity.audiences],
+               "scene": [c.name for c in entity.scenes]}
+    for kind, table in tables.items():
+        if table:
+            ref = dataset_for_uri(settings.table_uri(table))
+            names.update({f"{kind}:{name}": (ref.namespace, ref.name) for name in objects[kind]})
+    return names.get
+
+
+def with_column_lineage(ref: DatasetRef, entries: Iterable[ColumnLineage], resolve: Callable[[str], Any],
+                        *, use: Literal["direct", "sources"]) -> DatasetRef:
+    """``ref`` carrying the ``columnLineage`` facet of ``entries`` (unchanged when there are none)."""
+    from dataclasses import replace
+
+    chosen = list(entries)
+    if not chosen:
+        return ref
+    return replace(ref, facets={**ref.facets, FACET_NAME: column_lineage_facet(chosen, resolve, use=use)})
+
+
+def lineage_of(lineage: Iterable[ColumnLineage], kind: str, names: Iterable[str]) -> list[ColumnLineage]:
+    """The entries of the nodes ``<kind>:<name>`` of ``names``."""
+    nodes = {f"{kind}:{name}" for name in names}
+    return [c for c in lineage if c.node in nodes]
+
+
+def profile_with_columns(ref: DatasetRef, settings: Settings, entity: Entity,
+                         lineage: Sequence[ColumnLineage]) -> DatasetRef:
+    """The profile table ``ref`` with every tag column from the source columns it is computed from."""
+    return with_column_lineage(ref, lineage_of(lineage, "tag", (t.name for t in entity.tags)),
+                               node_datasets(settings, entity), use="sources")
+
+
+def audience_outputs_with_columns(outputs: Mapping[str, DatasetRef], settings: Settings, entity: Entity,
+                                  lineage: Sequence[ColumnLineage]) -> dict[str, DatasetRef]:
+    """The audience job's outputs (by kind), ``audience_members`` and ``scene_assignments`` with the
+    columns' immediate inputs (the profile's tag columns, sources, other audiences)."""
+    resolve = node_datasets(settings, entity)
+    found = {"audience_members": lineage_of(lineage, "audience", (a.name for a in entity.audiences)),
+             "scene_assignments": lineage_of(lineage, "scene", (c.name for c in entity.scenes))}
+    return {kind: with_column_lineage(ref, found.get(kind, []), resolve, use="direct")
+            for kind, ref in outputs.items()}

@@ -97,8 +97,12 @@ def start_job(settings: Settings, master: str | None, app_name: str | None = Non
 
 
 def job_lineage(emitter: LineageEmitter, spark_version: str, parent_id: str | None = None,
-                root_parent_id: str | None = None) -> LineageEmitter:
+                root_parent_id: str | None = None, *, engine: str = "spark",
+                integration: str = "SPARK") -> LineageEmitter:
     """The job's emitter: its runs get the parent run, ``processing_engine`` and ``jobType`` SPARK.
+
+    A job that runs without Spark names its engine (``engine="delta-rs"``, its version as
+    ``spark_version``, ``integration="TAGFACTORY"``).
 
     A malformed parent id is a warning (lineage never fails a job): the runs then have no parent.
     """
@@ -112,8 +116,9 @@ def job_lineage(emitter: LineageEmitter, spark_version: str, parent_id: str | No
             parent = ParentRun.parse(parent_id, root_parent_id or None)
         except ValueError as exc:
             log(f"warning: lineage parent ignored: {exc}")
-    return emitter.with_defaults(parent=parent, run_facets={"processing_engine": processing_engine(spark_version)},
-                                 job_facets={"jobType": job_type("SPARK")})
+    return emitter.with_defaults(parent=parent,
+                                 run_facets={"processing_engine": processing_engine(spark_version, engine)},
+                                 job_facets={"jobType": job_type(integration)})
 
 
 def stop_job(spark: SparkSession, settings: Settings, master: str | None) -> None:

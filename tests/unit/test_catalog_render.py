@@ -101,3 +101,35 @@ def test_a_fresh_checkout_builds_without_a_warehouse(tmp_path: Path) -> None:
     assert "No statistics yet" in html and '<svg class="lineage"' in html
     again = build_catalog(settings, tmp_path / "out")
     assert not again.compiled and again.pages == result.pages
+
+
+def test_big_categories_are_split_into_linked_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagfactory.catalog import model
+
+    monkeypatch.setattr(model, "CATEGORY_PAGE_ROWS", 4)
+    manifest = compiled(tmp_path / "target")
+    out = tmp_path / "out"
+    build_catalog(settings_for(tmp_path, tmp_path / "none"), out, manifest_file=manifest)
+    pages = sorted((out / "category").glob("*.html"))
+    split = [p for p in pages if "--p2" in p.name]
+    assert split, [p.name for p in pages]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert html.count("<tr>") - html.count("<thead>") <= 4, page.name  # rows, not the header
+        for link in LINK.findall(html):
+            if link.startswith(("data:", "#")) or "?" in link:
+                continue
+            target, _, anchor = link.partition("#")
+            path = (page.parent / target).resolve()
+            assert path.is_file(), f"{page.name} links {link}"
+            if anchor:
+                assert f'id="{anchor}"' in path.read_text(encoding="utf-8"), f"{page.name} links {link}"
+    first = (out / "category" / split[0].name.replace("--p2", "")).read_text(encoding="utf-8")
+    assert f'href="{split[0].name}"' in first and "next ›" in first
+    # every tag is on exactly one category page, and the index and tag pages link where its sub-category is
+    listed = [m for p in pages for m in re.findall(r'href="\.\./tag/([^"]+)\.html"', p.read_text(encoding="utf-8"))]
+    assert sorted(listed) == sorted(p.stem for p in (out / "tag").glob("*.html"))
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for link in re.findall(r'href="(category/[^"]+)"', index):
+        target, _, anchor = link.partition("#")
+        assert (out / target).is_file() and (not anchor or f'id="{anchor}"' in (out / target).read_text("utf-8"))

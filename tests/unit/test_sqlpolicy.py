@@ -216,3 +216,34 @@ def test_the_gate_refuses_conditions_whatever_their_origin() -> None:
                                       "kwargs": {"column": "k", "row_condition": "1 = 1"}}]}})
     with pytest.raises(ValueError, match="row_condition"):
         source_specs(source)
+
+
+def test_the_node_limit_scales_with_the_compilers_own_query_not_with_snippets(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from tagfactory.compiler.project import check_project
+
+    # the compiler's query over many tags is bigger than any one snippet may be: its limit scales
+    wide = sqlglot.parse_one("SELECT " + ", ".join(f"coalesce(a{i}, 0) + 1 AS t{i}" for i in range(1500))
+                             + " FROM users", read="spark")
+    assert check_shape(wide) is not None
+    with pytest.raises(PolicyError, match="E408"):
+        check_compiled(wide, {"users"}, "entity `user`")
+    check_compiled(wide, {"users"}, "entity `user`", parts=1500)
+    # untrusted snippets keep the fixed limits (text before parsing, then the tree)
+    assert check_shape(wide.expressions[0]) is None
+    root = tmp_path / "tag_definitions"
+    shutil.copytree(DEFINITIONS / "sources", root / "sources")
+    common = {"display_name": "H", "description": "d", "owner": "o", "category": "risk"}
+    tags = [
+        {"name": "h1", **common, "type": "integer", "kind": "attribute", "expr": " + ".join(["age"] * 2100)},
+        {"name": "h2", **common, "type": "integer", "kind": "sql",
+         "sql": "SELECT user_id, " + " + ".join(["1"] * 12_000) + " AS v FROM users"},
+    ]
+    (root / "x.yaml").write_text(yaml.safe_dump({"tags": tags}), encoding="utf-8")
+    project, diagnostics = check_project(root)
+    assert project is None
+    got = {(d.code, d.message.split(":")[0]) for d in diagnostics}
+    assert {("E408", "tag `h1`"), ("E408", "tag `h2`")} <= got, got
