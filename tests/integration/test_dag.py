@@ -124,8 +124,12 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     assert runs[:10] == [(f"{job}.user", kind) for job in ("check_sources", "build_profile", "audit_profile",
                                                              "publish_profile", "materialize_audiences")
                          for kind in ("START", "COMPLETE")]
-    # the exports' runs, if the DAG had export tasks when it was parsed: each a START and a COMPLETE
-    exports = sorted(runs[10:])
+    # then table maintenance and the exports' runs (if the DAG had export tasks when it was parsed), in the
+    # order the tasks ran: each a START and a COMPLETE
+    later = sorted(runs[10:])
+    assert [r for r in later if r[0] == "maintain_tables"] == [("maintain_tables", "COMPLETE"),
+                                                              ("maintain_tables", "START")]
+    exports = [r for r in later if r[0] != "maintain_tables"]
     assert all(job.startswith("export.") for job, _ in exports)
     assert exports == sorted((job, kind) for job in {j for j, _ in exports} for kind in ("START", "COMPLETE"))
     outputs = {o["name"] for o in events[7]["outputs"]}  # publish_profile's COMPLETE
