@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.export_models import (
     ExcelDestination,
     FilesDestination,
@@ -25,13 +24,11 @@ from tagfactory.compiler.export_models import (
     KafkaDestination,
 )
 from tagfactory.compiler.manifest import Manifest
-from tagfactory.compiler.project import load_project
 from tagfactory.exports.contracts import Delivery, ExportedColumn, Selection
 from tagfactory.exports.lineage import destination_dataset, ship_with_lineage
 from tagfactory.lineage import LineageEmitter
 from tagfactory.pipeline import lineage_refs as refs
 from tagfactory.pipeline.runtime import job_lineage
-from tagfactory.settings import load_settings
 from tests.lineage_schema import validate_event, validate_events_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,16 +44,13 @@ RESULT_ROWS = [
 
 
 @pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    project, _ = load_project(REPO / "tag_definitions")
-    return build_manifest(project, REPO / "tag_definitions")
+def manifest(lineage_manifest: Manifest) -> Manifest:
+    return lineage_manifest
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Any:
-    return load_settings(None, {"warehouse": str(tmp_path / "warehouse"),
-                                "hive": {"metastore_uri": "thrift://127.0.0.1:9083"},
-                                "kafka": {"bootstrap_servers": "127.0.0.1:9092"}})
+def settings(lineage_settings: Any) -> Any:
+    return lineage_settings
 
 
 def _emitter(path: Path) -> LineageEmitter:

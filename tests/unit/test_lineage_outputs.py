@@ -15,16 +15,13 @@ from typing import Any
 
 import pytest
 
-from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.manifest import Manifest
-from tagfactory.compiler.project import load_project
 from tagfactory.exports.contracts import Delivery, ExportedColumn, Selection
 from tagfactory.exports.lineage import select_with_lineage, ship_with_lineage
 from tagfactory.lineage import FACET_NAME, LineageEmitter, dataset_for_uri
 from tagfactory.pipeline import lineage_refs as refs
 from tagfactory.pipeline.maintenance import MaintenanceResult, maintain_with_lineage
 from tagfactory.pipeline.runtime import job_lineage
-from tagfactory.settings import load_settings
 from tests.lineage_schema import validate_events_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,16 +31,13 @@ ROOT = "default/tag_factory_daily/01890f3e-0000-7000-8000-000000000000"
 
 
 @pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    project, _ = load_project(REPO / "tag_definitions")
-    return build_manifest(project, REPO / "tag_definitions")
+def manifest(lineage_manifest: Manifest) -> Manifest:
+    return lineage_manifest
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Any:
-    return load_settings(None, {"warehouse": str(tmp_path / "warehouse"),
-                                "hive": {"metastore_uri": "thrift://127.0.0.1:9083"},
-                                "kafka": {"bootstrap_servers": "127.0.0.1:9092"}})
+def settings(lineage_settings: Any) -> Any:
+    return lineage_settings
 
 
 def _emitter(path: Path) -> LineageEmitter:
