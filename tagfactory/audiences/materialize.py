@@ -40,8 +40,8 @@ from tagfactory.lineage import DatasetRef, LineageEmitter, dataset_for_uri
 from tagfactory.lineage import facets as olf
 from tagfactory.pipeline import lineage_refs as refs
 from tagfactory.progress import log, step
+from tagfactory.quality.failures import QualityGateError
 from tagfactory.quality.gate import AuditReport
-from tagfactory.quality.run import QualityGateError
 from tagfactory.settings import Settings
 
 

@@ -27,7 +27,7 @@ from tagfactory.pipeline.sources import register_sources
 from tagfactory.pipeline.stats import compute_tag_stats
 from tagfactory.progress import log, step
 from tagfactory.quality import store
-from tagfactory.quality.run import QualityGateError, audit_profile, check_sources
+from tagfactory.quality.failures import QualityGateError
 from tagfactory.settings import Settings, load_settings
 
 
@@ -133,6 +133,9 @@ def check_sources_step(spark: SparkSession, settings: Settings, entity: Entity, 
                      job_facets=refs.build_job_facets(entity, f"Quality gate on the sources of {entity.profile_table}: "
                                                       "every source's rows of the date")) as lineage_run:
         with step("quality gate: checking sources") as s:
+            # Great Expectations (~5 s to import)
+            from tagfactory.quality.run import check_sources
+
             reports = check_sources(spark, settings, entity, snapshot_date, run_id, tables=tables)
             s.detail = f"{sum(len(r.rows) for r in reports)} expectations on {len(reports)} sources"
         by_source = {r.dataset.removeprefix("source:"): r.rows for r in reports}
@@ -224,6 +227,9 @@ def _audit_staged(spark: SparkSession, settings: Settings, entity: Entity, stage
     # "Design notes"); the GX fallback persists what it needs
     staged_df = tables.read_staged(staged)
     with step(f"quality gate: auditing staged {entity.profile_table}") as s:
+        # Great Expectations (~5 s to import)
+        from tagfactory.quality.run import audit_profile
+
         report = audit_profile(spark, settings, entity, staged_df, snapshot_date, staged.run_id, tables=tables)
         s.detail = report.summary()
     on_rows(report.rows)

@@ -4,7 +4,7 @@
 * :func:`audit_profile` -- after staging: the staged snapshot, compared with the previous one.
 
 Both record their results (Delta table and Data Docs) and return the reports; the caller decides
-what a failure does (the job raises :class:`QualityGateError`).
+what a failure does (the job raises :class:`~tagfactory.quality.failures.QualityGateError`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from tagfactory.compiler.manifest import Entity
-from tagfactory.errors import GateError
 from tagfactory.progress import log, step
 from tagfactory.quality import store
 from tagfactory.quality.gate import AuditReport, audit
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
 
     from tagfactory.lakehouse.store import TableStore
     from tagfactory.settings import Settings
-
-
-class QualityGateError(GateError, RuntimeError):
-    """An ``error`` expectation failed: nothing was published."""
 
 
 def check_sources(spark: SparkSession, settings: Settings, entity: Entity, snapshot_date: dt.date,

@@ -20,7 +20,6 @@ from tagfactory.contracts.tables import RESULTS_TABLE, table_spec
 from tagfactory.errors import ConfigError
 from tagfactory.lakehouse.schemas import struct_type
 from tagfactory.progress import log
-from tagfactory.quality.gx_bridge import write_data_docs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -105,4 +104,7 @@ def _row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
 def render_docs(settings: Settings, reports: Sequence[AuditReport]) -> Path:
     """Add the reports to the Data Docs site and return the path of its ``index.html``."""
+    # Great Expectations: imported when rendering (~5 s)
+    from tagfactory.quality.gx_bridge import write_data_docs
+
     return write_data_docs([r.result for r in reports], docs_root(settings))

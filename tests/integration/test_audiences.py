@@ -146,7 +146,7 @@ def test_scene_assignments_match_the_oracle_and_are_exclusive(world: dict[str, A
 def test_rerun_is_idempotent_and_a_failed_guardrail_publishes_nothing(spark: SparkSession, world: dict[str, Any],
                                                                          built: Built) -> None:
     from tagfactory.audiences.materialize import materialize
-    from tagfactory.quality.run import QualityGateError
+    from tagfactory.quality.failures import QualityGateError
 
     warehouse = world["warehouse"]
     before = {t: _read(warehouse / t, LATE) for t in ("audience_members_user", "audience_stats_user",

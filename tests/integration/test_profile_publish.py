@@ -129,7 +129,7 @@ def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_p
     from tagfactory.lakehouse.store import open_store
     from tagfactory.lineage import LineageEmitter
     from tagfactory.pipeline.job import BuildError, build_entity
-    from tagfactory.quality.run import QualityGateError
+    from tagfactory.quality.failures import QualityGateError
 
     definitions = tmp_path / "tag_definitions"
     shutil.copytree(REPO / "tag_definitions", definitions)

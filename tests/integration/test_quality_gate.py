@@ -96,7 +96,7 @@ def _set(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
 
 def _assert_blocked(spark: SparkSession, world: World, *messages: str, quarantined: bool) -> str:
     from tagfactory.lakehouse import staging
-    from tagfactory.quality.run import QualityGateError
+    from tagfactory.quality.failures import QualityGateError
 
     before = DeltaTable(world.profile).version()
     with pytest.raises(QualityGateError) as info:

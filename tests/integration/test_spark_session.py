@@ -9,6 +9,8 @@ the run-time defence behind it (docs/security.md).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -46,3 +48,33 @@ def test_a_project_session_has_delta_lake(spark: SparkSession, tmp_path: object)
     path = f"{tmp_path}/t"
     spark.range(3).write.format("delta").save(path)
     assert spark.sql(f"SELECT count(*) AS n FROM delta.`{path}` VERSION AS OF 0").first()["n"] == 3  # type: ignore[index]
+
+
+def _jobs_while(spark: SparkSession, action: Callable[[], object]) -> int:
+    """How many Spark jobs ``action`` started."""
+    tracker = spark.sparkContext.statusTracker()
+    group = f"listing-{id(action)}"
+    spark.sparkContext.setJobGroup(group, "listing test")
+    try:
+        action()
+        return len(tracker.getJobIdsForGroup(group))
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+
+
+def test_a_local_session_lists_date_folders_on_the_driver(spark: SparkSession, tmp_path: Path) -> None:
+    """A source of 120 daily folders registers without a Spark listing job (one task per folder);
+    Spark's default (threshold 32) starts one: the control."""
+    root = tmp_path / "src"
+    for day in range(120):
+        folder = root / f"dt=2026-{1 + day // 28:02d}-{1 + day % 28:02d}"
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"")  # listed, never read
+
+    def read() -> object:
+        return spark.read.schema("user_id string, dt date").option("basePath", str(root)).parquet(str(root))
+
+    assert spark.conf.get("spark.sql.sources.parallelPartitionDiscovery.threshold") == "4096"
+    assert _jobs_while(spark, read) == 0
+    with session_conf(spark, "spark.sql.sources.parallelPartitionDiscovery.threshold", "32"):
+        assert _jobs_while(spark, read) >= 1

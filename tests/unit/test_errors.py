@@ -54,7 +54,7 @@ def test_errors_module_imports_nothing() -> None:
 
 def test_builtin_bases_are_kept_where_callers_catch_them() -> None:
     from tagfactory.audiences.lists import ListFileError
-    from tagfactory.quality.run import QualityGateError
+    from tagfactory.quality.failures import QualityGateError
 
     assert issubclass(ListFileError, ValueError)
     assert issubclass(QualityGateError, RuntimeError) and issubclass(errors.ConfigError, ValueError)
