@@ -73,6 +73,7 @@ demo: $(STAMP) $(JARS_STAMP) $(DEMO_DATA)/.complete-$(DEMO_USERS)
 	  --then "$(BIN)/tagfactory show --entity user" \
 	  --then "$(BIN)/tagfactory show-audiences --entity user" \
 	  --then "$(BIN)/tagfactory lookup u0000097" \
+	  --then "$(BIN)/tagfactory effects" \
 	  --then "$(BIN)/tagfactory show-exports" \
 	  --then "$(BIN)/tagfactory exports" \
 	  -- $(MAKE) --no-print-directory demo-dag-runs || exit 1; \

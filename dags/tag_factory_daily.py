@@ -2,7 +2,7 @@
 materialize the audiences and scenes from the published snapshot.
 
     validate_and_compile >> check_sources >> build_profiles >> audit_profiles >> publish_profiles
-        >> materialize_audiences >> maintain_tables
+        >> materialize_audiences >> analyze_effects >> maintain_tables
 
 Each Spark step is its own task (its own spark-submit) sharing one build run id: a failed source
 check stops the run before anything is computed; a failed audit quarantines the staged files and
@@ -14,7 +14,10 @@ quarantined profile run anyway (a recorded decision):
 ``tagfactory publish --entity user --date D --override-gate --reason "..."``, then mark the
 failed tasks as success.
 
-``maintain_tables`` then compacts small files and vacuums files removed longer ago than the
+``analyze_effects`` then measures every scene's goals as of the snapshot date (exposures frozen at the
+first assignment, sufficient statistics, results, health; docs/effects.md) and replaces that date in the
+four effect tables; it reads the export receipts of earlier runs for the reach (this run's exports may
+still be delivering). ``maintain_tables`` then compacts small files and vacuums files removed longer ago than the
 retention (settings ``maintenance.retention_days``, default 7 days) in every warehouse table.
 
 Wiring only; the logic lives in the ``tagfactory`` package and ``jobs/``.
@@ -151,17 +154,23 @@ with DAG(
     # a failed audit is a verdict on the data, not a transient error: do not retry it
     audit_profiles = spark_step("audit_profiles", "audit", retries=0)
     publish_profiles = spark_step("publish_profiles", "publish")
-    materialize_audiences = SparkSubmitOperator(
-        task_id="materialize_audiences",
-        application=str(REPO / "jobs" / "build_audiences.py"),
-        application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--run-id", RUN_ID,
-                          *LINEAGE_ARGS, *CONFIG_ARGS],
-        conn_id="spark_default",
-        name="tagfactory-audiences",
-        conf=SPARK_CONF,
-        jars=JARS or None,
-        retries=0,  # a failed guardrail is a verdict on the data
-    )
+    def dated_job(task_id: str, script: str, name: str, **kwargs: Unpack[StepOptions]) -> SparkSubmitOperator:
+        """A job of the snapshot date (jobs/<script> --manifest --date --run-id, lineage and config args)."""
+        return SparkSubmitOperator(
+            task_id=task_id,
+            application=str(REPO / "jobs" / script),
+            application_args=["--manifest", str(TARGET / "manifest.json"), "--date", SNAPSHOT_DATE, "--run-id",
+                              RUN_ID, *LINEAGE_ARGS, *CONFIG_ARGS],
+            conn_id="spark_default",
+            name=name,
+            conf=SPARK_CONF,
+            jars=JARS or None,
+            **kwargs,
+        )
+
+    # a failed guardrail is a verdict on the data: do not retry it
+    materialize_audiences = dated_job("materialize_audiences", "build_audiences.py", "tagfactory-audiences", retries=0)
+    analyze_effects = dated_job("analyze_effects", "analyze_effects.py", "tagfactory-effects")
     maintain_tables = SparkSubmitOperator(
         task_id="maintain_tables",
         application=str(REPO / "jobs" / "maintain_tables.py"),
@@ -172,7 +181,7 @@ with DAG(
         jars=JARS or None,
     )
     (compile_manifest >> check_sources >> build_profiles >> audit_profiles >> publish_profiles >> materialize_audiences
-     >> maintain_tables)
+     >> analyze_effects >> maintain_tables)
 
     def export_step(task_id: str, export: str, step: str, *extra: str, **kwargs: object) -> SparkSubmitOperator:
         return SparkSubmitOperator(

@@ -10,30 +10,21 @@ lives in ``tagfactory.audiences``; see docs/audiences.md.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
+from collections.abc import Callable
+
+
+def _runner() -> Callable[..., int]:
+    from tagfactory.audiences.job import run_audiences
+
+    return run_audiences
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and materialize the audiences."""
-    parser = argparse.ArgumentParser(prog="build_audiences.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", required=True, help="compiled manifest (target/manifest.json)")
-    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help="snapshot date YYYY-MM-DD")
-    parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
-    parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
-    parser.add_argument("--run-id", help="run id (default: a new timestamped id)")
-    parser.add_argument("--lineage-parent-id", help="OpenLineage parent run, namespace/job_name/run_id (Airflow: "
-                        "macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance))")
-    parser.add_argument("--lineage-root-parent-id", help="OpenLineage root run (the DAG run), namespace/job_name/run_id")
-    args = parser.parse_args(argv)
+    from tagfactory.cli import run_daily_job
 
-    from tagfactory.audiences.job import run_audiences
-    from tagfactory.cli import run_reported
-
-    return run_reported(parser.prog, lambda: run_audiences(args.date, manifest_file=args.manifest, config=args.config,
-                                                           entities=args.entity, run_id=args.run_id,
-        lineage_parent_id=args.lineage_parent_id or None, lineage_root_parent_id=args.lineage_root_parent_id or None))
+    return run_daily_job("build_audiences.py", __doc__ or "", _runner, argv)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,40 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
+def job_arguments(parser: argparse.ArgumentParser, *, date_help: str = "snapshot date YYYY-MM-DD") -> None:
+    """The arguments the daily Spark jobs share (jobs/build_audiences.py, jobs/analyze_effects.py):
+    --manifest --date --config --entity --run-id and the OpenLineage parent runs."""
+    parser.add_argument("--manifest", required=True, help="compiled manifest (target/manifest.json)")
+    parser.add_argument("--date", required=True, type=dt.date.fromisoformat, help=date_help)
+    parser.add_argument("--config", help="settings YAML (default: $TAGFACTORY_CONFIG or embedded defaults)")
+    parser.add_argument("--entity", action="append", help="only this entity (repeatable)")
+    parser.add_argument("--run-id", help="run id (default: a new timestamped id)")
+    parser.add_argument("--lineage-parent-id", help="OpenLineage parent run, namespace/job_name/run_id (Airflow: "
+                        "macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance))")
+    parser.add_argument("--lineage-root-parent-id", help="OpenLineage root run (the DAG run), namespace/job_name/run_id")
+
+
+def run_daily_job(prog: str, doc: str, load_runner: Callable[[], Callable[..., int]], argv: list[str] | None, *,
+                  date_help: str = "snapshot date YYYY-MM-DD") -> int:
+    """The ``main`` of a daily Spark job (jobs/build_audiences.py, jobs/analyze_effects.py).
+
+    Parses :func:`job_arguments`, imports the runner only then (``--help`` starts no Spark) and
+    calls it as ``runner(date, manifest_file=, config=, entities=, run_id=, lineage_parent_id=,
+    lineage_root_parent_id=)`` under :func:`run_reported`.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    job_arguments(parser, date_help=date_help)
+    args = parser.parse_args(argv)
+
+    def command() -> int:
+        runner = load_runner()
+        return runner(args.date, manifest_file=args.manifest, config=args.config, entities=args.entity,
+                      run_id=args.run_id, lineage_parent_id=args.lineage_parent_id or None,
+                      lineage_root_parent_id=args.lineage_root_parent_id or None)
+
+    return run_reported(prog, command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render --help in the docs)."""
     parser = argparse.ArgumentParser(
@@ -187,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entity", default="user", help="entity (default: user)")
     p.add_argument("--config", help="settings YAML")
 
+    p = sub.add_parser("effects", help="print the effect of every scene goal per comparison: users, means, effect with "
+                       "its interval, lift, q-value, trust, cost per incremental conversion (reads the "
+                       "effect_results table, no Spark)")
+    p.add_argument("--scene", help="only this scene (default: every analysed scene)")
+    p.add_argument("--date", type=_date, help="as-of date of the analysis (default: the latest)")
+    p.add_argument("--slices", action="store_true", help="also the results per slice value (the goals' slices)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--entity", default="user", help="entity (default: user)")
+    p.add_argument("--config", help="settings YAML")
+
     p = sub.add_parser("lookup", help="what one user gets: audiences and, per scene, branch, group and payload")
     p.add_argument("key", help="entity key, e.g. u0000123")
     p.add_argument("--date", type=_date, help="snapshot date (default: the latest)")
@@ -219,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lineage": _lineage,
         "validate": _validate, "plan": _plan, "compile": _compile, "demo-data": _demo_data,
         "build": _build, "publish": _publish, "show": _show, "audiences": _audiences,
-        "show-audiences": _show_audiences, "lookup": _lookup, "maintain": _maintain,
+        "show-audiences": _show_audiences, "effects": _effects, "lookup": _lookup, "maintain": _maintain,
         "manifest-schema": _manifest_schema, "export": _export,
         "show-exports": _show_exports,
         "catalog": _catalog,
@@ -525,6 +569,15 @@ def _show_audiences(args: argparse.Namespace) -> int:
     from tagfactory.settings import load_settings
 
     print(audience_summary(load_settings(args.config), args.entity, args.date))
+    return EXIT_OK
+
+
+def _effects(args: argparse.Namespace) -> int:
+    from tagfactory.analysis.report import effects_report
+    from tagfactory.settings import load_settings
+
+    print(effects_report(load_settings(args.config), args.entity, args.date, args.scene, slices=args.slices,
+                         fmt=args.format))
     return EXIT_OK
 
 

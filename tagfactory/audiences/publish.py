@@ -72,13 +72,15 @@ def quarantine_all(spark: SparkSession, day: StagedDay, retention_days: float) -
 
 
 def commit_all(staged: dict[str, StagedWrite], snapshot_date: dt.date, run_id: str, tables: TableStore,
-               extra: dict[str, str] | None = None) -> dict[str, int]:
-    """Commit every staged table; members last, so a reader of members sees a complete day."""
+               extra: dict[str, str] | None = None, *, order: Sequence[str] = COMMIT_ORDER,
+               job_name: str = "materialize_audiences") -> dict[str, int]:
+    """Commit every staged table in ``order`` (each replacing the date's partition, also with no rows);
+    by default the audience tables, members last, so a reader of members sees a complete day."""
     versions: dict[str, int] = {}
-    for name in COMMIT_ORDER:
+    for name in order:
         st = staged[name]
         with step(f"publishing {name}") as s:
-            versions[name] = tables.commit(st, commit_metadata={"run_id": run_id, "job_name": "materialize_audiences",
+            versions[name] = tables.commit(st, commit_metadata={"run_id": run_id, "job_name": job_name,
                                                                 "snapshot_date": snapshot_date.isoformat(),
                                                                 **(extra or {})},
                                            empty_partition={"dt": snapshot_date.isoformat()})

@@ -3,7 +3,8 @@
 One place for what the jobs write (docs/audiences.md, docs/quality.md describe the contents):
 
 * per entity ``e``: ``profile_<e>`` (one row per key and date; its tag columns come from the
-  definitions), ``tag_stats_<e>`` and the six audience and scene tables;
+  definitions), ``tag_stats_<e>``, the six audience and scene tables and the four effect-analysis
+  tables (their specs: :mod:`tagfactory.contracts.effect_tables`);
 * project-wide: ``quality_results``.
 
 Column types are Spark SQL types (``bigint``, ``array<string>`` ...). ``nullable=False`` records a
@@ -22,12 +23,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Kind = Literal["profile", "tag_stats", "audience_members", "audience_changes", "audience_stats",
-               "audience_profile", "scene_assignments", "scene_stats", "quality_results", "export_receipts"]
-Producer = Literal["build_profile", "publish_profile", "materialize_audiences", "quality_gate", "export"]
+               "audience_profile", "scene_assignments", "scene_stats", "quality_results", "export_receipts",
+               "effect_exposures", "effect_stats", "effect_results", "effect_health"]
+Producer = Literal["build_profile", "publish_profile", "materialize_audiences", "quality_gate", "export",
+                   "analyze_effects"]
 
-ENTITY_KINDS: tuple[Kind, ...] = ("profile", "tag_stats", "audience_members", "audience_stats",
-                                  "audience_changes", "audience_profile", "scene_assignments", "scene_stats")
-AUDIENCE_KINDS: tuple[Kind, ...] = ENTITY_KINDS[2:]
+AUDIENCE_KINDS: tuple[Kind, ...] = ("audience_members", "audience_stats", "audience_changes", "audience_profile",
+                                    "scene_assignments", "scene_stats")
+#: the effect-analysis tables (tagfactory/contracts/effect_tables.py), written by jobs/analyze_effects.py
+EFFECT_KINDS: tuple[Kind, ...] = ("effect_exposures", "effect_stats", "effect_results", "effect_health")
+ENTITY_KINDS: tuple[Kind, ...] = ("profile", "tag_stats", *AUDIENCE_KINDS, *EFFECT_KINDS)
 RESULTS_TABLE = "quality_results"
 RECEIPTS_TABLE = "export_receipts"
 OWNER = "data-platform"
@@ -102,6 +107,9 @@ def _c(name: str, type_: str, description: str = "", *, nullable: bool = True) -
     return Column(name=name, type=type_, nullable=nullable, description=description)
 
 
+column = _c  # the same helper for tagfactory/contracts/effect_tables.py
+
+
 _DT = _c("dt", "date", "snapshot date (partition)", nullable=False)
 
 
@@ -122,6 +130,11 @@ def table_spec(kind: Kind, entity: str | None = None, *, key: str = "user_id", k
     The audience and scene tables hold the key as a string whatever its type in the profile.
     """
     name = table_name(kind, entity)
+    if kind in EFFECT_KINDS:
+        # effect_tables builds on this module's models: imported here, not at the top
+        from tagfactory.contracts.effect_tables import effect_table_spec
+
+        return effect_table_spec(kind, name, key=key)
     key_col = _c(key, "string", f"the entity key ({key}) as a string", nullable=False)
     spec: dict[str, object]
     if kind == "profile":
@@ -238,7 +251,8 @@ def table_spec(kind: Kind, entity: str | None = None, *, key: str = "user_id", k
 
 
 def entity_tables(entity: str, *, key: str = "user_id", key_type: str = "string") -> list[TableSpec]:
-    """The tables of one entity: profile, tag statistics, the six audience and scene tables."""
+    """The tables of one entity: profile, tag statistics, the six audience and scene tables, the four
+    effect-analysis tables."""
     return [table_spec(kind, entity, key=key, key_type=key_type) for kind in ENTITY_KINDS]
 
 

@@ -24,6 +24,10 @@ What the data looks like:
   ``users`` (deleted accounts, numbered after the last ``users`` id).
 * Planted edge-case users ``e0000001``... with hand-placed rows around the edge date ``D``
   (default ``end_date - 1``) are described in :data:`EDGE_USERS`.
+* A known effect for effect analysis (:mod:`tagfactory.demo._effect`): on the day after ``D - 7``
+  and after ``D``, users in the treatment of scene ``home_popup`` (by its stable hash) place an
+  extra completed order with probability 0.10; scene ``push_campaign`` gets none. Only the
+  ``orders`` and ``order_items`` of those two days differ from a generation without it.
 
 The same arguments always give the same data (numpy ``SeedSequence`` streams per source). Each
 run writes into a hidden staging folder inside ``out_dir`` and then swaps every source folder
@@ -60,6 +64,7 @@ from tagfactory.demo._edge import (
     planted_touches,
     planted_users,
 )
+from tagfactory.demo._effect import effect_orders
 from tagfactory.demo._engagement import build_campaigns, generate_events, generate_touches
 from tagfactory.demo._schema import (
     ENUM_TABLES,
@@ -82,7 +87,8 @@ __all__ = ["EDGE_USERS", "SOURCES", "generate_demo_data", "main"]
 #: Source names in generation order.
 SOURCES: tuple[str, ...] = tuple(layout.name for layout in LAYOUTS)
 DEFAULT_END_DATE = dt.date(2026, 11, 24)
-_STREAMS = ("users", "catalog", "orders", "order_items", "tickets", "events", "campaigns", "touches")
+# a new stream goes last: SeedSequence children are numbered, so the earlier streams stay the same
+_STREAMS = ("users", "catalog", "orders", "order_items", "tickets", "events", "campaigns", "touches", "effect")
 
 
 def _validate(n_users: int, days: int, end_date: dt.date, edge_date: dt.date) -> None:
@@ -141,8 +147,12 @@ def _generate(run: _Run, n_users: int, end_date: dt.date, days: int, edge_date: 
     shop_days = seasonal_calendar(first_day, days, weekend=1.2, promo=1.0, growth=1.15)
     orders = generate_orders(run.rng["orders"], pop, shop_days, coupons, end_date)
     orders = number_orders(concat_rows([orders, planted_orders(edge_date, edge_code)]))
-    run.write(ORDERS, orders)
-    run.write(ORDER_ITEMS, generate_order_items(run.rng["order_items"], orders, pop, catalog))
+    # the known effect: appended orders with their own lines, drawn from their own stream; the other
+    # lines and the tickets come from `orders` alone, so their random draws do not move
+    effect = effect_orders(run.rng["effect"], pop, edge_date, first_order_id=len(orders["order_id"]) + 1)
+    run.write(ORDERS, concat_rows([orders, effect]))
+    run.write(ORDER_ITEMS, concat_rows([generate_order_items(run.rng["order_items"], orders, pop, catalog),
+                                        generate_order_items(run.rng["effect"], effect, pop, catalog)]))
     tickets = generate_tickets(run.rng["tickets"], orders, pop, shop_days, end_us)
     del orders
     run.write(SERVICE_TICKETS, concat_rows([tickets, planted_tickets(edge_date, edge_code)]))

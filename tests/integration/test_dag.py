@@ -115,21 +115,22 @@ def test_full_dag_run_publishes_the_snapshot(airflow_env: dict[str, str]) -> Non
     assert table.history()[0]["snapshot_date"] == snapshot.isoformat()
     assert (Path(airflow_env["TAGFACTORY_TARGET"]) / "manifest.json").is_file()
     for task in ("check_sources", "build_profiles", "audit_profiles", "publish_profiles", "materialize_audiences",
-                 "maintain_tables"):
+                 "analyze_effects", "maintain_tables"):
         assert f"task_id={task}" in log
-    assert "maintained 9 tables (retention 7 days)" in log
+    assert "maintained 13 tables (retention 7 days)" in log  # profile, stats, 6 audience, 4 effect, quality
     assert "quality gate PASSED for profile_user" in log
     events = [json.loads(line) for line in (warehouse / "_lineage" / "openlineage.jsonl").read_text().splitlines()]
     runs = [(e["job"]["name"], e["eventType"]) for e in events]
     assert runs[:10] == [(f"{job}.user", kind) for job in ("check_sources", "build_profile", "audit_profile",
                                                              "publish_profile", "materialize_audiences")
                          for kind in ("START", "COMPLETE")]
-    # then table maintenance and the exports' runs (if the DAG had export tasks when it was parsed), in the
-    # order the tasks ran: each a START and a COMPLETE
+    # then the effect analysis, table maintenance (after it) and the exports' runs (if the DAG had export tasks
+    # when it was parsed), in the order the tasks ran: each a START and a COMPLETE
     later = sorted(runs[10:])
-    assert [r for r in later if r[0] == "maintain_tables"] == [("maintain_tables", "COMPLETE"),
-                                                              ("maintain_tables", "START")]
-    exports = [r for r in later if r[0] != "maintain_tables"]
+    for job in ("analyze_effects.user", "maintain_tables"):
+        assert [r for r in later if r[0] == job] == [(job, "COMPLETE"), (job, "START")]
+    assert runs.index(("analyze_effects.user", "COMPLETE")) < runs.index(("maintain_tables", "START"))
+    exports = [r for r in later if r[0] not in ("analyze_effects.user", "maintain_tables")]
     assert all(job.startswith("export.") for job, _ in exports)
     assert exports == sorted((job, kind) for job in {j for j, _ in exports} for kind in ("START", "COMPLETE"))
     outputs = {o["name"] for o in events[7]["outputs"]}  # publish_profile's COMPLETE

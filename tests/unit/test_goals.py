@@ -113,7 +113,10 @@ def test_demo_scenes_compile_their_goals_and_comparisons(monkeypatch: pytest.Mon
         "vip_thanks:treatment_vs_holdout", "birthday:treatment_vs_holdout", "winback:treatment_vs_holdout",
         "winback:treatment_vs_control", "winback:coupon_30_vs_coupon_20"]
     goals = {g.name: g for g in popup.goals}
-    assert [g.role for g in popup.goals] == ["primary"] * 3 + ["guardrail"] * 2
+    assert [g.role for g in popup.goals] == ["primary"] * 4 + ["guardrail"] * 2
+    next_day = goals["orders_next_day"]  # the demo's known truth (tagfactory/demo/_effect.py)
+    assert (next_day.window.delay_days, next_day.window.length_days, next_day.window.last_offset) == (1, 1, 1)
+    assert next_day.metric.type == "conversion" and next_day.where_sql == "`status` = 'completed'"
     assert goals["refund_rate_7d"].guardrail_of == ["order_conversion_7d"]
     revenue = goals["revenue_7d"]
     assert revenue.metric.type == "mean" and revenue.metric.value_sql == "`amount`"
@@ -130,8 +133,8 @@ def test_demo_scenes_compile_their_goals_and_comparisons(monkeypatch: pytest.Mon
     assert conversion.cost.currency == "CNY"
     assert goals["complaint_rate_7d"].source.name == "service_tickets"
     push = scenes["push_campaign"].analysis
-    assert push is not None and [g.name for g in push.goals if g.role == "primary"] == ["order_conversion_7d",
-                                                                                        "revenue_7d"]
+    assert push is not None and [g.name for g in push.goals if g.role == "primary"] == [
+        "orders_next_day", "order_conversion_7d", "revenue_7d"]
     assert {c.kind for c in push.comparisons} == {"treatment_vs_control", "treatment_vs_holdout"}
 
 

@@ -30,14 +30,17 @@ def test_every_table_has_a_unique_name_and_its_partition_columns_among_its_colum
     specs = _all()
     names = [s.name for s in specs]
     assert len(names) == len(set(names))
-    assert len(entity_tables("user")) == len(ENTITY_KINDS) == 8
+    assert len(entity_tables("user")) == len(ENTITY_KINDS) == 12
     for spec in specs:
         assert spec.partition_by and set(spec.partition_by) <= set(spec.column_names), spec.name
         assert len(set(spec.column_names)) == len(spec.column_names), spec.name
         assert spec.description and spec.owner and spec.produced_by
     assert [s.name for s in entity_tables("user")] == [
         "profile_user", "tag_stats_user", "audience_members_user", "audience_stats_user", "audience_changes_user",
-        "audience_profile_user", "scene_assignments_user", "scene_stats_user"]
+        "audience_profile_user", "scene_assignments_user", "scene_stats_user", "effect_exposures_user",
+        "effect_stats_user", "effect_results_user", "effect_health_user"]
+    assert {s.produced_by for s in entity_tables("user")[-4:]} == {"analyze_effects"}
+    assert all(s.partition_by == ["dt"] and s.maintained for s in entity_tables("user")[-4:])
     assert [s.name for s in project_tables()] == ["quality_results", "export_receipts"]
     assert [s.name for s in specs if s.columns_from_definitions] == ["profile_user", "profile_store"]
 
