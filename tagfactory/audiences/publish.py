@@ -21,11 +21,11 @@ from tagfactory.lakehouse.stage import StagedWrite
 from tagfactory.lakehouse.store import TableStore
 from tagfactory.progress import step
 from tagfactory.quality import store
-from tagfactory.quality.gate import AuditReport
 from tagfactory.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the gate imports Great Expectations (~5 s): the effect job never needs it
     from tagfactory.lineage import LineageEmitter
+    from tagfactory.quality.gate import AuditReport
 
 # members last, so a reader of members sees a complete day
 COMMIT_ORDER = ["audience_changes", "audience_stats", "audience_profile", "scene_assignments", "scene_stats",

@@ -110,7 +110,10 @@ def _expected(assignments: pd.DataFrame, events: pd.DataFrame, profile: pd.DataF
     counts = users.s.dropna().value_counts()
     top = sorted(counts.index, key=lambda v: (-counts[v], v))[:2]
     users["s"] = [v if v in top else "(other)" for v in users.s]
-    counted = users[users.end <= as_of].copy()
+    if goal.include_in_progress:  # every user, the window cut at the as-of date
+        counted = users.assign(end=users.end.where(users.end <= as_of, as_of))
+    else:  # only matured windows
+        counted = users[users.end <= as_of].copy()
     day = events.event_time.dt.date
     y = {}
     for k, u in counted.iterrows():
@@ -130,7 +133,9 @@ def _expected(assignments: pd.DataFrame, events: pd.DataFrame, profile: pd.DataF
     return out
 
 
-def test_spark_statistics_equal_pandas_on_synthetic_data(spark: SparkSession, materialized: Materialized) -> None:
+@pytest.mark.parametrize("in_progress", [False, True], ids=["matured", "include_in_progress"])
+def test_spark_statistics_equal_pandas_on_synthetic_data(spark: SparkSession, materialized: Materialized,
+                                                         in_progress: bool) -> None:
     from tagfactory.analysis import aggregate
 
     assignments, events, profile = _synthetic()
@@ -138,7 +143,7 @@ def test_spark_statistics_equal_pandas_on_synthetic_data(spark: SparkSession, ma
                    if g.name == "revenue_7d")
     window = revenue.window.model_copy(update={"delay_days": 1, "length_days": 2})
     slices = [revenue.slices[0].model_copy(update={"top": 2})]
-    goal = revenue.model_copy(update={"window": window, "slices": slices})
+    goal = revenue.model_copy(update={"window": window, "slices": slices, "include_in_progress": in_progress})
     as_of = dt.date(2026, 3, 4)
     sa = spark.createDataFrame(assignments)
     exposed = aggregate.exposures(sa, "user_id", as_of)
@@ -149,6 +154,9 @@ def test_spark_statistics_equal_pandas_on_synthetic_data(spark: SparkSession, ma
         ["branch", "group", "variant", "slice_tag", "slice_value"]).reset_index(drop=True)
     want = want.sort_values(["branch", "group", "variant", "slice_tag", "slice_value"]).reset_index(drop=True)
     assert len(got) == len(want) > 6
+    total = got[got.slice_tag == "-"].n.sum()
+    exposed_users = assignments[assignments.dt <= as_of].user_id.nunique()
+    assert (total == exposed_users) if in_progress else (0 < total < exposed_users)  # late joiners not matured
     assert list(got.branch) == ["b1"] * len(got)  # frozen at the first assignment
     for column in ("n", "sum_y", "sum_y_sq", "sum_x", "sum_x_sq", "sum_xy"):
         np.testing.assert_allclose(got[column].astype(float), want[column].astype(float), rtol=1e-9, err_msg=column)

@@ -136,3 +136,15 @@ def test_no_spark_commands_load_no_spark(argv: list[str], tmp_path: Path) -> Non
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 0, done.stdout[-3000:]
     assert result["loaded"] == [], f"`tagfactory {' '.join(argv)}` loaded {result['loaded'][:10]}"
+
+
+@pytest.mark.parametrize("module", ["tagfactory.pipeline.job", "tagfactory.analysis.job"])
+def test_spark_steps_without_a_gate_do_not_load_great_expectations(module: str) -> None:
+    """Great Expectations costs ~5 s of imports: only the steps that validate load it (the audit of
+    ``tagfactory.quality.gate``, the audience guardrails); staging, publishing and the effect analysis do not."""
+    if module not in MODULES:
+        pytest.skip(f"{module} does not exist")
+    probe = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations'))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", f"{module} loads Great Expectations"
