@@ -76,6 +76,8 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must not contain a subquery",
                    "use a `sql` tag for logic that needs a query")
         return None
+    if _missing_argument(node, where, loc, file, sink):
+        return None
     names = check_functions(node, where, loc, file, sink)
     if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text, names=names),
                          where, loc, file, sink):
@@ -107,6 +109,8 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         kind = type(bad or tree).__name__.upper()
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be a read-only SELECT; found {kind}",
                    "sql tags may only read declared sources: no DDL, DML or commands")
+        return None
+    if _missing_argument(tree, where, loc, file, sink):
         return None
     names = check_functions(tree, where, loc, file, sink)
     if report_violations(check_tree(tree, query=True, text=text, names=names), where, loc, file, sink):
@@ -144,6 +148,22 @@ def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str, sink: Diagn
                    hint or "definitions may use Spark built-in functions that are deterministic and read only "
                    "declared data; see docs/tag-language.md#functions")
     return names_of
+
+
+def _missing_argument(tree: exp.Expr, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> bool:
+    """Report a call without a mandatory argument (sqlglot's parser lets `floor()` through); True if any."""
+    for func in tree.find_all(exp.Func):
+        if isinstance(func, exp.Anonymous):
+            continue
+        missing = [key for key, required in func.arg_types.items()
+                   if required and func.args.get(key) in (None, [])]
+        if missing:
+            name = func.sql_names()[0].lower() if func.sql_names() else type(func).__name__.lower()
+            sink.error(file, loc.line, loc.col, Code.E401,
+                       f"{where} calls `{name}` without its required argument `{missing[0]}`",
+                       f"give `{name}` its arguments, as Spark's documentation of the function shows")
+            return True
+    return False
 
 
 def free_columns(tree: exp.Expr) -> Iterator[exp.Column]:

@@ -11,7 +11,9 @@ from sqlglot import exp
 
 from tagfactory.compiler.assemble import build_manifest
 from tagfactory.compiler.compile import compile_project
+from tagfactory.compiler.diagnostics import DiagnosticSink
 from tagfactory.compiler.expectations import MODELS, kwargs_problems, validated_kwargs
+from tagfactory.compiler.expressions import parse_expression, parse_select
 from tagfactory.compiler.lists import ListFileError, read_id_list
 from tagfactory.compiler.lists import rows as list_rows
 from tagfactory.compiler.manifest import ManifestDigestError, read_manifest, write_manifest
@@ -26,6 +28,7 @@ from tagfactory.compiler.sqlpolicy import (
     check_text,
     check_tree,
 )
+from tagfactory.compiler.yamlload import Loc
 from tagfactory.settings import load_settings
 from tests.unit.definitions import REPO
 
@@ -104,6 +107,21 @@ def test_shape_counts_operator_chains_as_one_level() -> None:
 def test_queries_outside_the_allow_list(sql: str, code: str) -> None:
     found = check_tree(sqlglot.parse_one(sql, read="spark"), query=True, text=sql)
     assert code in {v.code for v in found}, found
+
+
+@pytest.mark.parametrize(("text", "select"), [
+    ("floor()", False), ("ceil(amount) + floor()", False),
+    ("SELECT user_id, ceil() AS v FROM orders", True),
+])
+def test_a_call_without_its_required_argument_is_refused_with_the_function_named(text: str, select: bool) -> None:
+    # sqlglot's parser accepts `floor()` / `ceil()` without checking arity; its type annotator then crashed
+    # on them (found by test_fuzz_sqlpolicy): the compiler refuses them at the definition's position
+    sink = DiagnosticSink()
+    parse = parse_select if select else parse_expression
+    assert parse(text, "expr", Loc(7, 9), "tags/t.yaml", sink) is None
+    [error] = sink.errors
+    assert (error.file, error.line, error.col, error.code) == ("tags/t.yaml", 7, 9, "E401")
+    assert "without its required argument" in error.message and ("`floor`" in error.message or "`ceil`" in error.message)
 
 
 def test_allowed_constructs_pass() -> None:
