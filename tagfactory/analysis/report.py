@@ -17,28 +17,13 @@ from typing import Any
 
 from deltalake import DeltaTable
 
+from tagfactory.analysis.formats import interval as _interval
+from tagfactory.analysis.formats import lift as _lift
+from tagfactory.analysis.formats import value as _num
 from tagfactory.contracts.tables import table_name
 from tagfactory.errors import WarehouseError
 from tagfactory.lakehouse.delta import read_arrow
 from tagfactory.settings import Settings
-
-_PERCENT = ("conversion",)
-
-
-def _num(x: Any, metric: str, *, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    if isinstance(x, float) and math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if metric in _PERCENT:
-        return f"{x * 100:+.2f}pp" if signed else f"{x * 100:.2f}%"
-    return f"{x:+,.2f}" if signed else f"{x:,.2f}"
-
-
-def _interval(low: Any, high: Any, metric: str) -> str:
-    if low is None:
-        return "-"
-    return f"[{_num(low, metric, signed=True)}, {_num(high, metric, signed=True)}]"
 
 
 def _order(r: Mapping[str, Any]) -> tuple[str, int, str, str, str, str]:
@@ -63,7 +48,7 @@ def render(rows: Sequence[Mapping[str, Any]], *, slices: bool = False) -> str:
             continue
         flags = ("*" if r.get("significant") else "") + ("!" if r.get("trusted") is False else "") + \
                 ("~" if r.get("status") == "degenerate" else "")
-        lift = "-" if r.get("relative") is None or not math.isfinite(r["relative"]) else f"{r['relative']:+.0%}"
+        lift = _lift(r.get("relative"))
         q = "-" if r.get("q_value") is None else f"{r['q_value']:.3f}"
         cost = "-" if r.get("cost_per_incremental") is None else _num(r["cost_per_incremental"], "")
         interval = _interval(r.get("ci_low"), r.get("ci_high"), metric)

@@ -37,12 +37,15 @@ pre { background:#fff; border:1px solid var(--line); padding:8px 10px; overflow:
 .pill.warn, .pill.deprecated, .pill.unchanged { background:#feebc8; color:var(--warn); }
 .charts { display:flex; flex-wrap:wrap; gap:12px; }
 figure.chart { margin:0; background:#fff; border:1px solid var(--line); padding:6px; }
-figure.chart figcaption { font-size:12px; color:var(--muted); }
+figure.chart figcaption { font-size:12px; color:var(--muted); max-width:380px; }
+.nowrap { white-space:nowrap; }
 figure.chart.empty { width:200px; } figure.chart.empty p { color:var(--muted); margin:8px 0 0; }
 svg .axis { stroke:#9aa5b1; } svg .tick { font-size:10px; fill:var(--muted); }
 svg .tick.warn { fill:var(--warn); }
 svg .series { fill:none; stroke:var(--accent); stroke-width:1.8; } svg .dot { fill:var(--accent); }
 svg .threshold { stroke:var(--warn); stroke-dasharray:4 3; }
+svg .band { fill:#bee3f8; opacity:.75; } svg .whisker { stroke:#90cdf4; stroke-width:3; }
+svg .zero { stroke:#52606d; stroke-dasharray:3 3; }
 svg .bar { fill:var(--accent); } svg .bar.alt { fill:#90cdf4; }
 .lineage-wrap { overflow:auto; background:#fff; border:1px solid var(--line); }
 svg.lineage .edge { fill:none; stroke:#9fb3c8; stroke-width:1.3; }

@@ -8,6 +8,7 @@ from typing import Any
 from tagfactory.catalog import charts
 from tagfactory.catalog.graph_svg import lineage_svg
 from tagfactory.catalog.model import Catalog, slug
+from tagfactory.catalog.pages_effects import effects_section
 from tagfactory.catalog.render import a, code, compact_json, e, facts, fmt_int, page, pill, table
 from tagfactory.catalog.warehouse import Row, parse_json
 from tagfactory.compiler.manifest import Audience, Entity, Export, Scene
@@ -86,11 +87,13 @@ def scene_page(cat: Catalog, entity: Entity, scene: Scene) -> str:
     groups = table(["branch", "group", "variant", "users"], (
         [e(r.get("branch")), e(r.get("group")), e(r.get("variant") or ""), fmt_int(r.get("users"))] for r in counts),
         numeric=(3,), empty="")
+    effects = cat.warehouse.effect_results.get(scene.name, [])
     body = (f"<h1>{e(scene.display_name)} <small>scene <code>{e(scene.name)}</code></small></h1>"
             + facts([("owner", e(scene.owner)), ("entity", e(entity.name)), ("holdout", e(f"{scene.holdout:.0%}")),
                      ("salt", f"<code>{e(scene.salt)}</code>"), ("exports", _links(cat, "export", cat.uses(node, "export")))])
             + f"<p>{e(scene.description)}</p><h2 id=\"branches\">Branches (first match wins)</h2>{branches}"
             + f'<h2 id="groups">Groups and counts</h2>{chart}{groups}'
+            + f'<h2 id="effects">Effect over time</h2>{effects_section(scene, effects)}'
             + f'<h2 id="lineage">Lineage</h2>{lineage_svg(cat.graph, node, cat.url, max_depth=3)}'
             + _definition(cat, scene.definition))
     return page(f"scene {scene.name}", body, crumbs=[CRUMB, ("../index.html#scenes", "Scenes")], built_at=cat.built_at)

@@ -3,7 +3,8 @@
 A table that does not exist yet is simply empty, so the catalog builds on a fresh checkout with
 no warehouse. Only the last ``snapshots`` dates of each table are kept (tag statistics, audience
 sizes, quality results); the audience profiles and scene counts of the latest date only; the
-newest receipts of every export.
+newest receipts of every export; the effect results (the cumulative daily series of each scene's
+goals and comparisons) of the last ``EFFECT_DATES`` dates, their total rows only (no slices).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from tagfactory.compiler.manifest import Manifest
-from tagfactory.contracts.tables import RECEIPTS_TABLE, RESULTS_TABLE
+from tagfactory.contracts.tables import RECEIPTS_TABLE, RESULTS_TABLE, table_name
 from tagfactory.settings import Settings
 
 Row = dict[str, Any]
 RECEIPTS_PER_EXPORT = 50
+EFFECT_DATES = 60
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Warehouse:
     audience_profile: dict[str, list[Row]] = field(default_factory=dict)  # audience -> latest date's rows
     scene_stats: dict[str, list[Row]] = field(default_factory=dict)  # scene -> latest date's rows
     receipts: dict[str, list[Row]] = field(default_factory=dict)  # export -> rows, newest first
+    # scene -> total rows (slice_tag null) of effect_results_<entity>, oldest date first
+    effect_results: dict[str, list[Row]] = field(default_factory=dict)
     freshness: dict[str, list[str]] = field(default_factory=dict)  # source -> partition dates, newest first
     tables_read: list[str] = field(default_factory=list)  # tables that exist (for the build summary)
     _by_key: dict[tuple[str, str | None], list[Row]] = field(default_factory=dict, repr=False)
@@ -120,6 +124,11 @@ def read_warehouse(settings: Settings, manifest: Manifest, snapshots: int = 30) 
         for kind, target in (("audience_profile", out.audience_profile), ("scene_stats", out.scene_stats)):
             rows = note(names[kind], _recent(settings, names[kind], 1))
             target.update(_group(rows, "audience" if kind == "audience_profile" else "scene"))
+        effects = table_name("effect_results", entity.name)
+        totals = [r for r in note(effects, _recent(settings, effects, EFFECT_DATES)) if r.get("slice_tag") is None]
+        for scene, rows in _group(totals, "scene").items():
+            out.effect_results[scene] = sorted(rows, key=lambda r: (r["dt"], r.get("role") != "primary",
+                                                                    str(r["goal"]), str(r["comparison"])))
         for source in entity.sources:
             dates = _partitions(settings, source.path, source.partition_column)
             if dates:

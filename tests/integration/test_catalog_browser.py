@@ -4,9 +4,10 @@ and over HTTP (``tagfactory catalog --serve``'s server).
 The catalog is built from the shipped definitions and a tiny warehouse written with delta-rs (no
 Spark). Checked: no console messages (errors, failed loads), the index lists every category, the
 search (JavaScript, driven by ``index.html?q=...``) finds a tag by its Chinese display name, a tag
-page shows its charts and lineage and links to its source's page. Screenshots are saved under
-``target/catalog-screenshots/``. Install the browser with ``tests/servers/ensure_chromium.sh``
-(``make test`` runs it).
+page shows its charts and lineage and links to its source's page, a scene page its effect over time
+(the interval charts and the latest results of the tiny warehouse's ``effect_results_user``).
+Screenshots are saved under ``target/catalog-screenshots/``. Install the browser with
+``tests/servers/ensure_chromium.sh`` (``make test`` runs it).
 """
 
 from __future__ import annotations
@@ -105,6 +106,15 @@ def test_a_tag_page_shows_its_charts_and_lineage_and_links_its_source(site: Path
     screenshot(page.as_uri(), tmp, "tag_gmv_365d.png", height=2400)
     source = dom((page.parent / "../source/orders.html").resolve().as_uri(), tmp)
     assert 'href="../tag/gmv_365d.html"' in source and "orders.amount.mean_in_cny_range" in source
+
+
+def test_a_scene_page_shows_the_effect_over_time(site: Path, tmp: Path) -> None:
+    page = site / "scene" / "home_popup.html"
+    html = dom(page.as_uri(), tmp)
+    section = html.split('id="effects"', 1)[1].split('id="lineage"', 1)[0]
+    assert section.count('<svg class="interval"') == 2 and section.count('<polygon class="band"') == 2
+    assert 'class="zero"' in section and "always valid" in section and "guardrail" in section
+    screenshot(page.as_uri() + "#effects", tmp, "scene_home_popup.png", height=1800)
 
 
 @pytest.fixture()

@@ -1,8 +1,9 @@
 """The catalog's model: the manifest read leniently, the lineage graph, definition snippets, PSI and
 the warehouse read with delta-rs (missing tables are empty).
 
-The helpers :func:`compiled` and :func:`write_tables` (the shipped definitions compiled, a tiny
-warehouse written with delta-rs) are shared with tests/integration/test_catalog_browser.py.
+The helpers :func:`compiled`, :func:`write_tables` (the shipped definitions compiled, a tiny
+warehouse written with delta-rs) and :func:`effect_rows` are shared with test_catalog_render.py and
+tests/integration/test_catalog_browser.py.
 """
 
 from __future__ import annotations
@@ -46,8 +47,70 @@ def _write(uri: Path, kind: str, rows: list[dict[str, Any]]) -> None:
     write_deltalake(str(uri), pa.Table.from_pylist(rows, schema=schema), partition_by=["dt"])
 
 
+# the home_popup scene's effect series written to effect_results_user: (goal, role, comparison,
+# sequential, [(treatment users, converted, baseline users, converted) per day of DAYS; None: no users yet])
+EFFECT_SERIES: list[tuple[str, str, str, bool, list[tuple[int, int, int, int] | None]]] = [
+    ("orders_next_day", "primary", "vip_thanks:treatment_vs_holdout", False,
+     [(400, 40, 40, 3), (900, 95, 80, 6), (1500, 160, 130, 10)]),
+    ("order_conversion_7d", "primary", "winback:treatment_vs_control", True,
+     [None, (600, 90, 70, 8), (1200, 200, 140, 14)]),
+    ("refund_rate_7d", "guardrail", "winback:treatment_vs_control", False,
+     [(300, 6, 40, 1), (600, 11, 70, 1), (1200, 22, 140, 3)]),
+]
+COST_PER_TOUCH = 0.05
+
+
+def effect_rows() -> list[dict[str, Any]]:
+    """Result rows of home_popup computed here from counts (two-proportion Wald, the always-valid
+    interval of the sequential goal, incremental conversions and their cost), like the driver writes
+    them; plus a slice row of the last day (the catalog shows totals only)."""
+    from tagfactory.effects.estimates import difference_in_proportions
+    from tagfactory.effects.impact import cost_per_incremental, incremental
+    from tagfactory.effects.sequential import confidence_sequence
+    from tagfactory.effects.suffstats import MeanStats
+
+    rows: list[dict[str, Any]] = []
+    for goal, role, comparison, sequential, days in EFFECT_SERIES:
+        looks = []
+        for day, counts in zip(DAYS, days, strict=True):
+            row: dict[str, Any] = {"scene": "home_popup", "goal": goal, "role": role, "metric_type": "conversion",
+                                   "comparison": comparison, "kind": comparison.split(":")[1],
+                                   "branch": comparison.split(":")[0], "slice_tag": None,
+                                   "slice_value": None, "alpha": 0.05, "correction": "bh", "dt": day}
+            if counts is None:
+                rows.append({**row, "status": "no_users", "n_treatment": 0, "n_baseline": 0, "significant": False})
+                continue
+            nt, ct, nb, cb = counts
+            est = difference_in_proportions(MeanStats(nt, ct, ct), MeanStats(nb, cb, cb), metric=goal,
+                                            comparison=comparison)
+            inc = incremental(est)
+            cost = COST_PER_TOUCH * nt * 2
+            per = cost_per_incremental(cost, inc)
+            row |= {"status": "ok", "method": "wald", "n_treatment": nt, "n_baseline": nb,
+                    "mean_treatment": est.mean_treatment, "mean_baseline": est.mean_control, "effect": est.effect,
+                    "se": est.se, "ci_low": est.ci_low, "ci_high": est.ci_high, "p_value": est.p_value,
+                    "q_value": min(1.0, est.p_value * 2), "relative": est.relative, "rel_ci_low": est.rel_ci_low,
+                    "rel_ci_high": est.rel_ci_high, "trusted": goal != "refund_rate_7d" or day != DAYS[-1],
+                    "incremental": inc.value, "incremental_low": inc.ci_low, "incremental_high": inc.ci_high,
+                    "touches": nt * 2, "reach": nt, "cost": cost, "currency": "CNY",
+                    "cost_per_incremental": per.value, "cost_per_incremental_low": per.ci_low,
+                    "cost_per_incremental_high": per.ci_high}
+            row["significant"] = bool(row["q_value"] <= 0.05 and not row["ci_low"] <= 0 <= row["ci_high"])
+            if sequential:
+                looks.append(est)
+                seq = confidence_sequence([x.effect for x in looks], [x.se for x in looks], tau2=0.001)[-1]
+                row |= {"seq_ci_low": seq.ci_low, "seq_ci_high": seq.ci_high, "seq_p_value": seq.p_value,
+                        "tau2": 0.001}
+                row["significant"] = bool(row["q_value"] <= 0.05 and not seq.ci_low <= 0 <= seq.ci_high)
+            rows.append(row)
+    last = next(r for r in reversed(rows) if r["goal"] == "orders_next_day")
+    rows.append({**last, "slice_tag": "value_tier", "slice_value": "high", "effect": 0.5})
+    return rows
+
+
 def write_tables(warehouse: Path) -> None:
-    """A tiny warehouse: three snapshots of statistics for a few tags, a quality run, audience sizes."""
+    """A tiny warehouse: three snapshots of statistics for a few tags, a quality run, audience sizes, the
+    effect results of home_popup."""
     stats, quality, sizes = [], [], []
     for i, day in enumerate(DAYS):
         rows = 1000 + 10 * i
@@ -83,6 +146,7 @@ def write_tables(warehouse: Path) -> None:
     _write(warehouse / "tag_stats_user", "tag_stats", stats)
     _write(warehouse / "quality_results", "quality_results", quality)
     _write(warehouse / "audience_stats_user", "audience_stats", sizes)
+    _write(warehouse / "effect_results_user", "effect_results", effect_rows())
 
 
 def settings_for(tmp: Path, warehouse: Path) -> Settings:
@@ -155,7 +219,8 @@ def test_without_a_warehouse_every_table_is_empty(manifest_file: Path, tmp_path:
 def test_the_warehouse_is_read_with_delta_rs(manifest_file: Path, tmp_path: Path) -> None:
     write_tables(tmp_path / "wh")
     cat = load_catalog(manifest_file, lambda m: read_warehouse(settings_for(tmp_path, tmp_path / "wh"), m, snapshots=2))
-    assert sorted(cat.warehouse.tables_read) == ["audience_stats_user", "quality_results", "tag_stats_user"]
+    assert sorted(cat.warehouse.tables_read) == ["audience_stats_user", "effect_results_user", "quality_results",
+                                                 "tag_stats_user"]
     assert [r["dt"] for r in cat.warehouse.tag_stats["gmv_365d"]] == DAYS[1:]  # the last 2 snapshots
     entity, tag = cat.tags["gmv_365d"]
     points, how = cat.psi_series(entity, tag)
@@ -163,3 +228,10 @@ def test_the_warehouse_is_read_with_delta_rs(manifest_file: Path, tmp_path: Path
     points, how = cat.psi_series(*cat.tags["gender"])
     assert how.startswith("top values") and points[0][1] is not None and points[0][1] > 0
     assert [r["expectation"] for r in cat.warehouse.quality_of("source:orders")] == ["orders.amount.mean_in_cny_range"]
+    # the effect results: the total rows of every date (not cut to `snapshots`), oldest first, primary goals first
+    effects = cat.warehouse.effect_results["home_popup"]
+    assert len(effects) == sum(len(days) for *_, days in EFFECT_SERIES) and list(cat.warehouse.effect_results) == [
+        "home_popup"]
+    assert all(r["slice_tag"] is None for r in effects) and [r["dt"] for r in effects] == sorted(r["dt"] for r in effects)
+    assert [(r["role"], r["goal"]) for r in effects if r["dt"] == DAYS[0]] == [
+        ("primary", "order_conversion_7d"), ("primary", "orders_next_day"), ("guardrail", "refund_rate_7d")]

@@ -11,9 +11,27 @@ import pytest
 from tagfactory.catalog import charts
 from tagfactory.catalog.render import a, e, table
 from tagfactory.catalog.site import MARKER, build_catalog
-from tests.unit.test_catalog_model import compiled, settings_for, write_tables
+from tests.unit.test_catalog_model import (
+    DAYS,
+    EFFECT_SERIES,
+    compiled,
+    effect_rows,
+    settings_for,
+    write_tables,
+)
 
 LINK = re.compile(r'(?:href|src)="([^"]+)"')
+DOT = re.compile(r'<circle class="dot" cx="([\d.]+)" cy="([\d.]+)" r="2"><title>([^<]*)</title>')
+PLOT_TOP, PLOT_BOTTOM = charts.PAD_T, charts.H - charts.PAD_B  # the y pixels of the range's top and bottom
+
+
+def _expected_y(value: float, lo: float, hi: float) -> float:
+    """Where ``value`` lies between the plot's bottom (``lo``) and top (``hi``), in SVG pixels (y grows down)."""
+    return PLOT_BOTTOM - (value - lo) / (hi - lo) * (PLOT_BOTTOM - PLOT_TOP)
+
+
+def _pairs(points: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in points.split())]
 
 
 def test_line_chart_is_inline_svg_with_gaps_and_a_threshold() -> None:
@@ -29,6 +47,39 @@ def test_bars_and_pairs_escape_their_labels() -> None:
     assert "&lt;b&gt;" in svg and "<b>x" not in svg and "上海" in svg and svg.count("<rect") == 2
     assert charts.pair_bars([("d1", 5, 2), ("d2", 1, 0)], "moves", ("in", "out")).count("<rect") == 4
     assert charts.number(27684) == "27.7k" and charts.number(1_500_000) == "1.5M" and charts.number(0.25) == "0.25"
+
+
+def test_interval_chart_draws_the_estimate_its_band_and_zero() -> None:
+    points = [("d1", 0.02, -0.01, 0.05), ("d2", None, None, None), ("d3", 0.03, 0.005, 0.055),
+              ("d4", 0.01, -0.02, 0.04), ("d5", -0.004, None, None)]
+    fmt = lambda v: f"{v * 100:+.2f}pp"  # noqa: E731
+    svg = charts.interval_chart(points, "goal <x> · b:treatment_vs_control", fmt, interval="95% interval",
+                                caption="band: 95% interval")
+    assert svg.count("<svg") == 1 and "<title>goal &lt;x&gt;" in svg and "<x>" not in svg
+    assert "<desc>" in svg and "its 95% interval (shaded band)" in svg and "latest d5: -0.40pp" in svg
+    lo, hi = -0.02, 0.055  # every value and bound, and 0
+    dots = DOT.findall(svg)
+    assert [t for *_, t in dots] == ["d1: +2.00pp [-1.00pp, +5.00pp]", "d3: +3.00pp [+0.50pp, +5.50pp]",
+                                     "d4: +1.00pp [-2.00pp, +4.00pp]", "d5: -0.40pp"]  # one dot per date with one
+    xs = [float(x) for x, _, _ in dots]
+    assert xs == sorted(xs) and xs[0] == charts.PAD_L and xs[-1] == charts.W - charts.PAD_R
+    for (_, cy, _), (_, v, _, _) in zip(dots, [p for p in points if p[1] is not None], strict=True):
+        assert abs(float(cy) - _expected_y(v, lo, hi)) < 0.06
+    # a band from high to low over d3..d4 (d1 alone: a whisker; d5 has no interval)
+    [band] = re.findall(r'<polygon class="band" points="([^"]+)"', svg)
+    edge = _pairs(band)
+    assert [round(y, 1) for _, y in edge] == [round(_expected_y(v, lo, hi), 1) for v in (0.055, 0.04, -0.02, 0.005)]
+    [whisker] = re.findall(r'<line class="whisker" x1="[\d.]+" y1="([\d.]+)" x2="[\d.]+" y2="([\d.]+)"', svg)
+    assert [float(v) for v in whisker] == [round(_expected_y(v, lo, hi), 1) for v in (0.05, -0.01)]
+    [zero] = re.findall(r'<line class="zero" x1="[\d.]+" y1="([\d.]+)"', svg)
+    assert float(zero) == round(_expected_y(0.0, lo, hi), 1)
+    [line] = re.findall(r'<polyline class="series" points="([^"]+)"', svg)  # d3..d5; d1 (before the gap): a dot
+    assert _pairs(line) == [(float(x), float(y)) for x, y, _ in dots[1:]]
+    assert "latest -0.40pp on d5, 4 dates · band: 95% interval" in svg
+    # an all-positive series still shows zero; infinite bounds are no interval; nothing: a note
+    up = charts.interval_chart([("a", 2.0, 1.0, 3.0), ("b", 4.0, 3.0, float("inf"))], "up")
+    assert 'class="zero"' in up and up.count('class="whisker"') == 1 and 'y1="120.0"' in up
+    assert "no data" in charts.interval_chart([("a", None, None, None)], "nothing")
 
 
 def test_html_helpers_escape() -> None:
@@ -81,6 +132,46 @@ def test_tag_page_shows_statistics_lineage_definition_and_sql(site: Path) -> Non
     assert len(html) < 60_000  # one small page per object
 
 
+def test_a_scene_page_shows_its_effect_over_time(site: Path) -> None:
+    html = (site / "scene" / "home_popup.html").read_text(encoding="utf-8")
+    section = html.split('<h2 id="effects">Effect over time</h2>', 1)[1].split('<h2 id="lineage">', 1)[0]
+    rows = [r for r in effect_rows() if r["slice_tag"] is None]
+    primary = [(goal, comparison) for goal, role, comparison, *_ in EFFECT_SERIES if role == "primary"]
+    charts_html = section.split("<svg")[1:]
+    assert len(charts_html) == len(primary)  # guardrails and slices have no chart
+    for svg in charts_html:
+        title = re.search(r"<title>([^<]*)</title>", svg)
+        assert title is not None
+        goal, comparison = title.group(1).split(" · ")
+        mine = {r["dt"].isoformat(): r for r in rows if r["goal"] == goal and r["comparison"] == comparison}
+        shown = [d for d in map(str, DAYS) if mine[d].get("effect") is not None]
+        dots = DOT.findall(svg)
+        assert [t.split(":")[0] for *_, t in dots] == shown  # one dot per date with an estimate
+        # y follows the values: a larger effect is higher (smaller y), equal spacing over every date
+        by_value = sorted(zip([mine[d]["effect"] for d in shown], [float(cy) for _, cy, _ in dots], strict=True))
+        assert [y for _, y in by_value] == sorted((y for _, y in by_value), reverse=True)
+        step = (charts.W - charts.PAD_R - charts.PAD_L) / (len(DAYS) - 1)
+        assert [float(cx) for cx, _, _ in dots] == [charts.PAD_L + step * list(map(str, DAYS)).index(d) for d in shown]
+        sequential = mine[shown[-1]].get("seq_ci_low") is not None
+        low, high = ("seq_ci_low", "seq_ci_high") if sequential else ("ci_low", "ci_high")
+        assert f"[{mine[shown[-1]][low] * 100:+.2f}pp, {mine[shown[-1]][high] * 100:+.2f}pp]" in dots[-1][2]
+        assert ('<polygon class="band"' in svg or 'class="whisker"' in svg) and '<line class="zero"' in svg
+        assert ("band: always-valid (sequential) 95% interval" if sequential else "band: 95% confidence interval") in svg
+    # the latest date's table: every goal and comparison, guardrails too, values as computed
+    table_html = section.split("<table>", 1)[1]
+    latest = [r for r in rows if r["dt"] == DAYS[-1]]
+    assert table_html.count("<tr><td>") == len(latest) and "guardrail" in table_html and "no: SRM" in table_html
+    for r in latest:
+        assert f"{r['effect'] * 100:+.2f}pp" in table_html and f"{r['q_value']:.3f}" in table_html
+        assert f"{r['incremental']:+,.2f}" in table_html and f"n = {r['n_treatment']:,} / {r['n_baseline']:,}" in table_html
+    sequential = next(r for r in latest if r.get("seq_ci_low") is not None)
+    assert f"[{sequential['seq_ci_low'] * 100:+.2f}pp, {sequential['seq_ci_high'] * 100:+.2f}pp]</span><br><small " \
+        'class="muted">always valid' in table_html
+    finite = [r for r in latest if r["cost_per_incremental"] not in (None, float("inf"))]
+    assert finite and all(f"{r['cost_per_incremental']:,.2f} CNY" in table_html for r in finite)
+    assert "+50.00pp" not in section  # the slice row (effect 0.5) is not shown
+
+
 def test_pii_values_are_masked(site: Path) -> None:
     html = (site / "tag" / "phone_masked.html").read_text(encoding="utf-8")
     assert "138****1234" not in html and "130****0001" not in html and "1•••" in html
@@ -99,6 +190,10 @@ def test_a_fresh_checkout_builds_without_a_warehouse(tmp_path: Path) -> None:
     assert result.compiled and result.tables == []
     html = (tmp_path / "out" / "tag" / "gmv_365d.html").read_text(encoding="utf-8")
     assert "No statistics yet" in html and '<svg class="lineage"' in html
+    scene = (tmp_path / "out" / "scene" / "home_popup.html").read_text(encoding="utf-8")
+    effects = scene.split('<h2 id="effects">Effect over time</h2>', 1)[1].split("<h2", 1)[0]
+    assert effects.startswith('<figure class="chart empty"><p>the effect analysis has not run yet')
+    assert "<svg" not in effects and "<table>" not in effects
     again = build_catalog(settings, tmp_path / "out")
     assert not again.compiled and again.pages == result.pages
 
