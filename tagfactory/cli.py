@@ -105,13 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest-schema", help="print the JSON schema of the compiled manifest (docs/manifest.schema.json)")
     p.add_argument("--output", help="write it to this file instead")
 
-    p = sub.add_parser("lineage", help="column lineage of a tag, audience, scene or export (column) from the manifest: "
-                       "upstream to source columns, downstream to every reader (no Spark)",
+    p = sub.add_parser("lineage", help="column lineage of a tag, audience, scene, export or effect table (column) from the "
+                       "manifest: upstream to source columns, downstream to every reader (no Spark)",
                        description="Answer from target/manifest.json (compiled first when missing or older than the "
                                    "definitions): upstream, the tree of inputs down to source columns with the "
-                                   "OpenLineage transformation of each hop; downstream, every tag, audience, scene "
-                                   "and export column that reads it. Default: both.")
-    p.add_argument("target", help="NAME[.COLUMN]: a tag, audience, scene, export or source (users.email); "
+                                   "OpenLineage transformation of each hop; downstream, every tag, audience, scene, "
+                                   "export and effect-table column that reads it. Default: both.")
+    p.add_argument("target", help="NAME[.COLUMN]: a tag, audience, scene, export, effect table "
+                                  "(effect_stats_user.sum_y) or source (users.email); "
                                   "prefix the kind to choose (tag:NAME, export:NAME.COLUMN)")
     direction = p.add_mutually_exclusive_group()
     direction.add_argument("--upstream", action="store_true", help="only the inputs, down to source columns")

@@ -12,8 +12,9 @@ For every entity with scenes that carry an analysis plan (``Scene.analysis``):
    (an empty result replaces it with nothing): a re-run of ``D`` gives the same rows.
 
 Lineage: one run ``analyze_effects.<entity>`` reading the assignments, the goals' sources, the
-profile and the receipts and writing the four tables (versions and row counts), parented like
-the other jobs (``--lineage-parent-id``). Progress lines as the other jobs (:mod:`tagfactory.progress`).
+profile and the receipts and writing the four tables (versions and row counts; each with the
+``columnLineage`` facet of the manifest's ``effect:<table>`` entries, the columns' immediate
+inputs in the assignments, sources and profile), parented like the other jobs (``--lineage-parent-id``). Progress lines as the other jobs (:mod:`tagfactory.progress`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def analyze_entity(spark: SparkSession, settings: Settings, tables: TableStore, 
     uris = {kind: settings.table_uri(n) for kind, n in names.items()}
     emitter = emitter or LineageEmitter.disabled()
     inputs, used = _lineage_inputs(settings, tables, manifest, entity, scenes)
-    outputs = {kind: refs.entity_dataset(settings, entity, name) for kind, name in names.items()}
+    outputs = refs.effect_outputs_with_columns({kind: refs.entity_dataset(settings, entity, name)
+                                                for kind, name in names.items()}, settings, entity,
+                                               manifest.column_lineage)
     with emitter.run(f"analyze_effects.{entity.name}", inputs, list(outputs.values()), run_id=f"{run_id}-effects",
                      parameters={"snapshot_date": as_of.isoformat(), "manifest_digest": manifest.digest},
                      nominal_time=as_of, job_facets=olf.without_none({

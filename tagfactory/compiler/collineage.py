@@ -20,7 +20,9 @@ OpenLineage (``DIRECT`` / ``INDIRECT`` with a subtype):
   payload INDIRECT/CONDITIONAL on them;
 * export columns: the tag, source column or selection field they deliver DIRECT (IDENTITY, or
   TRANSFORMATION with ``masking`` when hashed or masked); the selected audiences or scenes, the
-  suppression audiences and tags INDIRECT/FILTER.
+  suppression audiences and tags INDIRECT/FILTER;
+* effect-analysis tables (``effect:<table>``): from the analysed scenes' columns, the goals' source
+  columns and their covariate and slice tags (:mod:`.effectlineage`).
 
 PII follows lineage (:func:`pii_paths`): a tag is pii when it declares it, or when any input
 path reaches a pii source column, unless it says ``pii: false`` with a ``pii_reason``
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink
+from tagfactory.compiler.effectlineage import effect_inputs
 from tagfactory.compiler.manifest import ColumnLineage, LineageInput
 from tagfactory.compiler.models import (
     AggregateTag,
@@ -178,7 +181,7 @@ def _key_join(key: list[Edge], value: list[Edge]) -> list[Edge]:
 # --- audiences, scenes, exports ----------------------------------------------------------------
 
 def node_inputs(project: Project, tags: dict[str, list[Edge]]) -> dict[Key, list[Edge]]:
-    """The immediate inputs of every built tag, audience, scene and export column."""
+    """The immediate inputs of every built tag, audience, scene, export and effect-table column."""
     graph: dict[Key, list[Edge]] = {(tag_node(n), n): e for n, e in tags.items() if n in project.layer}
     known = project.audiences
     keys = {n: e.model.key for n, e in project.entities.items()}
@@ -193,6 +196,7 @@ def node_inputs(project: Project, tags: dict[str, list[Edge]]) -> dict[Key, list
     for checked in project.exports:
         if checked.spec.entity in keys:
             graph.update(_export(checked, keys[checked.spec.entity]))
+    graph.update(effect_inputs(project, keys))
     return graph
 
 
@@ -290,7 +294,7 @@ def _inputs(edges: list[Edge]) -> list[LineageInput]:
 
 
 def column_lineage(project: Project, tags: dict[str, list[Edge]] | None = None) -> list[ColumnLineage]:
-    """The manifest's ``column_lineage``: every built tag, audience, scene and export column."""
+    """The manifest's ``column_lineage``: every built tag, audience, scene, export and effect-table column."""
     graph = node_inputs(project, tags if tags is not None else tag_inputs(project))
     resolver = Resolver(graph)
     return [ColumnLineage(node=node, column=column, direct=_inputs(edges),

@@ -2,8 +2,9 @@
 
 ``upstream`` walks a column's inputs down to source columns (a tree with the OpenLineage
 transformation of each hop), ``downstream`` finds every tag, audience, scene and export column
-that reads it, directly or not. The target is ``NAME[.COLUMN]``: a tag, audience, scene, export
-or source (``users.email``), optionally prefixed with its kind (``tag:orders_30d``). Unknown names
+that reads it, directly or not (the effect-analysis tables included). The target is
+``NAME[.COLUMN]``: a tag, audience, scene, export, effect table (``effect_stats_user.sum_y``) or
+source (``users.email``), optionally prefixed with its kind (``tag:orders_30d``). Unknown names
 and columns get a did-you-mean hint.
 """
 
@@ -24,7 +25,7 @@ from tagfactory.compiler.manifest import (
 )
 from tagfactory.errors import CompileError, ManifestError
 
-KINDS = ("tag", "audience", "scene", "export", "source")
+KINDS = ("tag", "audience", "scene", "export", "effect", "source")
 
 
 class LineageQueryError(ManifestError):
@@ -74,7 +75,7 @@ def resolve_target(graph: Graph, text: str) -> list[tuple[str, str]]:
     if not nodes:
         known = sorted({n.partition(":")[2] for n in graph.columns})
         hint = did_you_mean(name, known)
-        raise LineageQueryError(f"unknown tag, audience, scene, export or source `{name}`"
+        raise LineageQueryError(f"unknown tag, audience, scene, export, effect table or source `{name}`"
                                 + (f": {hint}" if hint else f"; the manifest has {len(known)} (e.g. "
                                    + ", ".join(known[:5]) + ")"))
     node = nodes[0]  # a tag before an audience of the same name, and so on (prefix to choose)

@@ -217,7 +217,7 @@ class LineageInput(Frozen):
     """One input column of a column, with how it is used (an OpenLineage transformation)."""
 
     node: str = Field(description='"source:<name>" | "tag:<name>" | "audience:<name>" | "scene:<name>" | '
-                                  '"export:<name>"')
+                                  '"export:<name>" | "effect:<table>" (an effect-analysis table)')
     column: str = Field(description="the column in that node (a source column; a tag's own column is the tag name)")
     type: Literal["DIRECT", "INDIRECT"]
     subtype: str = Field(description="AGGREGATION | TRANSFORMATION | IDENTITY | FILTER | GROUP_BY | CONDITIONAL | "
@@ -229,7 +229,7 @@ class ColumnLineage(Frozen):
     """Where one output column comes from: its immediate inputs, and the source columns behind them."""
 
     node: str = Field(description='the output object, e.g. "tag:orders_30d", "audience:high_value", '
-                                  '"export:crm_daily"')
+                                  '"export:crm_daily", "effect:effect_stats_user"')
     column: str = Field(description="the output column")
     direct: list[LineageInput] = Field(default_factory=list, description="immediate inputs")
     sources: list[LineageInput] = Field(default_factory=list, description=(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from tagfactory.contracts.tables import RESULTS_TABLE, TableSpec, project_tables
+from tagfactory.contracts.tables import RESULTS_TABLE, TableSpec, project_tables, table_name
 from tagfactory.lineage import FACET_NAME, DatasetRef, column_lineage_facet, dataset_for_uri
 from tagfactory.lineage import facets as olf
 
@@ -147,8 +147,21 @@ def audience_outputs_with_columns(outputs: Mapping[str, DatasetRef], settings: S
                                   lineage: Sequence[ColumnLineage]) -> dict[str, DatasetRef]:
     """The audience job's outputs (by kind), ``audience_members`` and ``scene_assignments`` with the
     columns' immediate inputs (the profile's tag columns, sources, other audiences)."""
-    resolve = node_datasets(settings, entity)
     found = {"audience_members": lineage_of(lineage, "audience", (a.name for a in entity.audiences)),
              "scene_assignments": lineage_of(lineage, "scene", (c.name for c in entity.scenes))}
+    return _outputs_with_columns(outputs, settings, entity, found)
+
+
+def effect_outputs_with_columns(outputs: Mapping[str, DatasetRef], settings: Settings, entity: Entity,
+                                lineage: Sequence[ColumnLineage]) -> dict[str, DatasetRef]:
+    """The effect job's outputs (by kind: ``effect_stats`` ...), each table's columns with their
+    immediate inputs (the scene assignments' columns, the goals' source columns, the profile's tags)."""
+    found = {kind: lineage_of(lineage, "effect", [table_name(kind, entity.name)]) for kind in outputs}  # type: ignore[arg-type]
+    return _outputs_with_columns(outputs, settings, entity, found)
+
+
+def _outputs_with_columns(outputs: Mapping[str, DatasetRef], settings: Settings, entity: Entity,
+                          found: Mapping[str, list[ColumnLineage]]) -> dict[str, DatasetRef]:
+    resolve = node_datasets(settings, entity)
     return {kind: with_column_lineage(ref, found.get(kind, []), resolve, use="direct")
             for kind, ref in outputs.items()}

@@ -21,6 +21,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.integration.conftest import DATES, END_DATE, Materialized, copy_warehouse
+from tests.lineage_schema import validate_events_file
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -204,8 +205,12 @@ def test_a_rerun_replaces_its_date_and_keeps_the_others(spark: SparkSession, ana
     events = [json.loads(line) for line in Path(analyzed.settings.lineage_file()).read_text().splitlines()]
     runs = [e for e in events if e["job"]["name"] == "analyze_effects.user"]
     assert [e["eventType"] for e in runs] == ["START", "COMPLETE"] * 3
-    outputs = {o["name"].rsplit("/", 1)[-1] for o in runs[-1]["outputs"]}
-    assert outputs == {"effect_exposures_user", "effect_stats_user", "effect_results_user", "effect_health_user"}
+    outputs = {o["name"].rsplit("/", 1)[-1]: o["facets"] for o in runs[-1]["outputs"]}
+    assert set(outputs) == {"effect_exposures_user", "effect_stats_user", "effect_results_user", "effect_health_user"}
+    # each table carries the manifest's column lineage of its columns; every event is valid OpenLineage
+    assert all(facets["columnLineage"]["fields"] for facets in outputs.values())
+    assert "sum_y" in outputs["effect_stats_user"]["columnLineage"]["fields"]
+    assert validate_events_file(Path(analyzed.settings.lineage_file())) == []
 
 
 def test_health_has_no_group_changes_and_an_srm_check_per_branch(analyzed: Analyzed) -> None:

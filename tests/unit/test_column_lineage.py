@@ -271,7 +271,7 @@ def test_cli_downstream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_cli_unknown_name_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(tmp_path, "gmv_3d", capsys=capsys)
     assert code == 1
-    assert "unknown tag, audience, scene, export or source `gmv_3d`: did you mean `gmv_30d`?" in err
+    assert "unknown tag, audience, scene, export, effect table or source `gmv_3d`: did you mean `gmv_30d`?" in err
     code, _, err = _cli(tmp_path, "crm.hots", capsys=capsys)
     assert code == 1 and "export:crm has no column `hots`: did you mean `host`?" in err
 
@@ -325,3 +325,78 @@ def test_query_scopes_clauses_and_resolution() -> None:
     assert key == {("source:orders", "user_id", DIR, "IDENTITY"), ("source:users", "user_id", DIR, "IDENTITY")}
     assert case == {("source:orders", "amount", IND, "CONDITIONAL"), ("source:orders", "channel", DIR, "TRANSFORMATION"),
                     ("source:users", "city", DIR, "IDENTITY")}
+
+
+# --- the effect-analysis tables, from a shipped goal ---------------------------------------------
+# tag_definitions/audiences/goals.yaml, revenue_per_order_7d (a goal of scene home_popup only):
+#   source: orders, where: "status = 'completed'", metric: {type: ratio, numerator: amount, denominator: "1"}
+# orders (sources/commerce.yaml): entity_key user_id, time_column order_ts, partition_column dt.
+# Its statistics are cells of home_popup's frozen branch, group and variant (no slices); the
+# events are the completed orders (status), in the window and the cut (order_ts, dt), joined on the key.
+
+POPUP_CELL = [("scene:home_popup", c, IND, "GROUP_BY") for c in ("branch", "group", "variant")]
+COMPLETED_ORDERS = [("source:orders", "status", IND, "FILTER"), ("source:orders", "order_ts", IND, "FILTER"),
+                    ("source:orders", "dt", IND, "FILTER"), ("source:orders", "user_id", IND, "JOIN"),
+                    ("scene:home_popup", "user_id", IND, "JOIN")]
+
+
+def test_the_shipped_goal_is_what_the_effect_expectations_assume() -> None:
+    import yaml
+
+    goals = yaml.safe_load((REPO / "tag_definitions" / "audiences" / "goals.yaml").read_text(encoding="utf-8"))
+    goal = next(g for g in goals["goals"] if g["name"] == "revenue_per_order_7d")
+    assert (goal["source"], goal["where"], goal["metric"]) == (
+        "orders", "status = 'completed'", {"type": "ratio", "numerator": "amount", "denominator": "1"})
+    assert "covariate" not in goal and "slices" not in goal and "cost" not in goal
+    scenes = yaml.safe_load((REPO / "tag_definitions" / "audiences" / "scenes.yaml").read_text(encoding="utf-8"))
+    assert [s["name"] for s in scenes["scenes"] if "revenue_per_order_7d" in s.get("goals", [])] == ["home_popup"]
+
+
+def test_effect_stats_of_a_ratio_goal(lineage_manifest: Manifest) -> None:
+    # the numerator aggregated; the denominator "1" reads no column: only the events' rows
+    assert _direct(lineage_manifest, "effect:effect_stats_user", "sum_num") == _set(
+        ("source:orders", "amount", DIR, "AGGREGATION"), *COMPLETED_ORDERS, *POPUP_CELL)
+    assert _direct(lineage_manifest, "effect:effect_stats_user", "sum_den") == _set(*COMPLETED_ORDERS, *POPUP_CELL)
+    # the scene's columns resolve through its branches' audiences down to source columns
+    sources = _sources(lineage_manifest, "effect:effect_stats_user", "sum_num")
+    assert ("source:orders", "amount", DIR, "AGGREGATION", False) in sources
+    assert not any(r[2] == DIR and r[:2] != ("source:orders", "amount") for r in sources)
+    assert ("source:users", "user_id", IND, "GROUP_BY", False) in sources  # the audiences' key, as a cell
+
+
+def test_effect_covariate_slices_and_exposures(lineage_manifest: Manifest) -> None:
+    # revenue_7d (both scenes) is the only goal with a covariate: gmv_30d, sliced by value_tier
+    cells = [(f"scene:{s}", c, IND, "GROUP_BY") for s in ("home_popup", "push_campaign")
+             for c in ("branch", "group", "variant")]
+    assert _direct(lineage_manifest, "effect:effect_stats_user", "sum_x") == _set(
+        ("tag:gmv_30d", "gmv_30d", DIR, "AGGREGATION"), ("tag:value_tier", "value_tier", IND, "GROUP_BY"), *cells)
+    # transitively: the covariate's own source columns (gmv_30d sums orders.amount)
+    assert ("source:orders", "amount", DIR, "AGGREGATION", False) in _sources(
+        lineage_manifest, "effect:effect_stats_user", "sum_x")
+    # results: the slice's value, per slice, of the two compared arms (value_tier slices goals of both scenes)
+    compared = [(s, c, IND, "FILTER") for s, c, _, _ in cells]
+    assert _direct(lineage_manifest, "effect:effect_results_user", "slice_value") == _set(
+        ("tag:value_tier", "value_tier", DIR, "TRANSFORMATION"), ("tag:value_tier", "value_tier", IND, "GROUP_BY"),
+        *compared)
+    assert _direct(lineage_manifest, "effect:effect_exposures_user", "variant") == _set(
+        ("scene:home_popup", "variant", DIR, "IDENTITY"), ("scene:push_campaign", "variant", DIR, "IDENTITY"),
+        ("scene:home_popup", "user_id", IND, "GROUP_BY"), ("scene:push_campaign", "user_id", IND, "GROUP_BY"))
+    # every column of the four tables has an entry (names and dt: none of their own inputs)
+    from tagfactory.contracts.effect_tables import effect_table_spec
+
+    for kind in ("effect_exposures", "effect_stats", "effect_results", "effect_health"):
+        table = f"{kind}_user"
+        columns = {c.column for c in lineage_manifest.column_lineage if c.node == f"effect:{table}"}
+        assert columns == set(effect_table_spec(kind, table).column_names), kind  # type: ignore[arg-type]
+    assert _direct(lineage_manifest, "effect:effect_results_user", "dt") == set()
+
+
+def test_lineage_query_reaches_the_effect_tables(lineage_manifest: Manifest) -> None:
+    from tagfactory.compiler.lineage_query import query, render_text
+
+    down = query(lineage_manifest, "orders.amount", up=False)[0]["downstream"]["reached"]
+    assert {"effect:effect_stats_user.sum_num", "effect:effect_stats_user.sum_y",
+            "effect:effect_results_user.effect", "tag:gmv_30d"} <= set(down)
+    up = render_text(query(lineage_manifest, "effect_stats_user.sum_num", down=False))
+    assert up.splitlines()[0] == "effect:effect_stats_user.sum_num  upstream"
+    assert "├── source:orders.amount  [DIRECT AGGREGATION]" in up.splitlines()

@@ -97,6 +97,35 @@ def test_audience_outputs_carry_their_inputs(tmp_path: Path, settings: Any, mani
     assert any(i["name"] == profile.name for i in member_inputs["inputFields"])  # rule audiences read tags
 
 
+def test_effect_outputs_carry_their_inputs(tmp_path: Path, settings: Any, manifest: Manifest) -> None:
+    from tagfactory.contracts.tables import EFFECT_KINDS, table_name
+
+    entity = manifest.entities[0]
+    outputs = refs.effect_outputs_with_columns(
+        {k: refs.entity_dataset(settings, entity, table_name(k, entity.name)) for k in EFFECT_KINDS}, settings,
+        entity, manifest.column_lineage)
+    path = tmp_path / "events.jsonl"
+    with _emitter(path).run(f"analyze_effects.{entity.name}", [], list(outputs.values())):
+        pass
+    assert validate_events_file(path) == []
+    facets = {o["name"].rsplit("/", 1)[-1]: o["facets"] for o in _events(path)[-1]["outputs"]}
+    stats = facets[f"effect_stats_{entity.name}"][FACET_NAME]["fields"]
+    # the job's inputs only: the scene assignments, the goals' sources, the profile
+    uris = {s.name: settings.source_uri(s.path) for s in entity.sources}
+    read = {(r.namespace, r.name) for r in [*refs.source_datasets(entity, uris),
+                                             dataset_for_uri(settings.table_uri(entity.profile_table)),
+                                             dataset_for_uri(settings.table_uri(
+                                                 entity.audience_tables["scene_assignments"]))]}
+    for kind in EFFECT_KINDS:
+        for name, field in facets[table_name(kind, entity.name)][FACET_NAME]["fields"].items():
+            assert {(i["namespace"], i["name"]) for i in field["inputFields"]} <= read, (kind, name)
+    orders = dataset_for_uri(uris["orders"])
+    amount = [i for i in stats["sum_num"]["inputFields"] if (i["name"], i["field"]) == (orders.name, "amount")]
+    assert [t["subtype"] for t in amount[0]["transformations"]] == ["AGGREGATION"]
+    exposures = facets[f"effect_exposures_{entity.name}"][FACET_NAME]["fields"]
+    assert {"scene", entity.key, "first_date", "branch", "group", "variant", "days_assigned"} <= set(exposures)
+
+
 def test_every_export_destination_carries_column_lineage_with_masking(tmp_path: Path, settings: Any,
                                                                      manifest: Manifest) -> None:
     path = tmp_path / "events.jsonl"
