@@ -9,7 +9,7 @@ then times:
 * the catalog build in-process (``build_catalog``: manifest and Delta reads, every page written),
   best of ``--repeat``, and the reads alone;
 * opening pages in headless Chromium (index with a search query, category, tags, a source, an
-  audience): with the DevTools protocol when the ``websockets`` package is importable (navigation
+  audience, the quality index and the largest quality page): with the DevTools protocol when the ``websockets`` package is importable (navigation
   to the load event, one browser), else the wall time of ``chromium --dump-dom`` minus that of a
   blank page.
 
@@ -203,8 +203,10 @@ def main() -> int:
         site = work / "catalog"
         tag = sorted((site / "tag").glob("*.html"))
         biggest = max((site / "category").glob("*.html"), key=lambda p: p.stat().st_size)
+        quality = max((site / "quality").glob("*.html"), key=lambda p: p.stat().st_size)
         pages = [site / "index.html", site / "category" / "consumption.html", biggest, tag[0], tag[len(tag) // 2],
-                 site / "source" / "orders.html", next(iter(sorted((site / "audience").glob("*.html"))))]
+                 site / "source" / "orders.html", next(iter(sorted((site / "audience").glob("*.html")))),
+                 site / "quality" / "index.html", quality]
         urls = [p.as_uri() for p in pages]
         urls[0] += "?q=" + urllib.parse.quote("标签 t1")
         times = _cdp_times(chromium, urls, work / "profile")

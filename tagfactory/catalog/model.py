@@ -36,6 +36,11 @@ CATEGORY_ORDER = ["basic", "behavior", "behaviour", "consumption", "marketing", 
 CATEGORY_PAGE_ROWS = 200
 """Tags per category page: a bigger category is split into pages linked by previous / next (a
 page of 1,000 table rows took 2 s to open in headless Chromium)."""
+QUALITY_INDEX_ROWS = 50
+"""Audits per page of ``quality/index.html`` (newest first; ``page-2.html`` ... hold the older ones)."""
+QUALITY_RUN_ROWS = 200
+"""Expectations per page of one audit (failures first; ``<run>--p2.html`` ... hold the rest), like
+:data:`CATEGORY_PAGE_ROWS`: a profile audit of 2,000 tags has a row per drift-checked tag."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -47,6 +52,16 @@ def slug(name: str) -> str:
 def category_file(top: str, number: int) -> str:
     """File name of page ``number`` (1-based) of a top-level category: ``<top>.html``, ``<top>--p2.html`` ..."""
     return f"{slug(top)}.html" if number == 1 else f"{slug(top)}--p{number}.html"
+
+
+def quality_index_file(number: int) -> str:
+    """File name (in ``quality/``) of page ``number`` of the audit list: ``index.html``, ``page-2.html`` ..."""
+    return "index.html" if number == 1 else f"page-{number}.html"
+
+
+def quality_run_file(key: str, number: int) -> str:
+    """File name (in ``quality/``) of page ``number`` of one audit: ``<key>.html``, ``<key>--p2.html`` ..."""
+    return f"{key}.html" if number == 1 else f"{key}--p{number}.html"
 
 
 def category_label(top: str) -> str:

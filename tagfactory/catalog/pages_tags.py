@@ -16,6 +16,7 @@ from tagfactory.catalog.render import (
     fmt_int,
     fmt_share,
     page,
+    pager,
     pill,
     table,
 )
@@ -84,15 +85,6 @@ def category_pages(cat: Catalog, top: str) -> list[tuple[str, str]]:
             for n, chunks in enumerate(pages, start=1)]
 
 
-def _pager(top: str, number: int, count: int) -> str:
-    if count == 1:
-        return ""
-    links = [a(category_file(top, number - 1), "‹ previous") if number > 1 else '<span class="muted">‹ previous</span>']
-    links += [f"<strong>{n}</strong>" if n == number else a(category_file(top, n), str(n)) for n in range(1, count + 1)]
-    links.append(a(category_file(top, number + 1), "next ›") if number < count else '<span class="muted">next ›</span>')
-    return f'<nav class="pager" aria-label="pages">{" ".join(links)}</nav>'
-
-
 def category_page(cat: Catalog, top: str, chunks: list[tuple[str, list[Tag], bool]], number: int = 1,
                   count: int = 1, contents: str = "") -> str:
     parts = []
@@ -110,9 +102,9 @@ def category_page(cat: Catalog, top: str, chunks: list[tuple[str, list[Tag], boo
                              rows, numeric=(7,)))
     total = sum(len(t) for t in cat.category_tree().get(top, {}).values())
     where = f"page {number} of {count}, " if count > 1 else ""
-    pager = _pager(top, number, count)
-    body = (f"<h1>{e(category_label(top))} <small>{e(top)} · {where}{total} tags</small></h1>{contents}{pager}"
-            + "".join(parts) + pager)
+    nav = pager(number, count, lambda n: category_file(top, n))
+    body = (f"<h1>{e(category_label(top))} <small>{e(top)} · {where}{total} tags</small></h1>{contents}{nav}"
+            + "".join(parts) + nav)
     title = category_label(top) + (f" ({number}/{count})" if count > 1 else "")
     return page(title, body, crumbs=[("../index.html", "Catalog")], built_at=cat.built_at)
 

@@ -7,9 +7,21 @@ from typing import Any
 
 from tagfactory.catalog import charts
 from tagfactory.catalog.graph_svg import lineage_svg
-from tagfactory.catalog.model import Catalog, slug
+from tagfactory.catalog.model import Catalog, quality_index_file, quality_run_file, slug
 from tagfactory.catalog.pages_effects import effects_section
-from tagfactory.catalog.render import a, code, compact_json, e, facts, fmt_int, page, pill, table
+from tagfactory.catalog.render import (
+    a,
+    chunks,
+    code,
+    compact_json,
+    e,
+    facts,
+    fmt_int,
+    page,
+    pager,
+    pill,
+    table,
+)
 from tagfactory.catalog.warehouse import Row, parse_json
 from tagfactory.compiler.manifest import Audience, Entity, Export, Scene
 
@@ -163,19 +175,37 @@ def _verdict(rows: list[Row]) -> tuple[int, int, int, bool]:
     return len(rows), failed_errors, warnings, overridden
 
 
-def quality_index(cat: Catalog, runs: dict[str, list[Row]]) -> str:
+def quality_index_pages(cat: Catalog, runs: dict[str, list[Row]]) -> list[tuple[str, str]]:
+    """The audit list as ``(file name, html)`` pages of at most ``QUALITY_INDEX_ROWS`` audits, newest
+    first (``index.html`` is the first), linked by previous / next."""
+    from tagfactory.catalog import model
+
+    keys = list(runs)
+    pages = chunks(keys, model.QUALITY_INDEX_ROWS)
+    return [(quality_index_file(n), _quality_index(cat, runs, chunk, n, len(pages), len(keys)))
+            for n, chunk in enumerate(pages, start=1)]
+
+
+def _quality_index(cat: Catalog, runs: dict[str, list[Row]], keys: list[str], number: int, count: int,
+                   total_runs: int) -> str:
     items = []
-    for key, rows in runs.items():
+    for key in keys:
+        rows = runs[key]
         total, errors, warnings, overridden = _verdict(rows)
         first = rows[0]
         verdict = pill("overridden", "warn") if overridden else pill("fail") if errors else pill("pass")
-        items.append([e(first.get("dt")), e(first.get("dataset")), a(f"{key}.html", first.get("run_id")),
+        items.append([e(first.get("dt")), e(first.get("dataset")), a(quality_run_file(key, 1), first.get("run_id")),
                       str(total), str(errors), str(warnings), verdict])
-    body = ("<h1>Quality results</h1><p class=\"muted\">One row per audit (the quality gate of a profile, "
-            "its sources, the audience guardrails), newest first; each links to its expectations.</p>"
+    where = f" <small>page {number} of {count}, {total_runs} audits</small>" if count > 1 else ""
+    nav = pager(number, count, quality_index_file)
+    body = (f"<h1>Quality results{where}</h1><p class=\"muted\">One row per audit (the quality gate of a profile, "
+            "its sources, the audience guardrails), newest first; each links to its expectations.</p>" + nav
             + table(["date", "dataset", "run", "expectations", "failed (error)", "failed (warn)", "verdict"], items,
-                    numeric=(3, 4, 5), empty="no quality results recorded yet (the quality_results table is empty)"))
-    return page("Quality results", body, crumbs=[CRUMB], built_at=cat.built_at)
+                    numeric=(3, 4, 5), empty="no quality results recorded yet (the quality_results table is empty)")
+            + nav)
+    title = "Quality results" + (f" ({number}/{count})" if count > 1 else "")
+    crumbs = [CRUMB] if number == 1 else [CRUMB, ("index.html", "Quality results")]
+    return page(title, body, crumbs=crumbs, built_at=cat.built_at)
 
 
 def _dataset_link(cat: Catalog, dataset: str, column: Any) -> str:
@@ -186,10 +216,21 @@ def _dataset_link(cat: Catalog, dataset: str, column: Any) -> str:
     return e(column or "")
 
 
-def quality_run_page(cat: Catalog, rows: list[Row]) -> str:
+def quality_run_pages(cat: Catalog, key: str, rows: list[Row]) -> list[tuple[str, str]]:
+    """One audit as ``(file name, html)`` pages of at most ``QUALITY_RUN_ROWS`` expectations, failures
+    first (``<key>.html`` is the first), linked by previous / next."""
+    from tagfactory.catalog import model
+
+    ordered = sorted(rows, key=lambda r: (bool(r.get("success")), str(r.get("expectation"))))
+    pages = chunks(ordered, model.QUALITY_RUN_ROWS)
+    return [(quality_run_file(key, n), _quality_run_page(cat, key, rows, chunk, n, len(pages)))
+            for n, chunk in enumerate(pages, start=1)]
+
+
+def _quality_run_page(cat: Catalog, key: str, rows: list[Row], shown: list[Row], number: int, count: int) -> str:
     first = rows[0]
     table_rows = []
-    for r in sorted(rows, key=lambda r: (bool(r.get("success")), str(r.get("expectation")))):
+    for r in shown:
         override = r.get("expectation") == "__override__"
         verdict = pill("override", "warn") if override else pill("pass") if r.get("success") else pill("fail")
         table_rows.append([e(r.get("expectation")), e(r.get("expectation_type")),
@@ -199,10 +240,12 @@ def quality_run_page(cat: Catalog, rows: list[Row]) -> str:
                            fmt_int(r.get("element_count")), verdict,
                            e(compact_json(parse_json(r.get("details"))) if override else "")])
     total, errors, warnings, overridden = _verdict(rows)
+    where = f" Page {number} of {count} (failures first)." if count > 1 else ""
+    nav = pager(number, count, lambda n: quality_run_file(key, n))
     body = (f"<h1>Audit of {e(first.get('dataset'))} <small>{e(first.get('dt'))} · run {e(first.get('run_id'))}</small></h1>"
             f"<p>{total} expectations, {errors} failed (error), {warnings} failed (warn)"
-            f"{', gate overridden' if overridden else ''}.</p>"
+            f"{', gate overridden' if overridden else ''}.{where}</p>" + nav
             + table(["expectation", "type", "column", "severity", "observed", "unexpected", "unexpected %",
-                     "elements", "verdict", "override"], table_rows, numeric=(5, 6, 7)))
-    return page(f"quality {first.get('dataset')} {first.get('dt')}", body,
-                crumbs=[CRUMB, ("index.html", "Quality results")], built_at=cat.built_at)
+                     "elements", "verdict", "override"], table_rows, numeric=(5, 6, 7)) + nav)
+    title = f"quality {first.get('dataset')} {first.get('dt')}" + (f" ({number}/{count})" if count > 1 else "")
+    return page(title, body, crumbs=[CRUMB, ("index.html", "Quality results")], built_at=cat.built_at)

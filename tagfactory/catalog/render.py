@@ -7,11 +7,13 @@ Every page but the index lives one folder down (``tag/x.html``), so links from a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from tagfactory import __version__
+
+T = TypeVar("T")
 
 
 def e(value: object) -> str:
@@ -47,6 +49,22 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Seq
         return f'<p class="empty">{e(empty)}</p>'
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def pager(number: int, count: int, file_of: Callable[[int], str]) -> str:
+    """Previous / numbered / next links of page ``number`` (1-based) of ``count``; ``file_of(n)`` is
+    the file name of page ``n`` (relative to the page). Empty for a single page."""
+    if count <= 1:
+        return ""
+    links = [a(file_of(number - 1), "‹ previous") if number > 1 else '<span class="muted">‹ previous</span>']
+    links += [f"<strong>{n}</strong>" if n == number else a(file_of(n), str(n)) for n in range(1, count + 1)]
+    links.append(a(file_of(number + 1), "next ›") if number < count else '<span class="muted">next ›</span>')
+    return f'<nav class="pager" aria-label="pages">{" ".join(links)}</nav>'
+
+
+def chunks(items: list[T], size: int) -> list[list[T]]:
+    """``items`` in pages of at most ``size`` (one empty page when there are none)."""
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
 
 
 def code(text: str | None, missing: str = "not available") -> str:

@@ -7,7 +7,8 @@ Layout of ``out`` (default ``<target>/catalog``)::
     assets/catalog.css|js   the stylesheet and the search script
     category/<top>.html     the tags of a top-level category (<top>--p2.html ...: 200 tags a page)
     tag|source|audience|scene|export/<name>.html
-    quality/index.html      the audits; quality/<date>__<dataset>__<run>.html their expectations
+    quality/index.html      the audits, newest first (page-2.html ...: 50 audits a page);
+                            quality/<date>__<dataset>__<run>.html their expectations (--p2.html ...: 200 a page)
 
 Pages hold their own data (charts and lineage are drawn into them), so they open from ``file://``
 (where a page may not ``fetch()`` local files) and behind any static web server alike.
@@ -102,9 +103,11 @@ def write_site(cat: Catalog, out: Path) -> int:
     for export in cat.exports.values():
         put(f"export/{slug(export.name)}.html", pages_use.export_page(cat, export))
     runs = pages_use.quality_runs(cat)
-    put("quality/index.html", pages_use.quality_index(cat, runs))
+    for name, html in pages_use.quality_index_pages(cat, runs):
+        put(f"quality/{name}", html)
     for key, rows in runs.items():
-        put(f"quality/{key}.html", pages_use.quality_run_page(cat, rows))
+        for name, html in pages_use.quality_run_pages(cat, key, rows):
+            put(f"quality/{name}", html)
     _remove_stale(out, written)
     (out / MARKER).write_text(f"manifest {cat.manifest.digest}\nbuilt {cat.built_at}\n", encoding="utf-8")
     return len(written)

@@ -198,6 +198,18 @@ def test_a_fresh_checkout_builds_without_a_warehouse(tmp_path: Path) -> None:
     assert not again.compiled and again.pages == result.pages
 
 
+def _resolves(page: Path) -> None:
+    """Every local link of ``page`` names a file (and its anchor, when it has one)."""
+    for link in LINK.findall(page.read_text(encoding="utf-8")):
+        if link.startswith(("data:", "#")) or "?" in link:
+            continue
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve()
+        assert path.is_file(), f"{page.name} links {link}"
+        if anchor:
+            assert f'id="{anchor}"' in path.read_text(encoding="utf-8"), f"{page.name} links {link}"
+
+
 def test_big_categories_are_split_into_linked_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tagfactory.catalog import model
 
@@ -211,14 +223,7 @@ def test_big_categories_are_split_into_linked_pages(tmp_path: Path, monkeypatch:
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert html.count("<tr>") - html.count("<thead>") <= 4, page.name  # rows, not the header
-        for link in LINK.findall(html):
-            if link.startswith(("data:", "#")) or "?" in link:
-                continue
-            target, _, anchor = link.partition("#")
-            path = (page.parent / target).resolve()
-            assert path.is_file(), f"{page.name} links {link}"
-            if anchor:
-                assert f'id="{anchor}"' in path.read_text(encoding="utf-8"), f"{page.name} links {link}"
+        _resolves(page)
     first = (out / "category" / split[0].name.replace("--p2", "")).read_text(encoding="utf-8")
     assert f'href="{split[0].name}"' in first and "next ›" in first
     # every tag is on exactly one category page, and the index and tag pages link where its sub-category is
@@ -228,3 +233,43 @@ def test_big_categories_are_split_into_linked_pages(tmp_path: Path, monkeypatch:
     for link in re.findall(r'href="(category/[^"]+)"', index):
         target, _, anchor = link.partition("#")
         assert (out / target).is_file() and (not anchor or f'id="{anchor}"' in (out / target).read_text("utf-8"))
+
+
+def test_quality_results_are_split_into_linked_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import math
+
+    from tagfactory.catalog import model
+    from tests.unit.test_catalog_model import _write
+
+    monkeypatch.setattr(model, "QUALITY_INDEX_ROWS", 3)
+    monkeypatch.setattr(model, "QUALITY_RUN_ROWS", 2)
+    runs, expectations = 7, 5  # 7 audits of 5 expectations; the third of each fails
+    days = [dt.date(2026, 11, 1) + dt.timedelta(days=i) for i in range(runs)]
+    rows = [{"run_id": f"run-{i}", "dataset": "profile_user", "suite": "profile_user", "expectation": f"x{k}",
+             "expectation_type": "expect_column_values_to_not_be_null", "column": "gmv_365d", "severity": "error",
+             "success": k != 2, "observed_value": "0", "unexpected_count": 0, "unexpected_percent": 0.0,
+             "element_count": 100, "details": None, "recorded_at": dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC),
+             "dt": day} for i, day in enumerate(days) for k in range(expectations)]
+    _write(tmp_path / "wh" / "quality_results", "quality_results", rows)
+    out = tmp_path / "out"
+    build_catalog(settings_for(tmp_path, tmp_path / "wh"), out, manifest_file=compiled(tmp_path / "target"))
+    quality = out / "quality"
+    index_pages = [quality / "index.html", *(quality / f"page-{n}.html" for n in range(2, math.ceil(runs / 3) + 1))]
+    assert {p.name for p in quality.glob("*.html") if p.name == "index.html" or p.name.startswith("page-")} == \
+        {p.name for p in index_pages}  # ceil(7 / 3) = 3 pages, index.html the first
+    listed = [m for p in index_pages for m in re.findall(r'href="([^"/]+__[^"/]+)\.html"', p.read_text("utf-8"))]
+    keys = [f"{d}__profile_user__run-{i}" for i, d in reversed(list(enumerate(days)))]
+    assert listed == keys  # every audit exactly once, newest first
+    for page in quality.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert html.count("<tr>") - html.count("<thead>") <= 3, page.name
+        _resolves(page)
+    assert 'href="page-2.html">next ›' in index_pages[0].read_text("utf-8")
+    assert 'href="index.html">‹ previous' in index_pages[1].read_text("utf-8")
+    for key in keys:  # each audit: ceil(5 / 2) = 3 pages, every expectation on exactly one, the failure first
+        pages = [quality / model.quality_run_file(key, n) for n in range(1, 4)]
+        assert all(p.is_file() for p in pages) and not (quality / model.quality_run_file(key, 4)).exists()
+        shown = [m for p in pages for m in re.findall(r"<tr><td>(x\d)</td>", p.read_text("utf-8"))]
+        assert shown == ["x2", "x0", "x1", "x3", "x4"], key
+        assert "5 expectations, 1 failed (error)" in pages[2].read_text("utf-8")
