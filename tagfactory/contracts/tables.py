@@ -5,7 +5,8 @@ One place for what the jobs write (docs/audiences.md, docs/quality.md describe t
 * per entity ``e``: ``profile_<e>`` (one row per key and date; its tag columns come from the
   definitions), ``tag_stats_<e>``, the six audience and scene tables and the four effect-analysis
   tables (their specs: :mod:`tagfactory.contracts.effect_tables`);
-* project-wide: ``quality_results``.
+* project-wide: ``quality_results``, ``export_receipts`` and ``export_consumption`` (the
+  service registry's log of observed consumption, appended with delta-rs; not partitioned).
 
 Column types are Spark SQL types (``bigint``, ``array<string>`` ...). ``nullable=False`` records a
 data rule the audit relies on; the Delta tables themselves store every column as nullable (see
@@ -24,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Kind = Literal["profile", "tag_stats", "audience_members", "audience_changes", "audience_stats",
                "audience_profile", "scene_assignments", "scene_stats", "quality_results", "export_receipts",
-               "effect_exposures", "effect_stats", "effect_results", "effect_health"]
+               "export_consumption", "effect_exposures", "effect_stats", "effect_results", "effect_health"]
 Producer = Literal["build_profile", "publish_profile", "materialize_audiences", "quality_gate", "export",
-                   "analyze_effects"]
+                   "analyze_effects", "export_registry"]
 
 AUDIENCE_KINDS: tuple[Kind, ...] = ("audience_members", "audience_stats", "audience_changes", "audience_profile",
                                     "scene_assignments", "scene_stats")
@@ -35,6 +36,7 @@ EFFECT_KINDS: tuple[Kind, ...] = ("effect_exposures", "effect_stats", "effect_re
 ENTITY_KINDS: tuple[Kind, ...] = ("profile", "tag_stats", *AUDIENCE_KINDS, *EFFECT_KINDS)
 RESULTS_TABLE = "quality_results"
 RECEIPTS_TABLE = "export_receipts"
+CONSUMPTION_TABLE = "export_consumption"
 OWNER = "data-platform"
 _TYPE = re.compile(r"^(string|bigint|int|double|float|boolean|date|timestamp|array<[a-z<>]+>)$")
 
@@ -119,6 +121,8 @@ def table_name(kind: Kind, entity: str | None = None) -> str:
         return RESULTS_TABLE
     if kind == "export_receipts":
         return RECEIPTS_TABLE
+    if kind == "export_consumption":
+        return CONSUMPTION_TABLE
     if entity is None:
         raise ValueError(f"the {kind} table belongs to an entity; pass its name")
     return f"{kind}_{entity}"
@@ -245,6 +249,21 @@ def table_spec(kind: Kind, entity: str | None = None, *, key: str = "user_id", k
                     _c("started_at", "timestamp", "delivery start (UTC)"),
                     _c("finished_at", "timestamp", "delivery end (UTC)"),
                     _c("dt", "date", "snapshot date exported (partition)", nullable=False)]}
+    elif kind == "export_consumption":
+        spec = {"description": "One row per observed consumption of an export: an acknowledged drop or workbook, "
+                               "or a Kafka consumer group caught up on its topic (appended, not partitioned).",
+                "produced_by": "export_registry", "partition_by": [], "columns": [
+                    _c("export", "string", "export name", nullable=False),
+                    _c("destination", "string", "destination name", nullable=False),
+                    _c("kind", "string", "files | excel | kafka", nullable=False),
+                    _c("how", "string", "ack | kafka", nullable=False),
+                    _c("consumer", "string", "who consumed (the ack's consumer, the Kafka group)", nullable=False),
+                    _c("consumed_at", "timestamp", "the ack's time, or when a caught-up group was observed (UTC)",
+                       nullable=False),
+                    _c("dt", "date", "snapshot date acknowledged (none for a topic)"),
+                    _c("rows", "bigint", "rows loaded (ack) or messages consumed since the last observation"),
+                    _c("detail", "string", "JSON: committed and end offsets and lag (Kafka), the ack's facts"),
+                    _c("recorded_at", "timestamp", "when the row was written (UTC)", nullable=False)]}
     else:  # pragma: no cover - Kind is closed
         raise ValueError(f"unknown table kind {kind!r}")
     return TableSpec(name=name, kind=kind, **spec)  # type: ignore[arg-type]
@@ -258,4 +277,4 @@ def entity_tables(entity: str, *, key: str = "user_id", key_type: str = "string"
 
 def project_tables() -> list[TableSpec]:
     """Project-wide tables (not per entity)."""
-    return [table_spec("quality_results"), table_spec("export_receipts")]
+    return [table_spec("quality_results"), table_spec("export_receipts"), table_spec("export_consumption")]

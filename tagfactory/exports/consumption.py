@@ -14,7 +14,8 @@ Consumption is measured where the destination can tell (docs/exports.md, "Regist
 * **Hive tables**: nothing reliable without the metastore's or the query engine's audit log:
   not measurable.
 
-Observations are appended to the ``export_consumption`` Delta table in the warehouse with delta-rs
+Observations are appended to the ``export_consumption`` Delta table (its columns: the table registry,
+:mod:`tagfactory.contracts.tables`) in the warehouse with delta-rs
 (no Spark): appends from concurrent runs are safe through the Delta log (a JSON-lines file has no
 safe append on HDFS or object stores), analysts query it like the receipts, and acks stay on
 record after retention removed their drop folder.
@@ -29,6 +30,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tagfactory.contracts.tables import CONSUMPTION_TABLE, table_spec
 from tagfactory.errors import ExportError
 
 if TYPE_CHECKING:
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
 
 ACK = "_ACK"
 SUCCESS = "_SUCCESS"
-CONSUMPTION_TABLE = "export_consumption"
 #: offsets a caught-up read_committed group may stay behind per partition (the commit marker)
 MARKER_SLACK = 1
 _DT = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
@@ -276,23 +277,34 @@ def kafka_observations(export: str, dest: KafkaDestination, states: list[GroupSt
 
 
 def _schema() -> Any:
-    import pyarrow as pa
+    """The registry's ``export_consumption`` columns as a pyarrow schema (timestamps in UTC)."""
+    from tagfactory.lakehouse.schemas import arrow_schema
 
-    return pa.schema([("export", pa.string()), ("destination", pa.string()), ("kind", pa.string()),
-                      ("how", pa.string()), ("consumer", pa.string()), ("consumed_at", pa.timestamp("us")),
-                      ("dt", pa.date32()), ("rows", pa.int64()), ("detail", pa.string()),
-                      ("recorded_at", pa.timestamp("us"))])
+    return arrow_schema(table_spec("export_consumption"))
+
+
+def _read(settings: Settings) -> Any:
+    """The log as a pyarrow table (delta-rs, no Spark); None before the first observation."""
+    from tagfactory.lakehouse.reads import TableLocation, load_table, read_arrow
+
+    table = load_table(TableLocation.parse(settings.table_uri(CONSUMPTION_TABLE)), None)
+    return None if table is None else read_arrow(table)
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 def read_log(settings: Settings) -> list[Consumed]:
     """Every recorded observation (delta-rs, no Spark); [] before the first."""
-    from tagfactory.lakehouse.reads import TableLocation, load_table, read_arrow
+    return _records(_read(settings))
 
-    table = load_table(TableLocation.parse(settings.table_uri(CONSUMPTION_TABLE)), None)
-    if table is None:
+
+def _records(log: Any) -> list[Consumed]:
+    if log is None:
         return []
-    return [Consumed(r["export"], r["destination"], r["kind"], r["how"], r["consumer"], r["consumed_at"], r["dt"],
-                     r["rows"], json.loads(r["detail"] or "{}")) for r in read_arrow(table).to_pylist()]
+    return [Consumed(r["export"], r["destination"], r["kind"], r["how"], r["consumer"], _naive_utc(r["consumed_at"]),
+                     r["dt"], r["rows"], json.loads(r["detail"] or "{}")) for r in log.to_pylist()]
 
 
 def append_log(settings: Settings, records: list[Consumed], now: dt.datetime | None = None) -> int:
@@ -304,7 +316,8 @@ def append_log(settings: Settings, records: list[Consumed], now: dt.datetime | N
 
     if not records:
         return 0
-    seen = {r.key() for r in read_log(settings)}
+    log = _read(settings)
+    seen = {r.key() for r in _records(log)}
     new = []
     for record in records:
         if record.key() not in seen:
@@ -314,6 +327,8 @@ def append_log(settings: Settings, records: list[Consumed], now: dt.datetime | N
         return 0
     recorded = now or utc_now()
     rows = [{**asdict(r), "detail": json.dumps(r.detail, sort_keys=True), "recorded_at": recorded} for r in new]
+    # a log written before the registry listed it stores naive timestamps: appends keep its schema
+    schema = log.schema if log is not None else _schema()
     write_deltalake(TableLocation.parse(settings.table_uri(CONSUMPTION_TABLE)).delta_uri,
-                    pa.Table.from_pylist(rows, schema=_schema()), mode="append")
+                    pa.Table.from_pylist(rows, schema=schema), mode="append")
     return len(new)

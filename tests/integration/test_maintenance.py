@@ -90,5 +90,6 @@ def test_the_manifest_names_every_table_the_jobs_write(tmp_path: Path) -> None:
     names = {uri.rsplit("/", 1)[-1] for uri in warehouse_tables(manifest, settings)}
     assert names == {"profile_user", "tag_stats_user", "quality_results", "audience_members_user",
                      "audience_changes_user", "audience_stats_user", "audience_profile_user",
-                     "scene_assignments_user", "scene_stats_user", "export_receipts", "effect_exposures_user",
+                     "scene_assignments_user", "scene_stats_user", "export_receipts", "export_consumption",
+                     "effect_exposures_user",
                      "effect_stats_user", "effect_results_user", "effect_health_user"}

@@ -4,6 +4,7 @@ results and the plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -258,6 +259,28 @@ def test_the_log_records_an_observation_once(tmp_path: Path) -> None:
     record = ack(DAY1, DAY1 + dt.timedelta(days=1))
     assert consumption.append_log(settings, [record, record]) == 1
     assert consumption.append_log(settings, [record]) == 0
+    assert consumption.read_log(settings) == [record]
+
+
+def test_the_log_has_the_registry_columns_and_keeps_an_older_logs_schema(tmp_path: Path) -> None:
+    settings = load_settings(None, {"warehouse": str(tmp_path / "new")})
+    record = ack(DAY1, DAY1 + dt.timedelta(days=1))
+    consumption.append_log(settings, [record])
+    stored = DeltaTable(settings.table_uri("export_consumption")).schema()
+    spec = table_spec("export_consumption")
+    assert [f.name for f in stored.fields] == spec.column_names and spec.partition_by == []
+    assert {f.name: str(f.type.type) for f in stored.fields if "_at" in f.name} == {
+        "consumed_at": "timestamp", "recorded_at": "timestamp"}  # UTC instants, as Spark writes the receipts
+    # a log written before the registry listed the table stores naive timestamps: appends keep them
+    old = load_settings(None, {"warehouse": str(tmp_path / "old")})
+    naive = pa.schema([(f.name, pa.timestamp("us") if f.name.endswith("_at") else f.type)
+                       for f in consumption._schema()])
+    write_deltalake(old.table_uri("export_consumption"), pa.Table.from_pylist(
+        [{**dataclasses.asdict(record), "detail": "{}", "recorded_at": dt.datetime(2026, 11, 2)}],
+        schema=naive))
+    later = ack(DAY1 + dt.timedelta(days=1), DAY1 + dt.timedelta(days=2))
+    assert consumption.append_log(old, [record, later]) == 1
+    assert sorted(consumption.read_log(old), key=lambda r: r.consumed_at) == [record, later]
     assert consumption.read_log(settings) == [record]
 
 
