@@ -285,6 +285,9 @@ def test_the_shipped_kafka_exports_deliver_what_pandas_expects(world: World, kaf
         assert got == expected[topic]
         assert summary.messages[(DAY.isoformat(), "export_completed")] == 1
         assert summary.controlled[DAY.isoformat()] == len(summary.event_ids) == sum(got.values())
+        assert set(summary.examples) == {*got, "export_completed"}  # the demo prints one message per type
+        for kind, example in summary.examples.items():
+            assert example["headers"]["message_type"] == kind and example["headers"]["export"] == export.name
         [again] = deliver(world.spark, world.tables, settings, export, selection, f"kafka-{export.name}-2",
                           only=["kafka"])
         assert again.status == "unchanged"

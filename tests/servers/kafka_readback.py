@@ -3,7 +3,8 @@
 ``make demo`` calls :func:`summarize` after the DAG runs: a ``read_committed`` consumer in a named
 group reads every partition of each topic from the beginning to its end, commits its offsets (so
 the service registry sees the group's lag drop to 0), and the counts per message type and date are
-printed next to the control messages' counts.
+printed next to the control messages' counts, then the first message of each type (key, headers,
+value) so a consumer's developer sees what arrives.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class TopicSummary:
     messages: Counter[tuple[str, str]] = field(default_factory=Counter)  # (snapshot_date, message_type) -> n
     event_ids: set[str] = field(default_factory=set)
     controlled: Counter[str] = field(default_factory=Counter)  # snapshot_date -> sum of the control counts
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)  # message_type -> its first message
 
     @property
     def data_messages(self) -> int:
@@ -36,6 +38,8 @@ class TopicSummary:
             if kind == CONTROL_TYPE:
                 note = f" (their counts add up to {self.controlled[date]:,})"
             out.append(f"  {date}  {kind:<18} {n:>8,}{note}")
+        for kind, example in sorted(self.examples.items()):
+            out.append(f"  first {kind}: {json.dumps(example, ensure_ascii=False, sort_keys=True)}")
         return out
 
 
@@ -77,6 +81,9 @@ def _count(summary: TopicSummary, msg: Any) -> None:
     kind, date = headers.get("message_type", "?"), headers.get("snapshot_date", "?")
     summary.messages[(date, kind)] += 1
     body = json.loads(msg.value())
+    key = msg.key()
+    summary.examples.setdefault(kind, {"key": key.decode() if key is not None else None, "headers": headers,
+                                       "value": body})
     if kind == CONTROL_TYPE:
         summary.controlled[date] += int(body["count"])
     else:
