@@ -76,9 +76,9 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must not contain a subquery",
                    "use a `sql` tag for logic that needs a query")
         return None
-    if _missing_argument(node, where, loc, file, sink):
-        return None
     names = check_functions(node, where, loc, file, sink)
+    if names is None:
+        return None
     if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text, names=names),
                          where, loc, file, sink):
         return None
@@ -110,9 +110,9 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be a read-only SELECT; found {kind}",
                    "sql tags may only read declared sources: no DDL, DML or commands")
         return None
-    if _missing_argument(tree, where, loc, file, sink):
-        return None
     names = check_functions(tree, where, loc, file, sink)
+    if names is None:
+        return None
     if report_violations(check_tree(tree, query=True, text=text, names=names), where, loc, file, sink):
         return None
     return strip_comments(tree)
@@ -126,17 +126,34 @@ def report_violations(violations: list[Violation], where: str, loc: Loc, file: s
     return bool(violations)
 
 
-def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> dict[int, list[str]]:
-    """Reject every function that is not on the allow-list (see :mod:`functions`).
+def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str,
+                    sink: DiagnosticSink) -> dict[int, list[str]] | None:
+    """Refuse the function calls a snippet may not make, in one walk of its tree.
+
+    A typed call without a mandatory argument (sqlglot's parser lets ``floor()`` through, and its
+    type annotator then crashed on it) is E401: the first one found is the only report. Otherwise
+    every function that is not on the allow-list (see :mod:`functions`) is E404, once per name.
 
     Returns:
-        The names of every function node by ``id`` (for the policy check of the same tree).
+        The names of every function node by ``id`` (for the policy check of the same tree), or
+        ``None`` when a call lacks an argument: the snippet is refused and must not be annotated.
     """
+    calls: list[exp.Func] = []
+    for func in tree.find_all(exp.Func):
+        missing = _missing_argument(func)
+        if missing is not None:
+            name = func.sql_names()[0].lower() if func.sql_names() else type(func).__name__.lower()
+            sink.error(file, loc.line, loc.col, Code.E401,
+                       f"{where} calls `{name}` without its required argument `{missing}`",
+                       f"give `{name}` its arguments, as Spark's documentation of the function shows")
+            return None
+        # operators (AND, +, CASE ...) have no name to check, and rendering them is costly; the
+        # others are named once the walk has found every call complete (naming renders the call)
+        if not isinstance(func, SYNTAX):
+            calls.append(func)
     reported: set[str] = set()
     names_of: dict[int, list[str]] = {}
-    for func in tree.find_all(exp.Func):
-        if isinstance(func, SYNTAX):
-            continue  # operators (AND, +, CASE ...): no name to check, and rendering them is costly
+    for func in calls:
         names = names_of[id(func)] = spark_names(func)
         verdict = function_verdict(func, names)
         if verdict is None or verdict[0] in reported:
@@ -150,20 +167,16 @@ def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str, sink: Diagn
     return names_of
 
 
-def _missing_argument(tree: exp.Expr, where: str, loc: Loc, file: str, sink: DiagnosticSink) -> bool:
-    """Report a call without a mandatory argument (sqlglot's parser lets `floor()` through); True if any."""
-    for func in tree.find_all(exp.Func):
-        if isinstance(func, exp.Anonymous):
-            continue
-        missing = [key for key, required in func.arg_types.items()
-                   if required and func.args.get(key) in (None, [])]
-        if missing:
-            name = func.sql_names()[0].lower() if func.sql_names() else type(func).__name__.lower()
-            sink.error(file, loc.line, loc.col, Code.E401,
-                       f"{where} calls `{name}` without its required argument `{missing[0]}`",
-                       f"give `{name}` its arguments, as Spark's documentation of the function shows")
-            return True
-    return False
+def _missing_argument(func: exp.Func) -> str | None:
+    """The first mandatory argument a typed call lacks, in its declared order (``this`` of ``floor()``).
+
+    Not ``Expression.error_messages()``: it names the argument only inside a message, iterates a set
+    (which one it names first varies with PYTHONHASHSEED) and raises on unknown keys under pytest.
+    """
+    if isinstance(func, exp.Anonymous):
+        return None
+    return next((key for key, required in func.arg_types.items()
+                 if required and func.args.get(key) in (None, [])), None)
 
 
 def free_columns(tree: exp.Expr) -> Iterator[exp.Column]:
