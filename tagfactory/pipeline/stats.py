@@ -1,9 +1,14 @@
 """Per-tag statistics of a snapshot: coverage, nulls, distinct count, range, mean, top values.
 
-Computed in three Spark passes over the (staged) snapshot: one aggregate for every tag's counts
-and ranges, one unpivoted aggregate for approximate distinct counts, and one unpivoted group-by
-for the top values of categorical tags. The catalog and the
-drift checks read the resulting table.
+Computed in Spark passes over the (staged) snapshot: one aggregate for every tag's counts and
+ranges, one exact distinct count of the entity key, one unpivoted aggregate for approximate
+distinct counts, one unpivoted group-by for the top values of categorical tags and, for tags
+whose drift is checked, decile bins. The catalog and the drift checks read the resulting table.
+
+The key's distinct count is a pass of its own: inside the wide aggregate Spark plans a distinct
+aggregate by grouping on the key with every tag's buffers attached (an Expand of the whole row
+plus a second aggregation), which at 96 tags x 50,000 rows took 29.3 s against 6.3 s for the same
+aggregate without it; the key alone costs 1.1 s (whole compute_tag_stats 46.6 s -> 21.7 s).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: Sequence[Ta
         let the caller check that the snapshot has one row per entity.
     """
     key = profile.columns[0]
-    exprs = [F.count(F.lit(1)).alias("__rows"), F.count_distinct(F.col(key)).alias("__keys")]
+    exprs = [F.count(F.lit(1)).alias("__rows")]
     for tag in tags:
         c = F.col(f"`{tag.name}`")
         name = tag.name
@@ -51,6 +56,7 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: Sequence[Ta
         if tag.type in NUMERIC or tag.type == "boolean":
             exprs.append(F.avg(c.cast("double")).alias(f"{name}__mean"))
     row = profile.agg(*exprs).collect()[0].asDict()
+    keys = int(profile.agg(F.count_distinct(F.col(key)).alias("n")).collect()[0]["n"])
     distinct = _approx_distinct(profile, [t for t in tags if t.type != "array<string>"])
     top = _top_values(profile, [t for t in tags if t.type in CATEGORICAL])
     histograms = _histograms(profile, [t for t in tags if t.type in NUMERIC
@@ -67,7 +73,7 @@ def compute_tag_stats(spark: SparkSession, profile: DataFrame, tags: Sequence[Ta
             json.dumps(top[name], ensure_ascii=False) if name in top else None,
             json.dumps(histograms[name]) if name in histograms else None, snapshot_date,
         ))
-    return spark.createDataFrame(out, STATS_SCHEMA), rows, int(row["__keys"])
+    return spark.createDataFrame(out, STATS_SCHEMA), rows, keys
 
 
 def _unpivot(profile: DataFrame, tags: Sequence[Tag]) -> DataFrame:

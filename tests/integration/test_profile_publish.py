@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
@@ -150,3 +153,44 @@ def test_failed_build_publishes_nothing(spark: SparkSession, built: Built, tmp_p
     assert _rows(after, EDGE_DATE) == rows
     staging = built.warehouse / built.entity.profile_table / "_staging"
     assert not staging.exists() or not any(staging.iterdir())
+
+
+def _as_string(value: object) -> str:
+    """A value as Spark's ``CAST(x AS STRING)`` renders it (booleans lower case, dates ISO)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def test_every_tag_statistic_equals_pandas(built: Built) -> None:
+    """Every statistic of every tag of one snapshot, recomputed with pandas from the published profile."""
+    stats = DeltaTable(str(built.warehouse / built.entity.stats_table)).to_pandas()
+    stats = stats[stats["dt"] == EDGE_DATE].set_index("tag")
+    profile = _table(built).to_pandas(filters=[("dt", "=", EDGE_DATE)])
+    assert len(stats) == len(built.entity.tags)
+    for tag in built.entity.tags:
+        one, column = stats.loc[tag.name], profile[tag.name]
+        values = column.dropna()
+        assert (one["rows"], one["non_null"], one["null_count"]) == (
+            len(profile), len(values), len(profile) - len(values)), tag.name
+        assert one["coverage"] == pytest.approx(len(values) / len(profile)), tag.name
+        if tag.type == "array<string>":
+            assert one["mean"] == pytest.approx(values.map(len).mean()), tag.name
+            continue
+        exact = values.map(_as_string).nunique()
+        assert abs(one["approx_distinct"] - exact) <= max(2, 0.05 * exact), (tag.name, exact)
+        if tag.type in ("integer", "double", "boolean") and len(values):
+            assert one["mean"] == pytest.approx(values.astype(float).mean(), rel=1e-9), tag.name
+        if tag.type in ("integer", "double") and len(values):
+            assert (float(one["min_value"]), float(one["max_value"])) == (values.min(), values.max()), tag.name
+        elif tag.type in ("date", "enum", "string", "boolean") and len(values):
+            rendered = values.map(_as_string)
+            assert (one["min_value"], one["max_value"]) == (rendered.min(), rendered.max()), tag.name
+        if tag.type in ("enum", "string", "boolean"):
+            counts = values.map(_as_string).value_counts()
+            expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+            assert json.loads(one["top_values"]) == [[v, int(n)] for v, n in expected], tag.name
