@@ -9,8 +9,9 @@ snapshot's files, invisible to readers), audit (quality gate on the staged files
 quarantines them), publish (Delta commit, tag statistics).
 
 The master comes from spark-submit (``--master local[*] | yarn | k8s://...``) or the settings.
-On a cluster, ship the package with ``--py-files`` (a wheel or zip of tagfactory) or install
-it on the nodes' Python. All logic lives in ``tagfactory.pipeline.job``.
+On a cluster, ship the package with ``--py-files tagfactory.zip`` (the project's wheel renamed to
+``.zip``: PySpark puts no ``.whl`` on the executors' path) or install it on the nodes' Python; see
+docs/clusters.md. All logic lives in ``tagfactory.pipeline.job``.
 """
 
 from __future__ import annotations

@@ -75,6 +75,17 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def project_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per run, copied to ``tagfactory.zip``: what ``spark-submit
+    --py-files`` ships to a cluster. A wheel is a zip archive, but PySpark 4.2 puts only ``.zip``,
+    ``.egg`` and ``.jar`` py-files on the Python path (driver and executors), never a ``.whl``."""
+    from tests.wheel import build_wheel
+
+    base = tmp_path_factory.mktemp("project-wheel")
+    return Path(shutil.copy(build_wheel(base), base / "tagfactory.zip"))
+
+
+@pytest.fixture(scope="session")
 def built(spark: SparkSession, demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """The repository's tag definitions built for both test dates into a fresh warehouse."""
     from tagfactory.settings import load_settings

@@ -10,7 +10,6 @@ Values are read back from the published Delta table with delta-rs (no Spark on t
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 import pandas as pd
@@ -18,7 +17,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.integration.conftest import DATES, EDGE_DATE, Built
-from tests.oracle import pandas_oracle
+from tests.oracle import compare, pandas_oracle
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -34,29 +33,6 @@ def _published(built: Built, date: dt.date) -> pd.DataFrame:
     return frame.set_index("user_id")
 
 
-def _is_null(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _same(value_type: str, spark_value: Any, oracle_value: Any) -> bool:
-    if _is_null(spark_value) or _is_null(oracle_value):
-        return _is_null(spark_value) and _is_null(oracle_value)
-    if value_type == "double":
-        return math.isclose(float(spark_value), float(oracle_value), rel_tol=1e-9, abs_tol=1e-9)
-    if value_type == "array<string>":
-        return list(spark_value) == list(oracle_value)
-    if value_type == "date":
-        to_date = lambda v: v if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else pd.Timestamp(v).date()  # noqa: E731
-        return to_date(spark_value) == to_date(oracle_value)
-    if value_type == "integer":
-        return int(spark_value) == int(oracle_value)
-    if value_type == "boolean":
-        return bool(spark_value) == bool(oracle_value)
-    return str(spark_value) == str(oracle_value)
-
-
 @pytest.mark.parametrize("date", DATES, ids=str)
 def test_every_tag_matches_the_oracle(built: Built, sources: dict[str, pd.DataFrame], date: dt.date) -> None:
     published = _published(built, date)
@@ -65,15 +41,7 @@ def test_every_tag_matches_the_oracle(built: Built, sources: dict[str, pd.DataFr
     assert set(expected.columns) == set(tags), "oracle and manifest disagree on the built tags"
     assert sorted(published.index) == sorted(expected.index), "population differs"
     assert published.index.is_unique
-    mismatches: list[str] = []
-    for name, value_type in tags.items():
-        got = published[name]
-        want = expected[name].reindex(published.index)
-        bad = [uid for uid in published.index if not _same(value_type, got[uid], want[uid])]
-        if bad:
-            uid = bad[0]
-            mismatches.append(f"{name} ({value_type}): {len(bad)} users differ, e.g. {uid}: "
-                              f"spark={got[uid]!r} oracle={want[uid]!r}")
+    mismatches = compare.mismatches(published, expected, tags)
     assert not mismatches, f"{len(mismatches)} tags differ on {date}:\n" + "\n".join(mismatches)
 
 
@@ -106,7 +74,7 @@ def test_comparison_detects_wrong_values(built: Built, sources: dict[str, pd.Dat
     other = pandas_oracle.compute_profile(sources, EDGE_DATE - dt.timedelta(days=3)).reindex(published.index)
     types = {t.name: t.type for t in built.entity.tags}
     differing = [n for n, vt in types.items()
-                 if any(not _same(vt, published[n][u], other[n][u]) for u in published.index)]
+                 if any(not compare.same(vt, published[n][u], other[n][u]) for u in published.index)]
     windowed = [t.name for t in built.entity.tags if t.window in ("7d", "30d")]
     assert len(set(windowed) & set(differing)) >= 0.8 * len(windowed)
     non_null = sum(int(published[n].notna().sum()) for n in types)

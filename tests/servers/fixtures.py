@@ -18,6 +18,7 @@ from tests.servers.hdfs import HdfsCluster, start_hdfs
 from tests.servers.hive import HiveMetastore, ThriftServer, start_metastore, start_thrift_server
 from tests.servers.kafka import KafkaBroker, start_kafka
 from tests.servers.process import STARTUP_SECONDS, ServerError
+from tests.servers.standalone import StandaloneCluster, start_standalone
 from tests.servers.yarn import YarnCluster, start_yarn
 
 
@@ -37,6 +38,13 @@ def hdfs_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HdfsClust
 def yarn_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[YarnCluster]:
     """YARN mini cluster (Hadoop 3.5.0: one ResourceManager, one NodeManager) on 127.0.0.1."""
     yield from _serve(start_yarn, tmp_path_factory.mktemp("yarn"))
+
+
+@pytest.fixture(scope="session")
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
+    """Spark 4.2 standalone cluster (one Master, one Worker: 2 cores, 2 GB) from the pyspark wheel on
+    127.0.0.1; its executors run a node Python without the project (``.python``)."""
+    yield from _serve(start_standalone, tmp_path_factory.mktemp("standalone"))
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,7 @@ def start_kafka(workdir: Path, timeout: float = 90.0) -> KafkaBroker:
     log4j.write_text(LOG4J2)
     classpath = f"{jars}/*"
     common = [java_bin, *JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = _cluster_id()
     log = workdir / "kafka.log"
     run(
         [*common, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
@@ -113,6 +113,16 @@ def start_kafka(workdir: Path, timeout: float = 90.0) -> KafkaBroker:
     bootstrap = f"{LOOPBACK}:{port}"
     process.wait_ready(lambda: _answers(bootstrap), timeout, f"a metadata request to {bootstrap}", began)
     return KafkaBroker(bootstrap, port, controller_port, process, config)
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id (base64url of 16 bytes) that does not start with ``-``: StorageTool's
+    argument parser would take such an id (one in 64) for an option (``-t: expected one argument``);
+    Kafka's own ``Uuid.randomUuid()`` redraws those too."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def restart_kafka(broker: KafkaBroker, timeout: float = 90.0) -> KafkaBroker:

@@ -201,8 +201,13 @@ def start(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    inherit_env: bool = True,
 ) -> ServerProcess:
-    """Start ``cmd`` in a new process group, stdout and stderr appended to ``log``."""
+    """Start ``cmd`` in a new process group, stdout and stderr appended to ``log``.
+
+    ``env`` is added to this process's environment, or is the whole environment with
+    ``inherit_env=False`` (a server that must not see the test's ``PYTHONPATH``, ``SPARK_*`` ...).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(("$ " + " ".join(cmd) + "\n").encode())
@@ -213,7 +218,7 @@ def start(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(env or {})} if inherit_env else dict(env or {}),
             start_new_session=True,
         )
     server = ServerProcess(name, popen, log)

@@ -1,16 +1,15 @@
 """The wheel holds the whole package: build it, install it apart and import every module from it.
 
-The build runs on a copy of the files setuptools reads (``setup.cfg``, ``pyproject.toml``, the README
-and ``tagfactory/``), so it leaves no ``build/`` or ``*.egg-info`` in the checkout. The import runs in
-a fresh interpreter whose only extra path is the install folder and whose working directory is
-outside the repository, so the source tree cannot stand in for a file the wheel lacks.
+The build (tests/wheel.py) runs on a copy of the checkout, so it leaves no ``build/`` or
+``*.egg-info`` behind. The import runs in a fresh interpreter whose only extra path is the install
+folder and whose working directory is outside the repository, so the source tree cannot stand in
+for a file the wheel lacks.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.definitions import REPO
+from tests.wheel import build_wheel
 
 PACKAGE = REPO / "tagfactory"
 #: Files under tagfactory/ that are documentation, not read by the code.
@@ -48,15 +48,7 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
 
 @pytest.mark.slow
 def test_the_wheel_holds_and_imports_every_module(tmp_path: Path) -> None:
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
-    shutil.copytree(PACKAGE, source / "tagfactory", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    wheels = tmp_path / "wheels"
-    _run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "--quiet",
-         "-w", str(wheels), cwd=source)
-    (wheel,) = wheels.glob("*.whl")
+    wheel = build_wheel(tmp_path)
 
     modules = _source_modules()
     with zipfile.ZipFile(wheel) as archive:
