@@ -27,11 +27,12 @@ export TAGFACTORY_EXPORTS_ROOT ?= $(CURDIR)/deliveries
 export TAGFACTORY_HIVE_LOCATION_ROOT ?= $(CURDIR)/hive
 export TAGFACTORY_JARS ?= $(CURDIR)/.jars
 
-.PHONY: demo-dag-runs demo test install jars lint typecheck demo-data clean help bench-validate bench-audiences bench-gate
+.PHONY: demo-dag-runs demo test install jars lint typecheck demo-data clean help bench-validate bench-audiences bench-gate bench-startup
 
 help:
 	@echo "make demo   - install, generate demo data, run the daily DAG with Airflow (two days), show the profile, audiences and scenes"
 	@echo "make bench-audiences - 100 audiences in one pass vs one query per audience (1M users)"
+	@echo "make bench-startup - a small Delta spark-submit with and without the CDS archive and C1-only JVM options"
 	@echo "make bench-gate - quality gate cost vs the build (demo data, 10M-row synthetic profile)"
 	@echo "make test   - install, validate tag_definitions/ and run the tests"
 	@echo "make bench-validate - time tagfactory validate on 2,000 generated tags"
@@ -47,8 +48,9 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP) $(JARS_STAMP)
 
 # JVM jar sets (jvm/*/pom.xml) from Maven Central into .jars/<set>/; offline once resolved
-$(JARS_STAMP): $(STAMP) $(wildcard jvm/*/pom.xml jvm/*/*.json) $(shell find jvm -path "*/src/*" -type f) jvm/resolve.py
+$(JARS_STAMP): $(STAMP) $(wildcard jvm/*/pom.xml jvm/*/*.json) $(shell find jvm -path "*/src/*" -type f) jvm/resolve.py jvm/cds.py jvm/cds_workload.py
 	$(BIN)/python jvm/resolve.py --out $(JARS)
+	$(BIN)/python jvm/cds.py --out $(JARS)
 	touch $@
 
 jars: $(JARS_STAMP)
@@ -100,13 +102,17 @@ demo-dag-runs:
 test: $(STAMP) $(JARS_STAMP)
 	tests/servers/ensure_chromium.sh
 	$(BIN)/tagfactory validate tag_definitions
-	$(BIN)/python -m pytest --durations=60 $(PYTEST_ARGS)
+	# C1 only and the serial GC: the tests' Spark JVMs run short jobs on small data (benchmarks/spark_startup.py)
+	SPARK_SUBMIT_OPTS="$${SPARK_SUBMIT_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}" $(BIN)/python -m pytest --durations=60 $(PYTEST_ARGS)
 
 bench-validate: $(STAMP)
 	$(BIN)/python benchmarks/validate_2000.py
 
 bench-audiences: $(STAMP)
 	$(BIN)/python benchmarks/audiences_100.py
+
+bench-startup: $(STAMP) $(JARS_STAMP)
+	$(BIN)/python benchmarks/spark_startup.py
 
 bench-gate: $(STAMP)
 	$(BIN)/python benchmarks/gate_cost.py demo --gx

@@ -54,6 +54,8 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG, Asset, Param
 
+from tagfactory.lakehouse.jars import cds_java_options
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET = Path(os.environ.get("TAGFACTORY_TARGET", REPO / "target"))
 PYTHON = os.environ.get("TAGFACTORY_PYSPARK_PYTHON", sys.executable)
@@ -114,6 +116,9 @@ def export_due(manifest: str, export: str, snapshot_date: str) -> bool:
 SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON}
 if JARS:
     SPARK_CONF.update(json.loads((SPARK_JARS / "spark-conf.json").read_text(encoding="utf-8")))
+# the driver JVM maps the class-data sharing archive built at install (jvm/cds.py), when there is one
+if CDS_OPTIONS := cds_java_options(SPARK_JARS.parent):
+    SPARK_CONF["spark.driver.extraJavaOptions"] = CDS_OPTIONS
 
 with DAG(
     dag_id="tag_factory_daily",

@@ -23,6 +23,8 @@ DEFAULT_LOCAL_MASTER = "local[*]"
 # included) with the value before parsing (docs/security.md).
 _ALWAYS = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false",
            "spark.sql.variable.substitute": "false"}
+# Settings whose ``conf`` entry is appended to the default's instead of replacing it.
+_JOINED = ("spark.driver.extraJavaOptions",)
 # Settings that cannot be overridden by ``conf``.
 _ENFORCED = {"spark.sql.variable.substitute": "false"}
 # Sizing and UI defaults that only make sense on one machine. Delta reconstructs a table's state
@@ -51,7 +53,9 @@ def build_spark_session(
     they go on the classpath with Delta Lake's SQL extension and catalog; under spark-submit pass
     them with ``--jars`` and ``--conf`` (the DAG does). Entries in ``conf`` win over the defaults. Settings read when the JVM starts (``spark.driver.memory``,
     ``spark.driver.extraJavaOptions``) only take effect when this call starts the JVM, i.e. for
-    local runs; under spark-submit pass them on the command line.
+    local runs; under spark-submit pass them on the command line. A ``spark.driver.extraJavaOptions``
+    in ``conf`` is appended to the default one (the class-data sharing archive of
+    :func:`tagfactory.lakehouse.jars.cds_java_options`).
 
     Args:
         app_name: Application name shown in logs and the Spark UI.
@@ -80,7 +84,9 @@ def build_spark_session(
         settings.update(delta_session_conf())
     if hive_metastore_uri:
         settings.update(hive_session_conf(hive_metastore_uri))
-    settings.update(conf or {})
+    for key, value in (conf or {}).items():
+        # JVM options add to the defaults' (the CDS archive), other entries replace them
+        settings[key] = f"{settings[key]} {value}" if key in _JOINED and key in settings else value
     settings.update(_ENFORCED)
     for key, value in settings.items():
         builder = builder.config(key, value)

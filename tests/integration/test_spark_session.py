@@ -78,3 +78,41 @@ def test_a_local_session_lists_date_folders_on_the_driver(spark: SparkSession, t
     assert _jobs_while(spark, read) == 0
     with session_conf(spark, "spark.sql.sources.parallelPartitionDiscovery.threshold", "32"):
         assert _jobs_while(spark, read) >= 1
+
+
+def test_the_project_session_keeps_its_jvm_options_and_maps_the_cds_archive(spark: SparkSession) -> None:
+    """conftest's Derby option and the CDS archive's options are joined, not one replacing the other."""
+    from tagfactory.lakehouse.jars import cds_java_options
+
+    options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions") or ""
+    assert cds_java_options(), "no CDS archive: `make jars` builds it (jvm/cds.py)"
+    assert cds_java_options() in options and "-Dderby.system.home=" in options
+
+
+def _loaded_from(java_options: str, workdir: Path) -> str:
+    """Where a spark-submit's driver JVM loaded SparkContext from (its class-load log)."""
+    import subprocess
+    import sys
+
+    from pyspark.find_spark_home import _find_spark_home
+
+    log = workdir / f"classes-{len(list(workdir.iterdir()))}.log"
+    job = workdir / "job.py"
+    job.write_text("from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate().range(3).count()\n")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SPARK_SUBMIT_OPTS", None)
+    subprocess.run([str(Path(_find_spark_home()) / "bin" / "spark-submit"), "--master", "local[1]",
+                    "--conf", "spark.ui.enabled=false", "--driver-java-options",
+                    f"{java_options} -Xlog:class+load=info:file={log}", str(job)],
+                   env=env, check=True, capture_output=True, timeout=300)
+    (line,) = [x for x in log.read_text().splitlines() if "org.apache.spark.SparkContext source:" in x]
+    return line.split("source:", 1)[1].strip()
+
+
+@pytest.mark.slow
+def test_a_driver_jvm_maps_spark_classes_from_the_cds_archive(tmp_path: Path) -> None:
+    """The archive jvm/cds.py builds is used: Spark's classes come from it, not from the jars (control)."""
+    from tagfactory.lakehouse.jars import cds_java_options
+
+    assert _loaded_from(cds_java_options(), tmp_path) == "shared objects file (top)"
+    assert _loaded_from("", tmp_path).endswith(".jar")
