@@ -94,12 +94,12 @@ def node_python(folder: Path) -> Path:
     """
     venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(folder)
     target = Path(sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)}))
-    ours = {PACKAGE, "__pycache__"}
-    try:
-        ours |= {file.parts[0] for file in importlib.metadata.distribution(DISTRIBUTION).files or []}
-    except importlib.metadata.PackageNotFoundError:
-        pass
     for site in dict.fromkeys((sysconfig.get_path("purelib"), sysconfig.get_path("platlib"))):
+        # the distribution installed in this site folder (not the checkout's *.egg-info, which is
+        # found first when the working directory is the checkout and lists the sources instead)
+        ours = {PACKAGE, "__pycache__"}
+        for dist in importlib.metadata.Distribution.discover(name=DISTRIBUTION, path=[site]):
+            ours |= {file.parts[0] for file in dist.files or []}
         for entry in sorted(Path(site).iterdir()):
             link = target / entry.name
             if entry.name not in ours and not link.exists():
