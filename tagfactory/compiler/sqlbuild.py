@@ -85,5 +85,16 @@ def when(condition: exp.Expr | None, value: exp.Expr) -> exp.Expr:
 
 def to_sql(tree: exp.Expr, pretty: bool = True) -> str:
     """Spark SQL text of a tree, every identifier quoted (`name`): nothing a definition names can
-    be read as a keyword or break out of its place in the query."""
-    return tree.sql(dialect=DIALECT, pretty=pretty, identify=True)
+    be read as a keyword or break out of its place in the query.
+
+    A ``NOT`` that is the operand of an arithmetic or comparison operator is parenthesized: sqlglot
+    parses ``0 + NOT x`` and prints it back as it came, but in Spark's grammar ``NOT`` binds looser
+    than those operators, so the text would not parse (found by test_fuzz_spark_parse)."""
+    return tree.transform(_parenthesize_not).sql(dialect=DIALECT, pretty=pretty, identify=True)
+
+
+def _parenthesize_not(node: exp.Expr) -> exp.Expr:
+    parent = node.parent
+    if isinstance(node, exp.Not) and isinstance(parent, exp.Binary | exp.Neg) and not isinstance(parent, exp.Connector):
+        return exp.Paren(this=node)
+    return node

@@ -265,3 +265,14 @@ def test_the_node_limit_scales_with_the_compilers_own_query_not_with_snippets(tm
     assert project is None
     got = {(d.code, d.message.split(":")[0]) for d in diagnostics}
     assert {("E408", "tag `h1`"), ("E408", "tag `h2`")} <= got, got
+
+
+def test_a_not_under_an_operator_is_parenthesized_for_spark() -> None:
+    """sqlglot prints ``0 + NOT 0`` as it parsed it; Spark's grammar only parses ``0 + (NOT 0)``."""
+    import sqlglot
+
+    from tagfactory.compiler.sqlbuild import to_sql
+
+    assert to_sql(sqlglot.parse_one("0 + NOT 0", read="spark"), pretty=False) == "0 + (NOT 0)"
+    assert to_sql(sqlglot.parse_one("a = NOT b", read="spark"), pretty=False) == "`a` = (NOT `b`)"
+    assert to_sql(sqlglot.parse_one("NOT a AND NOT b", read="spark"), pretty=False) == "NOT `a` AND NOT `b`"
