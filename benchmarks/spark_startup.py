@@ -17,8 +17,6 @@ nothing. Usage: python benchmarks/spark_startup.py [--rounds 3] (after ``make in
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,28 +25,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "jvm")]
 
-from tagfactory.lakehouse.jars import cds_java_options, jars_root, spark_jars  # noqa: E402
+from cds import workload_command, workload_env  # noqa: E402
+
+from tagfactory.lakehouse.jars import cds_java_options, jars_root  # noqa: E402
 
 C1 = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def _submit(java_options: str) -> float:
-    from pyspark.find_spark_home import _find_spark_home
-
-    conf = json.loads((jars_root() / "spark" / "spark-conf.json").read_text(encoding="utf-8"))
-    command = [str(Path(_find_spark_home()) / "bin" / "spark-submit"), "--master", "local[2]",
-               "--jars", ",".join(spark_jars()), "--conf", "spark.ui.enabled=false"]
-    for key, value in conf.items():
-        command += ["--conf", f"{key}={value}"]
-    if java_options:
-        command += ["--driver-java-options", java_options]
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_SUBMIT_OPTS"}
-    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    """Wall time of jvm/cds.py's workload submit with the driver JVM started with ``java_options``."""
     with tempfile.TemporaryDirectory(prefix="tagfactory-startup-") as work:
         started = time.monotonic()
-        subprocess.run([*command, str(REPO / "jvm" / "cds_workload.py"), work], env=env, check=True,
+        subprocess.run(workload_command(jars_root(), java_options, work), env=workload_env(), check=True,
                        capture_output=True)
         return time.monotonic() - started
 

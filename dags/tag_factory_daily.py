@@ -33,7 +33,8 @@ Environment read at parse time (all optional):
     TAGFACTORY_START_DATE      first logical date for catchup (default: 2026-11-01)
     TAGFACTORY_JARS            resolved jar sets (default: <repo>/.jars, from `make jars`): the jars of
                                its spark/ folder go to every spark-submit with --jars, with the settings
-                               of spark/spark-conf.json (Delta Lake's extension and catalog)
+                               of spark/spark-conf.json (Delta Lake's extension and catalog); the driver
+                               maps spark-cds/spark.jsa when jvm/cds.py built it (faster JVM start)
 The Spark master comes from the Airflow connection ``spark_default``
 (e.g. AIRFLOW_CONN_SPARK_DEFAULT='{"conn_type": "spark", "host": "local[2]", "extra": {"deploy-mode": "client"}}',
 or host ``yarn`` / ``k8s://https://...`` on a cluster).
@@ -54,7 +55,7 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG, Asset, Param
 
-from tagfactory.lakehouse.jars import cds_java_options
+from tagfactory.lakehouse.jars import delta_session_conf
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = Path(os.environ.get("TAGFACTORY_TARGET", REPO / "target"))
@@ -76,8 +77,10 @@ LINEAGE_ARGS = [
     f"{{{{ {_OL}.lineage_root_parent_id(task_instance) if {_OL} is defined else "
     "'default/' ~ dag.dag_id ~ '/' ~ run_id }}",
 ]
-SPARK_JARS = Path(os.environ.get("TAGFACTORY_JARS", REPO / ".jars")) / "spark"
-JARS = ",".join(sorted(str(p) for p in SPARK_JARS.glob("*.jar")))
+# the resolved jars with their settings (jvm/spark/spark-conf.json) and, when jvm/cds.py built it, the
+# driver's class-data sharing archive (spark.driver.extraJavaOptions); empty before `make jars`
+SESSION_CONF = delta_session_conf(Path(os.environ.get("TAGFACTORY_JARS", REPO / ".jars")))
+JARS = SESSION_CONF.pop("spark.jars", "")
 
 
 class StepOptions(TypedDict, total=False):
@@ -113,12 +116,7 @@ def export_due(manifest: str, export: str, snapshot_date: str) -> bool:
     return is_due(manifest, export, snapshot_date)
 
 
-SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON}
-if JARS:
-    SPARK_CONF.update(json.loads((SPARK_JARS / "spark-conf.json").read_text(encoding="utf-8")))
-# the driver JVM maps the class-data sharing archive built at install (jvm/cds.py), when there is one
-if CDS_OPTIONS := cds_java_options(SPARK_JARS.parent):
-    SPARK_CONF["spark.driver.extraJavaOptions"] = CDS_OPTIONS
+SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON, **SESSION_CONF}
 
 with DAG(
     dag_id="tag_factory_daily",

@@ -17,14 +17,14 @@ is written under a temporary name, checked by starting a JVM with it, and rename
 built again when the JDK, the pyspark jars or the project's Spark jars change (a digest of them is
 kept in ``.jars/spark-cds/.inputs.sha256``).
 
-Needs pyspark (run it with the project's virtualenv Python) and the resolved ``spark`` jar set.
+Needs pyspark and the project (run it with the project's virtualenv Python: it takes the jar set's
+settings from ``tagfactory.lakehouse.jars``) and the resolved ``spark`` jar set.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -35,8 +35,10 @@ from pathlib import Path
 
 JVM = Path(__file__).resolve().parent
 ROOT = JVM.parent
-CDS_SET = "spark-cds"  # tagfactory.lakehouse.jars.CDS_SET
-ARCHIVE = "spark.jsa"  # tagfactory.lakehouse.jars.CDS_ARCHIVE
+sys.path.insert(0, str(ROOT))
+
+from tagfactory.lakehouse.jars import CDS_ARCHIVE, CDS_SET, delta_session_conf  # noqa: E402
+
 _QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
 
@@ -61,34 +63,48 @@ def _inputs_digest(jars: Path, spark_home: Path) -> str:
     return digest.hexdigest()
 
 
+def workload_command(out: Path, java_options: str, workdir: str) -> list[str]:
+    """``spark-submit`` of jvm/cds_workload.py with the jar set of ``out`` and its settings, the driver
+    JVM started with ``java_options`` only (never an archive built before); [] without the jars."""
+    conf = delta_session_conf(out)
+    if not conf:
+        return []
+    conf.pop("spark.driver.extraJavaOptions", None)
+    command = [str(_spark_home() / "bin" / "spark-submit"), "--master", "local[2]", "--jars", conf.pop("spark.jars"),
+               "--conf", "spark.ui.enabled=false"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    if java_options:
+        command += ["--driver-java-options", java_options]
+    return [*command, str(JVM / "cds_workload.py"), workdir]
+
+
+def workload_env() -> dict[str, str]:
+    """This environment for the workload's submit, without options that would change its JVM."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "SPARK_SUBMIT_OPTS"))}
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    return env
+
+
 def build(out: Path, force: bool = False) -> Path | None:
     """Build ``<out>/spark-cds/spark.jsa`` unless it is current; returns it (None without the spark jars)."""
-    jar_list = sorted(str(p) for p in (out / "spark").glob("*.jar"))
-    if not jar_list:
+    if not delta_session_conf(out):
         print("cds: no spark jar set resolved; nothing to archive", file=sys.stderr)
         return None
     spark_home = _spark_home()
     folder = out / CDS_SET
-    archive, stamp = folder / ARCHIVE, folder / ".inputs.sha256"
+    archive, stamp = folder / CDS_ARCHIVE, folder / ".inputs.sha256"
     inputs = _inputs_digest(out, spark_home)
     if not force and archive.is_file() and stamp.is_file() and stamp.read_text().strip() == inputs:
         print(f"cds: {archive} is current")
         return archive
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{ARCHIVE}.{os.getpid()}.partial"
+    partial = folder / f".{CDS_ARCHIVE}.{os.getpid()}.partial"
     partial.unlink(missing_ok=True)
-    conf = json.loads((out / "spark" / "spark-conf.json").read_text(encoding="utf-8"))
-    command = [str(spark_home / "bin" / "spark-submit"), "--master", "local[2]", "--jars", ",".join(jar_list),
-               "--conf", "spark.ui.enabled=false",
-               "--driver-java-options", f"-XX:ArchiveClassesAtExit={partial} {_QUIET}"]
-    for key, value in conf.items():
-        command += ["--conf", f"{key}={value}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "SPARK_SUBMIT_OPTS"))}
-    env.setdefault("PYSPARK_PYTHON", sys.executable)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tagfactory-cds-") as work:
-        done = subprocess.run([*command, str(JVM / "cds_workload.py"), work], env=env, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(workload_command(out, f"-XX:ArchiveClassesAtExit={partial} {_QUIET}", work),
+                              env=workload_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         print(f"cds: the archive workload failed (exit {done.returncode}); Spark starts without an archive\n"
