@@ -13,6 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from tagfactory.compiler.calls import missing_argument, missing_keyword
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.functions import ALLOWED, DENIED, SYNTAX, function_verdict, spark_names
@@ -76,7 +77,7 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must not contain a subquery",
                    "use a `sql` tag for logic that needs a query")
         return None
-    names = check_functions(node, where, loc, file, sink)
+    names = check_functions(node, where, loc, file, sink, text=text)
     if names is None:
         return None
     if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text, names=names),
@@ -110,7 +111,7 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be a read-only SELECT; found {kind}",
                    "sql tags may only read declared sources: no DDL, DML or commands")
         return None
-    names = check_functions(tree, where, loc, file, sink)
+    names = check_functions(tree, where, loc, file, sink, text=text)
     if names is None:
         return None
     if report_violations(check_tree(tree, query=True, text=text, names=names), where, loc, file, sink):
@@ -127,12 +128,14 @@ def report_violations(violations: list[Violation], where: str, loc: Loc, file: s
 
 
 def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str,
-                    sink: DiagnosticSink) -> dict[int, list[str]] | None:
+                    sink: DiagnosticSink, *, text: str = "") -> dict[int, list[str]] | None:
     """Refuse the function calls a snippet may not make, in one walk of its tree.
 
     A typed call without a mandatory argument (sqlglot's parser lets ``floor()`` through, and its
     type annotator then crashed on it) is E401: the first one found is the only report. Otherwise
     every function that is not on the allow-list (see :mod:`functions`) is E404, once per name.
+    ``text`` is the snippet as written: the call is named as it is there (:mod:`calls`), not by
+    sqlglot's node (``datediff(a)`` lacks an argument of ``datediff``, not of ``ts_or_ds_to_date``).
 
     Returns:
         The names of every function node by ``id`` (for the policy check of the same tree), or
@@ -142,10 +145,8 @@ def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str,
     for func in tree.find_all(exp.Func):
         missing = _missing_argument(func)
         if missing is not None:
-            name = func.sql_names()[0].lower() if func.sql_names() else type(func).__name__.lower()
-            sink.error(file, loc.line, loc.col, Code.E401,
-                       f"{where} calls `{name}` without its required argument `{missing}`",
-                       f"give `{name}` its arguments, as Spark's documentation of the function shows")
+            call = missing_argument(func, missing, text)
+            sink.error(file, loc.line, loc.col, Code.E401, f"{where} {call.message()}", call.hint())
             return None
         # operators (AND, +, CASE ...) have no name to check, and rendering them is costly; the
         # others are named once the walk has found every call complete (naming renders the call)
@@ -217,5 +218,10 @@ def _report_parse(exc: ParseError | TokenError, text: str, where: str, loc: Loc,
         col = max(col - prefix_len, 1)
     yl, yc = snippet_position(loc, line, col)
     desc = str(first.get("description") or str(exc).splitlines()[0])
+    parsed = ("SELECT " + text) if prefix_len else text
+    call = missing_keyword(desc, parsed, int(first.get("line") or 1), int(first.get("col") or 1))
+    if call is not None:  # sqlglot names its own node (`<class '...TimeToStr'>`): name the call written
+        sink.error(file, yl, yc, Code.E401, f"{where} {call.message()}", call.hint())
+        return
     sink.error(file, yl, yc, Code.E401, f"{where} does not parse as Spark SQL: {desc}",
                "check parentheses, quotes and commas near this position")
