@@ -114,7 +114,7 @@ def check_text(text: str) -> list[Violation]:
         return [Violation(Code.E401, "contains a NUL character", "remove the control character")]
     found = SUBSTITUTION.search(text)
     if found:
-        line, col = _offset_position(text, found.start())
+        line, col = offset_position(text, found.start())
         return [Violation(Code.E407, "contains `${`, which Spark's variable substitution would replace "
                           "(`${env:...}`, `${system:...}`, `${spark...}`)",
                           "definitions may not contain `${`; write the value itself", line, col)]
@@ -143,7 +143,7 @@ def check_text(text: str) -> list[Violation]:
     return []
 
 
-def _offset_position(text: str, offset: int) -> tuple[int, int]:
+def offset_position(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
@@ -481,5 +481,5 @@ def _position(node: exp.Expr, offset: int, text: str) -> tuple[int, int]:
     for sub in node.walk():
         start = sub.meta.get("start") if sub._meta else None  # noqa: SLF001 - avoid creating meta dicts
         if isinstance(start, int):
-            return _offset_position(text, max(start - offset, 0)) if text else (0, 0)
+            return offset_position(text, max(start - offset, 0)) if text else (0, 0)
     return 0, 0
