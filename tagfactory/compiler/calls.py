@@ -113,6 +113,12 @@ def _given(value: object) -> bool:
     return value is not None
 
 
+def names_a_node(description: str) -> bool:
+    """Whether a sqlglot parse error's description names one of its node classes (``Required keyword:
+    'high' missing for <class 'sqlglot.expressions.core.Between'>``), which no user wrote."""
+    return bool(_MISSING_KEYWORD.search(description))
+
+
 def missing_keyword(description: str, text: str, line: int, col: int) -> MissingArgument | None:
     """sqlglot's ``Required keyword: 'format' missing for <class '...TimeToStr'>`` parse error, as the
     call the user wrote (the one the error's token closes or sits in); ``None`` for other errors.

@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from tagfactory.compiler.calls import missing_argument, missing_keyword
+from tagfactory.compiler.calls import missing_argument, missing_keyword, names_a_node
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.functions import ALLOWED, DENIED, SYNTAX, function_verdict, spark_names
@@ -32,6 +32,10 @@ logging.getLogger("sqlglot").setLevel(logging.CRITICAL + 1)
 
 DIALECT = "spark"
 SNAPSHOT_DATE = "snapshot_date"
+
+# sqlglot's function builders assume well-formed calls: `map(city)` (an odd number of arguments)
+# raises IndexError, `date_trunc()` ValueError, while parsing. Untrusted text: refused, not a traceback.
+PARSER_CRASHES: tuple[type[Exception], ...] = (IndexError, ValueError, TypeError, AttributeError, KeyError)
 
 FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Create, exp.Drop, exp.Alter,
@@ -61,6 +65,9 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         return None
     except RecursionError:
         _too_deep(where, loc, file, sink)
+        return None
+    except PARSER_CRASHES:
+        _parser_crashed(where, loc, file, sink)
         return None
     if report_violations([v for v in [check_shape(tree)] if v], where, loc, file, sink):
         return None
@@ -97,6 +104,9 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         return None
     except RecursionError:
         _too_deep(where, loc, file, sink)
+        return None
+    except PARSER_CRASHES:
+        _parser_crashed(where, loc, file, sink)
         return None
     if len(statements) != 1:
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be exactly one SELECT statement, found {len(statements)}",
@@ -203,6 +213,12 @@ def free_columns(tree: exp.Expr) -> Iterator[exp.Column]:
             yield column
 
 
+def _parser_crashed(where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
+    sink.error(file, loc.line, loc.col, Code.E401, f"{where} does not parse as Spark SQL: a function call in it has "
+               "arguments of the wrong number or kind", "check each call's arguments against Spark's documentation "
+               "of the function (https://spark.apache.org/docs/latest/api/sql/)")
+
+
 def _too_deep(where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
     sink.error(file, loc.line, loc.col, Code.E401, f"{where} is nested too deeply to parse",
                "simplify it: fewer nested parentheses or CASE expressions, or split it into derived tags")
@@ -223,5 +239,8 @@ def _report_parse(exc: ParseError | TokenError, text: str, where: str, loc: Loc,
     if call is not None:  # sqlglot names its own node (`<class '...TimeToStr'>`): name the call written
         sink.error(file, yl, yc, Code.E401, f"{where} {call.message()}", call.hint())
         return
+    if names_a_node(desc):  # `n BETWEEN 1`, `CASE x END`: not a call, still not sqlglot's class name
+        near = str(first.get("highlight") or "").strip()
+        desc = "an operator or clause is incomplete" + (f" near `{near}`" if near else "")
     sink.error(file, yl, yc, Code.E401, f"{where} does not parse as Spark SQL: {desc}",
                "check parentheses, quotes and commas near this position")

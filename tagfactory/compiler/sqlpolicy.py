@@ -350,7 +350,7 @@ def _node_violation(node: exp.Expr, allowed: tuple[type[exp.Expr], ...], *, quer
 
 
 def _construct(node: exp.Expr) -> Violation:
-    name = _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
+    name = _CONSTRUCT_NAMES.get(type(node)) or _rendered(node)
     return Violation(Code.E406, f"{name} is not allowed in definitions",
                      "definitions may use expressions, functions on the allow-list and one SELECT over "
                      "declared sources; see docs/security.md")
@@ -378,7 +378,27 @@ _CONSTRUCT_NAMES: dict[type[exp.Expr], str] = {
     exp.Union: "`UNION`", exp.Except: "`EXCEPT`", exp.Intersect: "`INTERSECT`",
     exp.Select: "a subquery",
     exp.Subquery: "a subquery",
+    exp.AtTimeZone: "`from_utc_timestamp` (or `AT TIME ZONE`)",
+    exp.FromTimeZone: "`to_utc_timestamp`",
+    exp.WithinGroup: "`WITHIN GROUP`",
+    exp.IgnoreNulls: "`IGNORE NULLS`",
+    exp.RespectNulls: "`RESPECT NULLS`",
+    exp.HexString: "a hex literal (`X'...'`)",
+    exp.SimilarTo: "`SIMILAR TO`",
+    exp.IntervalSpan: "an interval span (`... TO ...`)",
+    exp.ColumnDef: "a struct type with named fields",
 }
+
+
+def _rendered(node: exp.Expr) -> str:
+    """A construct the table above does not name, as Spark SQL (sqlglot's class name means nothing to users)."""
+    try:
+        text = " ".join(node.sql(dialect="spark").split())
+    except Exception:  # noqa: BLE001 - a node sqlglot cannot render: its class name, as words
+        text = ""
+    if not text:
+        return "the construct " + re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(node).__name__).lower()
+    return f"the construct `{text if len(text) <= 60 else text[:57] + '...'}`"
 
 
 def _function_rules(node: exp.Func, names: list[str], *, query: bool, emitted: bool) -> Violation | None:
