@@ -89,42 +89,47 @@ def test_a_boolean_in_arithmetic_is_refused(root: Path, tag: dict[str, object], 
     assert f"CASE WHEN {operand} THEN 1 ELSE 0 END" in error.hint and f"int({operand})" in error.hint
 
 
-@pytest.mark.parametrize(("tag", "operand", "operator"), [
+NUMBER_AS_CONDITION = [
     ({"type": "integer", "kind": "aggregate", "source": "orders", "agg": "count", "window": "30d",
       "filter": "NOT amount * 2"}, "amount * 2", "NOT"),  # NOT binds looser than `*`: NOT (amount * 2)
     (_attribute("CASE WHEN length(city) THEN 1 ELSE 0 END"), "LENGTH(city)", "CASE WHEN"),
     (_attribute("if(length(city), 'y', 'n')", "string"), "LENGTH(city)", "IF"),
     ({"type": "boolean", "kind": "rule", "rules": [{"when": "verified AND n_orders", "then": True}]},
      "n_orders", "AND"),
-])
+]
+
+
+@pytest.mark.parametrize(("tag", "operand", "operator"), NUMBER_AS_CONDITION)
 def test_a_number_as_a_condition_is_refused(root: Path, tag: dict[str, object], operand: str, operator: str) -> None:
     errors = _check(root, tag)
     assert [d.code for d in errors] == ["E306"], [d.format() for d in errors]
     assert f"uses the number `{operand}` as a condition (`{operator}` needs a boolean)" in errors[0].message
 
 
-@pytest.mark.parametrize("expr", [
+# numbers made from booleans, conditions over numbers, counts of booleans: accepted (and Spark runs them,
+# tests/integration/test_boolean_arithmetic_spark.py)
+WELL_TYPED = [_attribute(expr) for expr in [
     "CASE WHEN phone_verified THEN 1 ELSE 0 END + 1",
     "int(phone_verified) + 1",
     "CAST(phone_verified AS INT) * 2",
     "IF(length(city) > 10, 1, 0) + 1",
     "length(city) + 1",
     "-length(city)",
-])
-def test_numbers_made_from_booleans_are_accepted(root: Path, expr: str) -> None:
-    assert _check(root, _attribute(expr)) == []
-
-
-@pytest.mark.parametrize(("tag"), [
+]] + [
     {"type": "boolean", "kind": "attribute", "expr": "NOT phone_verified AND NOT (length(city) > 2)"},
     {"type": "boolean", "kind": "derived", "expr": "verified OR n_orders > 2"},
     {"type": "integer", "kind": "aggregate", "source": "orders", "agg": "count", "window": "30d",
      "filter": "NOT (amount * 2 > 10) AND coupon_id IS NULL"},
+    {"type": "integer", "kind": "aggregate", "source": "orders", "agg": "count", "window": "30d",
+     "filter": "NOT amount * 2 > 10"},  # NOT (amount * 2 > 10)
     {"type": "integer", "kind": "sql",
      "sql": "SELECT user_id, count_if(opened) + sum(CASE WHEN clicked THEN 1 ELSE 0 END) AS v "
             "FROM marketing_touches GROUP BY user_id"},
-])
-def test_conditions_and_counts_of_booleans_are_accepted(root: Path, tag: dict[str, object]) -> None:
+]
+
+
+@pytest.mark.parametrize("tag", WELL_TYPED)
+def test_well_typed_uses_of_booleans_are_accepted(root: Path, tag: dict[str, object]) -> None:
     assert _check(root, tag) == []
 
 
