@@ -64,6 +64,8 @@ class Code(StrEnum):
     E304 = "E304", "aggregate not valid for this source or column"
     E305 = "E305", ("a tag computed from a pii source column (column lineage) says `pii: false` without a "
                     "`pii_reason`, or a `pii_reason` without `pii: false`")
+    E306 = "E306", ("a boolean in arithmetic (`(x > 1) + 1`, `-flag`, `sum(flag)`), or a number as a condition "
+                    "(`NOT`, `AND`, `OR`, `CASE WHEN`): Spark refuses both")
     # SQL and expressions
     E401 = "E401", "SQL or expression does not parse"
     E402 = "E402", "SQL is not a single read-only SELECT"

@@ -13,6 +13,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from tagfactory.compiler.calls import missing_argument, missing_keyword, names_a_node
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.functions import ALLOWED, DENIED, SYNTAX, function_verdict, spark_names
@@ -31,6 +32,10 @@ logging.getLogger("sqlglot").setLevel(logging.CRITICAL + 1)
 
 DIALECT = "spark"
 SNAPSHOT_DATE = "snapshot_date"
+
+# sqlglot's function builders assume well-formed calls: `map(city)` (an odd number of arguments)
+# raises IndexError, `date_trunc()` ValueError, while parsing. Untrusted text: refused, not a traceback.
+PARSER_CRASHES: tuple[type[Exception], ...] = (IndexError, ValueError, TypeError, AttributeError, KeyError)
 
 FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Create, exp.Drop, exp.Alter,
@@ -61,6 +66,9 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
     except RecursionError:
         _too_deep(where, loc, file, sink)
         return None
+    except PARSER_CRASHES:
+        _parser_crashed(where, loc, file, sink)
+        return None
     if report_violations([v for v in [check_shape(tree)] if v], where, loc, file, sink):
         return None
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.args.get("from"):
@@ -76,7 +84,7 @@ def parse_expression(text: str, where: str, loc: Loc, file: str, sink: Diagnosti
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must not contain a subquery",
                    "use a `sql` tag for logic that needs a query")
         return None
-    names = check_functions(node, where, loc, file, sink)
+    names = check_functions(node, where, loc, file, sink, text=text)
     if names is None:
         return None
     if report_violations(check_tree(node, query=False, offset=len("SELECT "), text=text, names=names),
@@ -97,6 +105,9 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
     except RecursionError:
         _too_deep(where, loc, file, sink)
         return None
+    except PARSER_CRASHES:
+        _parser_crashed(where, loc, file, sink)
+        return None
     if len(statements) != 1:
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be exactly one SELECT statement, found {len(statements)}",
                    "remove the extra statements (and any `;` separators)")
@@ -110,7 +121,7 @@ def parse_select(text: str, where: str, loc: Loc, file: str, sink: DiagnosticSin
         sink.error(file, loc.line, loc.col, Code.E402, f"{where} must be a read-only SELECT; found {kind}",
                    "sql tags may only read declared sources: no DDL, DML or commands")
         return None
-    names = check_functions(tree, where, loc, file, sink)
+    names = check_functions(tree, where, loc, file, sink, text=text)
     if names is None:
         return None
     if report_violations(check_tree(tree, query=True, text=text, names=names), where, loc, file, sink):
@@ -127,12 +138,14 @@ def report_violations(violations: list[Violation], where: str, loc: Loc, file: s
 
 
 def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str,
-                    sink: DiagnosticSink) -> dict[int, list[str]] | None:
+                    sink: DiagnosticSink, *, text: str = "") -> dict[int, list[str]] | None:
     """Refuse the function calls a snippet may not make, in one walk of its tree.
 
     A typed call without a mandatory argument (sqlglot's parser lets ``floor()`` through, and its
     type annotator then crashed on it) is E401: the first one found is the only report. Otherwise
     every function that is not on the allow-list (see :mod:`functions`) is E404, once per name.
+    ``text`` is the snippet as written: the call is named as it is there (:mod:`calls`), not by
+    sqlglot's node (``datediff(a)`` lacks an argument of ``datediff``, not of ``ts_or_ds_to_date``).
 
     Returns:
         The names of every function node by ``id`` (for the policy check of the same tree), or
@@ -142,10 +155,8 @@ def check_functions(tree: exp.Expr, where: str, loc: Loc, file: str,
     for func in tree.find_all(exp.Func):
         missing = _missing_argument(func)
         if missing is not None:
-            name = func.sql_names()[0].lower() if func.sql_names() else type(func).__name__.lower()
-            sink.error(file, loc.line, loc.col, Code.E401,
-                       f"{where} calls `{name}` without its required argument `{missing}`",
-                       f"give `{name}` its arguments, as Spark's documentation of the function shows")
+            call = missing_argument(func, missing, text)
+            sink.error(file, loc.line, loc.col, Code.E401, f"{where} {call.message()}", call.hint())
             return None
         # operators (AND, +, CASE ...) have no name to check, and rendering them is costly; the
         # others are named once the walk has found every call complete (naming renders the call)
@@ -202,6 +213,12 @@ def free_columns(tree: exp.Expr) -> Iterator[exp.Column]:
             yield column
 
 
+def _parser_crashed(where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
+    sink.error(file, loc.line, loc.col, Code.E401, f"{where} does not parse as Spark SQL: a function call in it has "
+               "arguments of the wrong number or kind", "check each call's arguments against Spark's documentation "
+               "of the function (https://spark.apache.org/docs/latest/api/sql/)")
+
+
 def _too_deep(where: str, loc: Loc, file: str, sink: DiagnosticSink) -> None:
     sink.error(file, loc.line, loc.col, Code.E401, f"{where} is nested too deeply to parse",
                "simplify it: fewer nested parentheses or CASE expressions, or split it into derived tags")
@@ -217,5 +234,13 @@ def _report_parse(exc: ParseError | TokenError, text: str, where: str, loc: Loc,
         col = max(col - prefix_len, 1)
     yl, yc = snippet_position(loc, line, col)
     desc = str(first.get("description") or str(exc).splitlines()[0])
+    parsed = ("SELECT " + text) if prefix_len else text
+    call = missing_keyword(desc, parsed, int(first.get("line") or 1), int(first.get("col") or 1))
+    if call is not None:  # sqlglot names its own node (`<class '...TimeToStr'>`): name the call written
+        sink.error(file, yl, yc, Code.E401, f"{where} {call.message()}", call.hint())
+        return
+    if names_a_node(desc):  # `n BETWEEN 1`, `CASE x END`: not a call, still not sqlglot's class name
+        near = str(first.get("highlight") or "").strip()
+        desc = "an operator or clause is incomplete" + (f" near `{near}`" if near else "")
     sink.error(file, yl, yc, Code.E401, f"{where} does not parse as Spark SQL: {desc}",
                "check parentheses, quotes and commas near this position")

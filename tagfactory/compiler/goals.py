@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
-from tagfactory.compiler.expressions import free_columns, parse_expression
+from tagfactory.compiler.expressions import free_columns, parse_expression, report_violations
 from tagfactory.compiler.goal_models import (
     CURRENCY_RE,
     MAX_GOAL_DAYS,
@@ -31,7 +31,7 @@ from tagfactory.compiler.goal_models import (
 from tagfactory.compiler.guards import no_substitution
 from tagfactory.compiler.models import SourceSpec, TagBase
 from tagfactory.compiler.parse import Located, ParsedDefinitions, report
-from tagfactory.compiler.typecheck import ColumnTypes, enum_comparisons, infer_family
+from tagfactory.compiler.typecheck import ColumnTypes, enum_comparisons, type_expression
 from tagfactory.compiler.types import NUMERIC_TYPES
 from tagfactory.compiler.validate import unique_by_name
 
@@ -301,7 +301,10 @@ class _GoalCheck:
             self.error(path, Code.E302, f"{label} compares `{column_name}` with `{value}`, which is not one of its "
                        f"allowed values {', '.join(enums[column_name])}",
                        did_you_mean(value, enums[column_name]) or "the comparison can never be true; fix the value")
-        got = infer_family(tree, ColumnTypes({n: c.type for n, c in specs.items()}))
+        got, mixed = type_expression(tree, ColumnTypes({n: c.type for n, c in specs.items()}), text=text,
+                                     offset=len("SELECT "))
+        if report_violations(mixed, where, self.item.loc(*path), self.item.file, self.sink):
+            return None
         if boolean and got not in ("boolean", "unknown"):
             self.error(path, Code.E301, f"{label} must be a condition (boolean), but it gives a {got} value",
                        "compare it, e.g. `status = 'completed'`")

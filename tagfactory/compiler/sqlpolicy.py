@@ -114,7 +114,7 @@ def check_text(text: str) -> list[Violation]:
         return [Violation(Code.E401, "contains a NUL character", "remove the control character")]
     found = SUBSTITUTION.search(text)
     if found:
-        line, col = _offset_position(text, found.start())
+        line, col = offset_position(text, found.start())
         return [Violation(Code.E407, "contains `${`, which Spark's variable substitution would replace "
                           "(`${env:...}`, `${system:...}`, `${spark...}`)",
                           "definitions may not contain `${`; write the value itself", line, col)]
@@ -143,7 +143,7 @@ def check_text(text: str) -> list[Violation]:
     return []
 
 
-def _offset_position(text: str, offset: int) -> tuple[int, int]:
+def offset_position(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
@@ -350,7 +350,7 @@ def _node_violation(node: exp.Expr, allowed: tuple[type[exp.Expr], ...], *, quer
 
 
 def _construct(node: exp.Expr) -> Violation:
-    name = _CONSTRUCT_NAMES.get(type(node), type(node).__name__)
+    name = _CONSTRUCT_NAMES.get(type(node)) or _rendered(node)
     return Violation(Code.E406, f"{name} is not allowed in definitions",
                      "definitions may use expressions, functions on the allow-list and one SELECT over "
                      "declared sources; see docs/security.md")
@@ -378,7 +378,27 @@ _CONSTRUCT_NAMES: dict[type[exp.Expr], str] = {
     exp.Union: "`UNION`", exp.Except: "`EXCEPT`", exp.Intersect: "`INTERSECT`",
     exp.Select: "a subquery",
     exp.Subquery: "a subquery",
+    exp.AtTimeZone: "`from_utc_timestamp` (or `AT TIME ZONE`)",
+    exp.FromTimeZone: "`to_utc_timestamp`",
+    exp.WithinGroup: "`WITHIN GROUP`",
+    exp.IgnoreNulls: "`IGNORE NULLS`",
+    exp.RespectNulls: "`RESPECT NULLS`",
+    exp.HexString: "a hex literal (`X'...'`)",
+    exp.SimilarTo: "`SIMILAR TO`",
+    exp.IntervalSpan: "an interval span (`... TO ...`)",
+    exp.ColumnDef: "a struct type with named fields",
 }
+
+
+def _rendered(node: exp.Expr) -> str:
+    """A construct the table above does not name, as Spark SQL (sqlglot's class name means nothing to users)."""
+    try:
+        text = " ".join(node.sql(dialect="spark").split())
+    except Exception:  # noqa: BLE001 - a node sqlglot cannot render: its class name, as words
+        text = ""
+    if not text:
+        return "the construct " + re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(node).__name__).lower()
+    return f"the construct `{text if len(text) <= 60 else text[:57] + '...'}`"
 
 
 def _function_rules(node: exp.Func, names: list[str], *, query: bool, emitted: bool) -> Violation | None:
@@ -481,5 +501,5 @@ def _position(node: exp.Expr, offset: int, text: str) -> tuple[int, int]:
     for sub in node.walk():
         start = sub.meta.get("start") if sub._meta else None  # noqa: SLF001 - avoid creating meta dicts
         if isinstance(start, int):
-            return _offset_position(text, max(start - offset, 0)) if text else (0, 0)
+            return offset_position(text, max(start - offset, 0)) if text else (0, 0)
     return 0, 0

@@ -12,7 +12,7 @@ timestamp), ``array``, ``other`` and ``unknown``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, SqlglotError
@@ -23,6 +23,8 @@ from sqlglot.schema import MappingSchema
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import DiagnosticSink, did_you_mean
 from tagfactory.compiler.expressions import DIALECT, SNAPSHOT_DATE, free_columns, snippet_position
+from tagfactory.compiler.sqlpolicy import Violation
+from tagfactory.compiler.typemix import misuses
 from tagfactory.compiler.types import SPARK_TYPES
 from tagfactory.compiler.yamlload import Loc
 from tagfactory.errors import CompileError
@@ -77,6 +79,15 @@ class ColumnTypes:
 
 def infer_family(tree: exp.Expr, columns: ColumnTypes) -> str:
     """Family of an expression's result, given the declared types of the columns it reads."""
+    return type_expression(tree, columns)[0]
+
+
+def type_expression(tree: exp.Expr, columns: ColumnTypes, *, text: str = "",
+                    offset: int = 0) -> tuple[str, list[Violation]]:
+    """The family of an expression's result and its booleans-and-numbers mix-ups (E306, :mod:`typemix`).
+
+    ``text`` and ``offset`` locate the findings inside the snippet (see :func:`typemix.misuses`).
+    """
     tree = tree.copy()
     table = exp.to_identifier(ColumnTypes.TABLE)
     for column in free_columns(tree):
@@ -88,8 +99,20 @@ def infer_family(tree: exp.Expr, columns: ColumnTypes) -> str:
     except (AttributeError, TypeError, ValueError, KeyError, IndexError):
         # sqlglot's annotators assume well-formed calls (`ceil()` with no argument crashes in
         # sqlglot 30); the type is then unknown and Spark's own analysis reports the call
-        return "unknown"
-    return _family_of(query.expressions[0])
+        return "unknown", []
+    value = query.expressions[0]
+    return _family_of(value), misuses(value, _family_of, _unqualified, text=text, offset=offset)
+
+
+def _unqualified(node: exp.Expr) -> str:
+    """``node`` as the definition wrote it: without the stand-in table :func:`type_expression` adds."""
+
+    def strip(sub: exp.Expr) -> exp.Expr:
+        if isinstance(sub, exp.Column) and sub.table == ColumnTypes.TABLE:
+            return exp.column(sub.name, quoted=sub.this.quoted if isinstance(sub.this, exp.Identifier) else None)
+        return sub
+
+    return node.copy().transform(strip).sql(dialect=DIALECT)
 
 
 def _family_of(node: exp.Expr) -> str:
@@ -123,6 +146,20 @@ def _branches(node: exp.Expr) -> list[exp.Expr]:
     if isinstance(node, exp.Paren):
         return [node.this]
     return []
+
+
+def _as_written(tree: exp.Expr) -> Callable[[exp.Expr], str]:
+    """Render nodes of ``tree``'s qualified copy without the qualifiers ``qualify`` added: a column
+    the query names only unqualified is shown unqualified (``opened``, not ``marketing_touches.opened``)."""
+    bare = {c.name for c in tree.find_all(exp.Column) if not c.table}
+    bare -= {c.name for c in tree.find_all(exp.Column) if c.table}
+
+    def strip(sub: exp.Expr) -> exp.Expr:
+        if isinstance(sub, exp.Column) and sub.table and sub.name in bare:
+            return exp.column(sub.name)
+        return sub
+
+    return lambda node: node.copy().transform(strip).sql(dialect=DIALECT)
 
 
 def _first_known(nodes: list[exp.Expr]) -> str:
@@ -191,6 +228,16 @@ def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -
     Raises:
         SqlColumnError: a column is not a column of any source in scope.
     """
+    return sql_value_types(tree, schema)[0]
+
+
+def sql_value_types(tree: exp.Query, schema: Mapping[str, Mapping[str, str]], *,
+                    text: str = "") -> tuple[str, list[Violation]]:
+    """:func:`sql_value_family`, and the query's booleans-and-numbers mix-ups (E306) located in ``text``.
+
+    Raises:
+        SqlColumnError: a column is not a column of any source in scope.
+    """
     spark_schema: dict[str, object] = {t: {c: SPARK_TYPES[ty] for c, ty in cols.items()} for t, cols in schema.items()}
     stand_in = exp.cast(exp.Literal.string("2000-01-01"), exp.DataType.build("DATE"))
 
@@ -214,4 +261,5 @@ def sql_value_family(tree: exp.Query, schema: Mapping[str, Mapping[str, str]]) -
         raise SqlColumnError("", 0, 0, f"its columns cannot be resolved ({str(exc).splitlines()[0][:120]})") from None
     annotate_types(qualified, schema=spark_schema, dialect=DIALECT)
     selects = qualified.selects if isinstance(qualified, exp.Query) else []
-    return _family_of(selects[1].unalias()) if len(selects) == 2 else "unknown"
+    found = misuses(qualified, _family_of, _as_written(tree), text=text)
+    return (_family_of(selects[1].unalias()) if len(selects) == 2 else "unknown"), found

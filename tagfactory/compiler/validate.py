@@ -19,6 +19,7 @@ from tagfactory.compiler.expressions import (
     free_columns,
     parse_expression,
     parse_select,
+    report_violations,
 )
 from tagfactory.compiler.guards import (
     check_ctes,
@@ -46,10 +47,10 @@ from tagfactory.compiler.typecheck import (
     ColumnTypes,
     SqlColumnError,
     enum_comparisons,
-    infer_family,
     report_unknown_column,
     result_literals,
-    sql_value_family,
+    sql_value_types,
+    type_expression,
 )
 from tagfactory.compiler.types import NUMERIC_TYPES, SPARK_TYPES
 
@@ -188,7 +189,7 @@ def _check_tag(tag: Located[TagBase], checked: Checked, sink: DiagnosticSink) ->
         if tree is not None:
             checked.snippets[(spec.name, "expr")] = tree
             _tag_refs(tag, tree, ("expr",), checked, sink)
-            _check_types(tag, tree, ("expr",), checked.tag_types, checked.tag_enums, sink)
+            _check_types(tag, tree, ("expr",), spec.expr, checked.tag_types, checked.tag_enums, sink)
     elif isinstance(spec, SqlTag):
         _check_sql(tag, spec, checked, sink)
 
@@ -260,7 +261,7 @@ def _check_attribute(tag: Located[TagBase], spec: AttributeTag, checked: Checked
     checked.source_refs[spec.name] = [dim.name]
     if _columns_in(tag, tree, ("expr",), dim, sink, extra=(SNAPSHOT_DATE,)):
         types, enums = checked.source_types[dim.name]
-        _check_types(tag, tree, ("expr",), types, enums, sink)
+        _check_types(tag, tree, ("expr",), spec.expr, types, enums, sink)
 
 
 def _columns_in(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ...], source: SourceSpec,
@@ -283,12 +284,14 @@ def _source_types(source: SourceSpec) -> tuple[ColumnTypes, dict[str, list[str]]
             {n: list(c.values) for n, c in specs.items() if c.values})
 
 
-def _check_types(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ...],
+def _check_types(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ...], text: str,
                  types: ColumnTypes, enums: dict[str, list[str]], sink: DiagnosticSink,
                  *, boolean: bool = False) -> None:
-    """Compare enum columns only with allowed values; the result must fit the declared type.
+    """Compare enum columns only with allowed values; no booleans and numbers mixed up (E306); the
+    result must fit the declared type.
 
-    ``boolean``: the snippet is a condition (``filter``, ``when``) rather than the tag's value.
+    ``text``: the snippet as written (to locate findings); ``boolean``: the snippet is a condition
+    (``filter``, ``when``) rather than the tag's value.
     """
     spec = tag.model
     where = ".".join(str(f) if isinstance(f, str) else f"[{f}]" for f in fld).replace(".[", "[")
@@ -296,7 +299,9 @@ def _check_types(tag: Located[TagBase], tree: exp.Expr, fld: tuple[str | int, ..
         report(tag, fld, Code.E302, f"tag `{spec.name}`: {where} compares `{column}` with `{value}`, which is not one "
                f"of its allowed values {', '.join(enums[column])}",
                did_you_mean(value, enums[column]) or "the comparison can never be true; fix the value", sink)
-    got = infer_family(tree, types)
+    got, mixed = type_expression(tree, types, text=text, offset=len("SELECT "))
+    if report_violations(mixed, f"tag `{spec.name}`: {where}", tag.loc(*fld), tag.file, sink):
+        return  # the value's inferred type is meaningless (sqlglot types `boolean + 1` as a boolean)
     if boolean:
         if got not in ("boolean", "unknown"):
             report(tag, fld, Code.E301, f"tag `{spec.name}`: {where} must be a condition (boolean), but it gives a "
@@ -349,7 +354,7 @@ def _check_aggregate(tag: Located[TagBase], spec: AggregateTag, checked: Checked
             checked.snippets[(spec.name, "filter")] = tree
             if _columns_in(tag, tree, ("filter",), source, sink):
                 types, enums = checked.source_types[source.name]
-                _check_types(tag, tree, ("filter",), types, enums, sink, boolean=True)
+                _check_types(tag, tree, ("filter",), spec.filter, types, enums, sink, boolean=True)
 
 
 def _agg_result_types(agg: str, col_type: str | None) -> tuple[str, ...]:
@@ -420,7 +425,8 @@ def _check_rule(tag: Located[TagBase], spec: RuleTag, checked: Checked, sink: Di
         if tree is not None:
             checked.snippets[(spec.name, f"rules.{i}")] = tree
             _tag_refs(tag, tree, ("rules", i, "when"), checked, sink)
-            _check_types(tag, tree, ("rules", i, "when"), checked.tag_types, checked.tag_enums, sink, boolean=True)
+            _check_types(tag, tree, ("rules", i, "when"), case.when, checked.tag_types, checked.tag_enums, sink,
+                         boolean=True)
         _check_value(tag, ("rules", i, "then"), case.then, f"rules[{i}].then", sink)
     if spec.else_ is not None:
         _check_value(tag, ("else",), spec.else_, "else", sink)
@@ -486,11 +492,13 @@ def _check_sql_columns(tag: Located[TagBase], spec: SqlTag, tree: exp.Query, sou
     """Resolve the columns of a sql tag against the declared schemas and type its value."""
     schema = {s.name: {n: c.type for n, c in s.column_specs().items()} for s in sources}
     try:
-        got = sql_value_family(tree, schema)
+        got, mixed = sql_value_types(tree, schema, text=spec.sql)
     except SqlColumnError as exc:
         known = ", ".join(sorted({c for cols in schema.values() for c in cols}))
         report_unknown_column(exc, tag.file, tag.loc("sql"), schema, f"tag `{spec.name}`: sql",
                               f"columns of {', '.join(schema) or 'the sources'}: {known}", sink)
+        return
+    if report_violations(mixed, f"tag `{spec.name}`: sql", tag.loc("sql"), tag.file, sink):
         return
     if got != "unknown" and got not in ACCEPTS[spec.type]:
         report(tag, ("sql",), Code.E301, f"tag `{spec.name}`: sql returns a {got} value, but the tag is declared "

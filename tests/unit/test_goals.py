@@ -235,7 +235,8 @@ def test_goal_errors_are_located(tmp_path: Path, metric: str, extra: str, expect
 def test_where_is_untrusted_sql(tmp_path: Path) -> None:
     for where, code in [("status = 'complete'", "E302"), ("amount", "E301"), ("reflect('java.lang.Runtime', 'x')",
                                                                             "E404"),
-                        ("${env:HOME} = 'x'", "E407"), ("status IN (SELECT 1)", "E402"), ("o.amount > 0", "E204")]:
+                        ("${env:HOME} = 'x'", "E407"), ("status IN (SELECT 1)", "E402"), ("o.amount > 0", "E204"),
+                        ("(amount > 10) + 1 > 1", "E306"), ("NOT amount", "E306")]:
         text = TAGS + "goals:" + _goal().replace("status = 'completed'", where.replace('"', '\\"'))
         _assert_error(text, _errors(tmp_path, text), f"{code}@where:")
     for where, code in [("status = 'completed'; DROP TABLE orders", "E401")]:
@@ -243,7 +244,7 @@ def test_where_is_untrusted_sql(tmp_path: Path) -> None:
         _assert_error(text, _errors(tmp_path, text), f"{code}@where:")
     for metric, code in [("{type: mean, value: \"java_method('java.lang.System', 'exit', 0)\"}", "E404"),
                          ("{type: ratio, numerator: amount, denominator: \"size(array_repeat('x', 2000000000))\"}",
-                          "E409")]:
+                          "E409"), ("{type: mean, value: \"(amount > 100) * amount\"}", "E306")]:
         text = TAGS + "goals:" + _goal(metric=metric)
         _assert_error(text, _errors(tmp_path, text), f"{code}@metric:")
 

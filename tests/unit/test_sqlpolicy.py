@@ -121,7 +121,8 @@ def test_a_call_without_its_required_argument_is_refused_with_the_function_named
     assert parse(text, "expr", Loc(7, 9), "tags/t.yaml", sink) is None
     [error] = sink.errors
     assert (error.file, error.line, error.col, error.code) == ("tags/t.yaml", 7, 9, "E401")
-    assert "without its required argument" in error.message and ("`floor`" in error.message or "`ceil`" in error.message)
+    assert error.message in ("expr calls `floor()` with no arguments; `floor` needs at least 1",
+                             "expr calls `ceil()` with no arguments; `ceil` needs at least 1")
 
 
 def test_allowed_constructs_pass() -> None:

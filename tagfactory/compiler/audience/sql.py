@@ -12,13 +12,13 @@ from tagfactory.compiler.audience.context import AudienceContext
 from tagfactory.compiler.audience.model import CompiledAudience
 from tagfactory.compiler.codes import Code
 from tagfactory.compiler.diagnostics import did_you_mean
-from tagfactory.compiler.expressions import parse_select
+from tagfactory.compiler.expressions import parse_select, report_violations
 from tagfactory.compiler.guards import check_ctes
 from tagfactory.compiler.models import SourceSpec
 from tagfactory.compiler.pointintime import point_in_time
 from tagfactory.compiler.sqlbuild import bind_snapshot, to_sql
 from tagfactory.compiler.sqlpolicy import PolicyError, check_compiled
-from tagfactory.compiler.typecheck import SqlColumnError, report_unknown_column, sql_value_family
+from tagfactory.compiler.typecheck import SqlColumnError, report_unknown_column, sql_value_types
 
 PROFILE_VIEW = "profile"
 
@@ -66,11 +66,14 @@ def check_sql(ctx: AudienceContext, compiled: CompiledAudience) -> None:
     schema = {PROFILE_VIEW: profile_cols}
     schema.update({n: {c: s.type for c, s in sources[n].column_specs().items()} for n in used if n in sources})
     try:
-        sql_value_family(tree, schema)
+        _, mixed = sql_value_types(tree, schema, text=spec.sql)
     except SqlColumnError as exc:
         ctx.ok = False
         report_unknown_column(exc, ctx.item.file, ctx.item.loc("sql"), schema, where, "check the column names",
                               ctx.sink)
+        return
+    if report_violations(mixed, where, ctx.item.loc("sql"), ctx.item.file, ctx.sink):
+        ctx.ok = False
         return
     ctx.tags.extend(c.name for c in tree.find_all(exp.Column) if c.name in profile_cols and c.name != entity.key)
     compiled.sources = [u for u in used if u != PROFILE_VIEW]
