@@ -172,13 +172,17 @@ def _wait(deployment: Deployment, what: str, probe: Callable[[], T | None], time
 
 def _users_by(data: Path, snapshot: dt.date) -> int:
     """Users registered before the end of ``snapshot`` (UTC): the rows its profile snapshot must have."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     users = ds.dataset(data / "users", format="parquet", partitioning="hive").to_table(
         columns=["user_id", "registered_at"])
+    registered_at = users["registered_at"]
+    if registered_at.type.tz is None:  # a naive timestamp is UTC
+        registered_at = pc.assume_timezone(registered_at, "UTC")
     bound = dt.datetime.combine(snapshot + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    registered = users.filter(pc.less(pc.cast(users["registered_at"], "timestamp[us, tz=UTC]"), bound))
+    registered = users.filter(pc.less(registered_at, pa.scalar(bound, type=pa.timestamp("us", tz="UTC"))))
     return len(set(registered["user_id"].to_pylist()))
 
 
@@ -224,7 +228,7 @@ def test_catchup_runs_three_days_and_retries_a_late_source(deployment: Deploymen
         runs = _runs(stack)
         return runs if len(runs) >= 3 and all(r["state"] in TERMINAL for r in runs) else None
 
-    runs = sorted(_wait(deployment, "the three catchup runs", catchup_done, 900), key=lambda r: r["logical_date"])
+    runs = sorted(_wait(deployment, "the three catchup runs", catchup_done, 1080), key=lambda r: r["logical_date"])
     deployment.seconds["catchup (3 runs)"] = time.monotonic() - began
     assert [dt.datetime.fromisoformat(r["logical_date"]) for r in runs] == LOGICAL_DATES
     assert [(r["run_type"], r["state"]) for r in runs] == [("scheduled", "success")] * 3, runs
