@@ -101,6 +101,7 @@ demo-dag-runs:
 
 test: $(STAMP) $(JARS_STAMP)
 	tests/servers/ensure_chromium.sh
+	tests/servers/ensure_postgres.sh
 	$(BIN)/tagfactory validate tag_definitions
 	# C1 only and the serial GC: the tests' Spark JVMs run short jobs on small data (benchmarks/spark_startup.py)
 	SPARK_SUBMIT_OPTS="$${SPARK_SUBMIT_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}" $(BIN)/python -m pytest --durations=60 $(PYTEST_ARGS)

@@ -31,6 +31,8 @@ Environment read at parse time (all optional):
     TAGFACTORY_TARGET          where the compiled manifest goes (default: <repo>/target)
     TAGFACTORY_PYSPARK_PYTHON  Python for the Spark driver/executors (default: this interpreter)
     TAGFACTORY_START_DATE      first logical date for catchup (default: 2026-11-01)
+    TAGFACTORY_END_DATE        last logical date the scheduler creates runs for (default: none, open-ended)
+    TAGFACTORY_RETRY_DELAY_SECONDS  wait before a failed task's retry (default: 300)
     TAGFACTORY_JARS            resolved jar sets (default: <repo>/.jars, from `make jars`): the jars of
                                its spark/ folder go to every spark-submit with --jars, with the settings
                                of spark/spark-conf.json (Delta Lake's extension and catalog); the driver
@@ -62,6 +64,9 @@ TARGET = Path(os.environ.get("TAGFACTORY_TARGET", REPO / "target"))
 PYTHON = os.environ.get("TAGFACTORY_PYSPARK_PYTHON", sys.executable)
 CONFIG = os.environ.get("TAGFACTORY_CONFIG", "")
 START = dt.datetime.fromisoformat(os.environ.get("TAGFACTORY_START_DATE", "2026-11-01")).replace(tzinfo=dt.UTC)
+END = (dt.datetime.fromisoformat(os.environ["TAGFACTORY_END_DATE"]).replace(tzinfo=dt.UTC)
+       if os.environ.get("TAGFACTORY_END_DATE") else None)
+RETRY_DELAY = dt.timedelta(seconds=float(os.environ.get("TAGFACTORY_RETRY_DELAY_SECONDS", "300")))
 SNAPSHOT_DATE = "{{ params.snapshot_date or macros.ds_add(ds, -1) }}"
 # one id for all steps of a DAG run (sanitised into a folder name by the job)
 RUN_ID = "{{ run_id }}"
@@ -123,9 +128,10 @@ with DAG(
     description="Compile tag definitions and publish the daily profile snapshots to Delta",
     schedule="0 3 * * *",
     start_date=START,
+    end_date=END,
     catchup=True,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5), "owner": "data-platform"},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "owner": "data-platform"},
     params={"snapshot_date": Param(None, type=["null", "string"], format="date",
                                    description="build this date instead of the day before the logical date")},
     tags=["tagfactory"],

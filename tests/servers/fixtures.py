@@ -17,6 +17,7 @@ import pytest
 from tests.servers.hdfs import HdfsCluster, start_hdfs
 from tests.servers.hive import HiveMetastore, ThriftServer, start_metastore, start_thrift_server
 from tests.servers.kafka import KafkaBroker, start_kafka
+from tests.servers.postgres import Postgres, bin_dir, start_postgres
 from tests.servers.process import STARTUP_SECONDS, ServerError
 from tests.servers.standalone import StandaloneCluster, start_standalone
 from tests.servers.yarn import YarnCluster, start_yarn
@@ -45,6 +46,17 @@ def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sta
     """Spark 4.2 standalone cluster (one Master, one Worker: 2 cores, 2 GB) from the pyspark wheel on
     127.0.0.1; its executors run a node Python without the project (``.python``)."""
     yield from _serve(start_standalone, tmp_path_factory.mktemp("standalone"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """PostgreSQL (Debian's package, tests/servers/ensure_postgres.sh) on 127.0.0.1, its data in a temp folder;
+    skips when the package is not installed (the script could not install it: no root)."""
+    try:
+        bin_dir()
+    except ServerError as exc:
+        pytest.skip(str(exc))
+    yield from _serve(start_postgres, tmp_path_factory.mktemp("postgres"))
 
 
 @pytest.fixture(scope="session")
