@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.process import LOOPBACK, ServerProcess, free_port, jar_set, java, start
+from tests.servers.process import LOOPBACK, ServerProcess, free_port, jar_set, java, run, start
 
 LOG4J = """\
 log4j.rootLogger=INFO,stdout
@@ -54,6 +54,22 @@ class HdfsCluster:
     def url(self, path: str) -> str:
         """``hdfs://127.0.0.1:PORT/<path>``."""
         return f"{self.uri}/{path.lstrip('/')}"
+
+    def put(self, local: Path, path: str, log: Path, threads: int = 4) -> None:
+        """Copy the local folder or file ``local`` to ``path`` on this HDFS with Hadoop's own shell
+        (``hadoop fs -put -d -t N``: no ``._COPYING_`` files renamed afterwards, N files at a time;
+        467 small files took 29 s so against 112 s one at a time, 2 busy cores)."""
+        client = self.config.parent / "client"  # FsShell wants a core-site.xml on its class path
+        client.mkdir(exist_ok=True)
+        (client / "core-site.xml").write_text("<configuration></configuration>\n", encoding="utf-8")
+        jars = jar_set("hadoop-minicluster")
+        shell = [java(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", f"{client}:{jars}/*",
+                 "org.apache.hadoop.fs.FsShell"]
+        parent = self.url(path.rstrip("/").rsplit("/", 1)[0] or "/")
+        run([*shell, "-mkdir", "-p", parent], log, timeout=120, what=f"hadoop fs -mkdir -p {parent}")
+        target = self.url(path)
+        run([*shell, "-put", "-d", "-t", str(threads), str(local), target], log, timeout=600,
+            what=f"hadoop fs -put {local} {target}")
 
     def stop(self) -> None:
         self.process.stop()

@@ -30,7 +30,7 @@ import venv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tests.servers.process import (
     LOOPBACK,
@@ -65,6 +65,8 @@ class StandaloneCluster:
     python: Path  # the executors' Python: third-party packages, not the project
     master: ServerProcess
     worker: ServerProcess
+    submit_env: dict[str, str] = field(default_factory=dict)  # nothing beyond clean_env()
+    submit_conf: dict[str, str] = field(default_factory=dict)
 
     def state(self) -> dict[str, Any]:
         """The master's JSON: ``workers``, ``activeapps``, ``completedapps`` ..."""
@@ -148,6 +150,20 @@ def start_standalone(workdir: Path, timeout: float = 120.0) -> StandaloneCluster
     return StandaloneCluster(master_url, web, f"http://{LOOPBACK}:{worker_ui}", work_dir, python, master, worker)
 
 
+class SparkCluster(Protocol):
+    """What :func:`submit` needs of a cluster: its master URL, the executors' Python, and the
+    environment and settings every application of it gets (e.g. ``HADOOP_CONF_DIR`` for YARN)."""
+
+    @property
+    def master_url(self) -> str: ...
+    @property
+    def python(self) -> Path: ...
+    @property
+    def submit_env(self) -> Mapping[str, str]: ...
+    @property
+    def submit_conf(self) -> Mapping[str, str]: ...
+
+
 @dataclass
 class Submitted:
     """One finished ``spark-submit``: its application id, output, duration and event log."""
@@ -169,13 +185,14 @@ class Submitted:
                 and e.get("Task End Reason", {}).get("Reason") == "Success"}
 
 
-def submit(cluster: StandaloneCluster, application: Path, *args: str, log: Path,
+def submit(cluster: SparkCluster, application: Path, *args: str, log: Path,
            py_files: Sequence[Path] = (), jars: Sequence[str] = (), conf: Mapping[str, str] | None = None,
            env: Mapping[str, str] | None = None, timeout: float = 600) -> Submitted:
     """``spark-submit --master <cluster> [--py-files] [--jars] --conf ... application args`` in client mode.
 
     The driver runs this interpreter (``spark.pyspark.driver.python``), the executors the cluster's
-    node Python (``spark.pyspark.python``), both with :func:`clean_env` plus ``env``. The event log
+    node Python (``spark.pyspark.python``), both with :func:`clean_env` plus the cluster's
+    ``submit_env`` plus ``env``; settings are the cluster's ``submit_conf`` updated by ``conf``. The event log
     goes to ``<log>.events/``; output to ``log``. A failed submit is returned, not raised.
     """
     home = pyspark_home()
@@ -186,7 +203,7 @@ def submit(cluster: StandaloneCluster, application: Path, *args: str, log: Path,
         "spark.driver.host": LOOPBACK, "spark.driver.bindAddress": LOOPBACK,
         "spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri(), "spark.eventLog.compress": "false",
         "spark.eventLog.rolling.enabled": "false",
-        **(conf or {}),
+        **cluster.submit_conf, **(conf or {}),
     }
     cmd = [str(home / "bin" / "spark-submit"), "--master", cluster.master_url, "--deploy-mode", "client",
            *(["--py-files", ",".join(map(str, py_files))] if py_files else []),
@@ -198,7 +215,8 @@ def submit(cluster: StandaloneCluster, application: Path, *args: str, log: Path,
         out.write("$ " + " ".join(cmd) + "\n")
         out.flush()
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout,
-                              cwd=log.parent, env=clean_env(SPARK_HOME=str(home), SPARK_LOCAL_IP=LOOPBACK, **(env or {})))
+                              cwd=log.parent, env=clean_env(SPARK_HOME=str(home), SPARK_LOCAL_IP=LOOPBACK,
+                                            **cluster.submit_env, **(env or {})))
     seconds = time.monotonic() - began
     files = [f for f in events.iterdir() if not f.name.startswith(".")]
     if len(files) != 1:
