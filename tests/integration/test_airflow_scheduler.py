@@ -9,8 +9,8 @@ paused at creation, then, in order:
   runs them one after the other (``max_active_runs=1``); the first run's ``orders`` partition arrives late
   (moved away before the start, put back by the test once the API shows ``check_sources`` failed and waiting
   for its retry), so ``check_sources`` succeeds on its second try;
-* the gate: a run triggered through the API for the snapshot 2026-11-23 (``conf.snapshot_date``), whose
-  orders hold 1,001 bulk orders of one user, fails ``audit_profiles`` and nothing downstream runs.
+* the gate: the third day's orders (snapshot 2026-11-22) hold 1,001 bulk orders of one user, so the third
+  run fails ``audit_profiles`` and nothing downstream of it runs (publish and later: ``upstream_failed``).
 
 Every state is read back from the REST API (``/api/v2``, token from ``/auth/token``); the published
 snapshots are read with delta-rs and the profile counts checked against the users source read with pyarrow.
@@ -42,8 +42,9 @@ DAG_ID = "tag_factory_daily"
 START, END = "2026-11-21", "2026-11-23T03:00"
 LOGICAL_DATES = [dt.datetime(2026, 11, day, 3, tzinfo=dt.UTC) for day in (21, 22, 23)]
 SNAPSHOTS = [d.date() - dt.timedelta(days=1) for d in LOGICAL_DATES]
-GATE_SNAPSHOT = dt.date(2026, 11, 23)  # its orders get the planted defect
-GATE_RUN_ID = f"gate-{GATE_SNAPSHOT}"
+GATE_SNAPSHOT = SNAPSHOTS[2]  # the third catchup day's orders get the planted defect
+GATE_RUN_ID = f"scheduled__{LOGICAL_DATES[2].isoformat()}"
+PUBLISHED = SNAPSHOTS[:2]
 RETRY_DELAY_SECONDS = 8
 CHAIN = ["validate_and_compile", "check_sources", "build_profiles", "audit_profiles", "publish_profiles",
          "materialize_audiences", "analyze_effects", "maintain_tables"]
@@ -206,7 +207,7 @@ def test_the_dag_is_parsed_once_paused_and_without_import_errors(deployment: Dep
     assert _runs(stack) == []  # paused: the scheduler created no run yet
 
 
-def test_catchup_runs_three_days_and_retries_a_late_source(deployment: Deployment) -> None:
+def test_catchup_runs_three_days_retries_a_late_source_and_stops_at_the_gate(deployment: Deployment) -> None:
     stack = deployment.stack
     began = time.monotonic()
     stack.api(f"dags/{DAG_ID}", "PATCH", {"is_paused": False})
@@ -231,7 +232,7 @@ def test_catchup_runs_three_days_and_retries_a_late_source(deployment: Deploymen
     runs = sorted(_wait(deployment, "the three catchup runs", catchup_done, 1080), key=lambda r: r["logical_date"])
     deployment.seconds["catchup (3 runs)"] = time.monotonic() - began
     assert [dt.datetime.fromisoformat(r["logical_date"]) for r in runs] == LOGICAL_DATES
-    assert [(r["run_type"], r["state"]) for r in runs] == [("scheduled", "success")] * 3, runs
+    assert [(r["run_type"], r["state"]) for r in runs] == [("scheduled", "success")] * 2 + [("scheduled", "failed")]
     for run in runs:
         start, end = (dt.datetime.fromisoformat(run[k]) for k in ("start_date", "end_date"))
         deployment.seconds[f"run {run['logical_date'][:10]}"] = (end - start).total_seconds()
@@ -239,7 +240,7 @@ def test_catchup_runs_three_days_and_retries_a_late_source(deployment: Deploymen
     assert all(dt.datetime.fromisoformat(a["end_date"]) <= dt.datetime.fromisoformat(b["start_date"])
                for a, b in zip(runs, runs[1:], strict=False))
 
-    for index, run in enumerate(runs):
+    for index, run in enumerate(runs[:2]):
         tis = _task_instances(stack, run["dag_run_id"])
         assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(CHAIN, "success")
         deployment.seconds[f"run {run['logical_date'][:10]}: tasks"] = sum(ti["duration"] or 0 for ti in tis.values())
@@ -258,13 +259,13 @@ def test_catchup_runs_three_days_and_retries_a_late_source(deployment: Deploymen
 
     table = DeltaTable(str(deployment.warehouse / "profile_user"))
     profiles = table.to_pyarrow_table(columns=["dt", "user_id"])
-    counts = {d: 0 for d in SNAPSHOTS}
+    counts = {d: 0 for d in PUBLISHED}
     for day in profiles["dt"].to_pylist():
         counts[day] = counts.get(day, 0) + 1
-    assert counts == {d: _users_by(deployment.data, d) for d in SNAPSHOTS}
+    assert counts == {d: _users_by(deployment.data, d) for d in PUBLISHED}  # the gate's day has no rows
     assert all(n > 1_900 for n in counts.values())
     published = [str(h["snapshot_date"]) for h in table.history() if h.get("snapshot_date")]
-    assert sorted(set(published)) == [d.isoformat() for d in SNAPSHOTS]
+    assert sorted(set(published)) == [d.isoformat() for d in PUBLISHED]
     # the tasks' Spark drivers (children of the scheduler) were seen listening, on loopback only
     assert deployment.spark_listeners, "no listening socket seen under the scheduler while Spark steps ran"
     assert deployment.exposed == []
@@ -272,19 +273,7 @@ def test_catchup_runs_three_days_and_retries_a_late_source(deployment: Deploymen
 
 def test_a_failed_quality_gate_stops_the_run_before_publishing(deployment: Deployment) -> None:
     stack = deployment.stack
-    table_path = str(deployment.warehouse / "profile_user")
-    version = DeltaTable(table_path).version()
-    began = time.monotonic()
-    run = stack.api(f"dags/{DAG_ID}/dagRuns", "POST", {"dag_run_id": GATE_RUN_ID, "logical_date": None,
-                                                       "conf": {"snapshot_date": GATE_SNAPSHOT.isoformat()}})
-    assert (run["run_type"], run["logical_date"]) == ("manual", None)
-
-    def finished() -> dict[str, Any] | None:
-        reply = stack.api(f"dags/{DAG_ID}/dagRuns/{GATE_RUN_ID}")
-        return reply if reply["state"] in TERMINAL else None
-
-    run = _wait(deployment, "the gate run", finished, 600)
-    deployment.seconds["gate run"] = time.monotonic() - began
+    [run] = [r for r in _runs(stack) if r["dag_run_id"] == GATE_RUN_ID]  # the third catchup run, finished
     assert run["state"] == "failed"
     tis = _task_instances(stack, GATE_RUN_ID)
     states = {t: tis[t]["state"] for t in CHAIN}
@@ -295,10 +284,11 @@ def test_a_failed_quality_gate_stops_the_run_before_publishing(deployment: Deplo
     assert tis["audit_profiles"]["try_number"] == 1  # retries=0: a verdict on the data
     audit_log = _log(stack, GATE_RUN_ID, "audit_profiles", 1)
     assert "quality gate FAILED for profile_user" in audit_log and "outside [0, 1000]" in audit_log
+    assert "`orders_30d`: 1 values" in audit_log
 
-    table = DeltaTable(table_path)
-    assert table.version() == version  # nothing committed
-    assert table.to_pyarrow_table(filters=[("dt", "=", GATE_SNAPSHOT)]).num_rows == 0
+    table = DeltaTable(str(deployment.warehouse / "profile_user"))
+    assert not [h for h in table.history() if str(h.get("snapshot_date")) == GATE_SNAPSHOT.isoformat()]
+    assert table.to_pyarrow_table(filters=[("dt", "=", GATE_SNAPSHOT)]).num_rows == 0  # nothing committed
     assert (deployment.warehouse / "profile_user" / "_quarantine").is_dir()
-    # the scheduler created no run of its own meanwhile (the end date): the three catchup runs and this one
-    assert sorted(r["state"] for r in _runs(stack)) == ["failed", "success", "success", "success"]
+    # the scheduler created no run of its own after the three (the end date)
+    assert sorted(r["state"] for r in _runs(stack)) == ["failed", "success", "success"]
