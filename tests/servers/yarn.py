@@ -35,6 +35,7 @@ from tests.servers.process import (
     pyspark_home,
     start,
 )
+from tests.servers.standalone import node_python
 
 LAUNCHER = Path(__file__).with_name("MiniYarn.java")
 
@@ -105,9 +106,12 @@ class YarnOnHdfs:
     hdfs: HdfsCluster
     conf_dir: Path  # HADOOP_CONF_DIR
     python: Path  # the executors' Python: third-party packages, not the project
-    master_url: str = "yarn"
-    submit_env: dict[str, str] = field(default_factory=dict)
     submit_conf: dict[str, str] = field(default_factory=dict)
+    master_url: str = "yarn"
+
+    @property
+    def submit_env(self) -> dict[str, str]:
+        return {"HADOOP_CONF_DIR": str(self.conf_dir)}
 
     def applications(self) -> dict[str, dict[str, str]]:
         """Application id -> the RM's record (``state``, ``finalStatus``, ``amHostHttpAddress`` ...)."""
@@ -118,8 +122,6 @@ class YarnOnHdfs:
 
 def yarn_on_hdfs(yarn: YarnCluster, hdfs: HdfsCluster, workdir: Path) -> YarnOnHdfs:
     """Submit settings for Spark on ``yarn``, staging on ``hdfs``, executors on a node Python."""
-    from tests.servers.standalone import node_python
-
     conf_dir = client_conf(yarn, hdfs, workdir / "hadoop-conf")
     python = node_python(workdir / "node-python")
     conf = {
@@ -131,8 +133,7 @@ def yarn_on_hdfs(yarn: YarnCluster, hdfs: HdfsCluster, workdir: Path) -> YarnOnH
         # submits here with ConcurrentModificationException in Jetty's ServletHandler
         "spark.ui.enabled": "false",
     }
-    return YarnOnHdfs(yarn, hdfs, conf_dir, python, submit_env={"HADOOP_CONF_DIR": str(conf_dir)},
-                      submit_conf=conf)
+    return YarnOnHdfs(yarn, hdfs, conf_dir, python, submit_conf=conf)
 
 
 def _settings(config: Path) -> dict[str, str]:
